@@ -1,0 +1,417 @@
+//! The compact JWS serialization (RFC 7515 §7.1): signing and verifying tokens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::b64;
+use crate::error::Error;
+use crate::header::Header;
+use crate::json;
+use crate::jwk::Jwks;
+use crate::key::{SigningKey, VerifyingKey};
+use crate::validation::Validation;
+
+/// A verified token: its header and its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenData<T> {
+    /// The header.
+    pub header: Header,
+    /// The claims, deserialized into the caller's type.
+    pub claims: T,
+}
+
+/// The parts of a compact token, split and decoded but not verified.
+pub(crate) struct Parts<'a> {
+    pub(crate) header: Header,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload_b64: &'a str,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Splits a compact JWS and decodes its header and signature. The size limit
+/// is checked before anything else is looked at.
+pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
+    if token.len() > max_size {
+        return Err(Error::TooLarge {
+            size: token.len(),
+            limit: max_size,
+        });
+    }
+    let (signing_input, sig_b64) = token
+        .rsplit_once('.')
+        .ok_or_else(|| Error::malformed("the token has no `.` separators"))?;
+    let (header_b64, payload_b64) = signing_input.split_once('.').ok_or_else(|| {
+        Error::malformed("the token has 2 parts; a JWS has 3 (JWE tokens are not supported)")
+    })?;
+    if payload_b64.contains('.') {
+        return Err(Error::malformed(
+            "the token has more than 3 parts (JWE tokens, with 5 parts, are not supported)",
+        ));
+    }
+    if header_b64.is_empty() {
+        return Err(Error::malformed("the header part is empty"));
+    }
+    if sig_b64.is_empty() {
+        return Err(Error::malformed(
+            "the signature part is empty (unsigned tokens are never accepted)",
+        ));
+    }
+    let header_bytes = b64::decode(header_b64.as_bytes(), "the header")?;
+    let header = Header::parse(&header_bytes)?;
+    let signature = b64::decode(sig_b64.as_bytes(), "the signature")?;
+    Ok(Parts {
+        header,
+        signing_input,
+        payload_b64,
+        signature,
+    })
+}
+
+/// Decodes and strictly parses the payload as a JSON object.
+pub(crate) fn decode_payload(payload_b64: &str) -> Result<Map<String, Value>, Error> {
+    let bytes = b64::decode(payload_b64.as_bytes(), "the payload")?;
+    json::parse_object(&bytes, "the payload")
+}
+
+/// Builds the signing input `BASE64URL(header) . BASE64URL(claims)`.
+///
+/// This is what remote signers (KMS, Vault) sign; finish the token with [`assemble`].
+pub fn signing_input<T: Serialize + ?Sized>(header: &Header, claims: &T) -> Result<String, Error> {
+    let header_json =
+        serde_json::to_vec(header).map_err(|source| Error::Serialization { source })?;
+    let mut out = b64::encode(&header_json);
+    append_claims(&mut out, claims)?;
+    Ok(out)
+}
+
+fn append_claims<T: Serialize + ?Sized>(out: &mut String, claims: &T) -> Result<(), Error> {
+    let claims_json =
+        serde_json::to_vec(claims).map_err(|source| Error::Serialization { source })?;
+    if claims_json.first() != Some(&b'{') {
+        return Err(Error::config(
+            "the claims must serialize to a JSON object (RFC 7519 §7.1)",
+        ));
+    }
+    out.push('.');
+    b64::encode_into(&claims_json, out);
+    Ok(())
+}
+
+/// Appends the signature to a signing input, giving the compact token.
+pub fn assemble(mut signing_input: String, signature: &[u8]) -> String {
+    signing_input.push('.');
+    b64::encode_into(signature, &mut signing_input);
+    signing_input
+}
+
+/// Signs tokens with one key and one algorithm.
+///
+/// The header is fixed when the signer is built: `alg`, `typ` (default `JWT`)
+/// and, for asymmetric keys, `kid` (the key's own, or its RFC 7638 thumbprint).
+///
+/// ```
+/// use jwt_core::{Algorithm, Signer, SigningKey, Validation, Verifier};
+/// let key = SigningKey::generate(Algorithm::ES256)?;
+/// let verifier = Verifier::new(key.verifying_key(), Validation::new([Algorithm::ES256]))?;
+/// let signer = Signer::new(key, Algorithm::ES256)?;
+/// let token = signer.sign(&serde_json::json!({"sub": "alice", "exp": 4_000_000_000u64}))?;
+/// let data = verifier.verify::<serde_json::Value>(&token)?;
+/// assert_eq!(data.claims["sub"], "alice");
+/// # Ok::<(), jwt_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Signer {
+    key: SigningKey,
+    alg: Algorithm,
+    header: Header,
+    header_b64: String,
+}
+
+impl Signer {
+    /// A signer for `alg`; refuses keys of the wrong family and weak keys.
+    pub fn new(key: SigningKey, alg: Algorithm) -> Result<Self, Error> {
+        key.check_usable(alg)?;
+        let mut header = Header::new(alg);
+        header.kid = match key.kid() {
+            Some(k) => Some(k.to_owned()),
+            None if !alg.is_symmetric() => Some(key.thumbprint()?),
+            None => None,
+        };
+        let mut signer = Signer {
+            key,
+            alg,
+            header_b64: String::new(),
+            header,
+        };
+        signer.encode_header()?;
+        Ok(signer)
+    }
+
+    fn encode_header(&mut self) -> Result<(), Error> {
+        let json =
+            serde_json::to_vec(&self.header).map_err(|source| Error::Serialization { source })?;
+        self.header_b64 = b64::encode(&json);
+        Ok(())
+    }
+
+    /// Sets the header `typ` (e.g. `at+jwt`); `None` removes it.
+    pub fn with_typ(mut self, typ: Option<&str>) -> Result<Self, Error> {
+        self.header.typ = typ.map(str::to_owned);
+        self.encode_header()?;
+        Ok(self)
+    }
+
+    /// Sets the header `kid`; `None` removes it.
+    pub fn with_kid(mut self, kid: Option<&str>) -> Result<Self, Error> {
+        self.header.kid = kid.map(str::to_owned);
+        self.encode_header()?;
+        Ok(self)
+    }
+
+    /// The header every token gets.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs `claims` (anything that serializes to a JSON object).
+    pub fn sign<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, Error> {
+        let mut input = String::with_capacity(self.header_b64.len() + 256);
+        input.push_str(&self.header_b64);
+        append_claims(&mut input, claims)?;
+        let sig = self.key.sign_raw(self.alg, input.as_bytes())?;
+        Ok(assemble(input, &sig))
+    }
+}
+
+/// Verification keys indexed by `kid`.
+///
+/// Built from a JWKS or from individual keys; entries that cannot verify
+/// (`use: enc`, unsupported key types or curves, malformed members) are left
+/// out and listed in [`KeySet::skipped`], so one odd key in an identity
+/// provider's JWKS does not break verification with the others.
+#[derive(Debug, Default, Clone)]
+pub struct KeySet {
+    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    order: Vec<Arc<VerifyingKey>>,
+    skipped: Vec<(Option<String>, String)>,
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        KeySet::default()
+    }
+
+    /// Adds a key under its `kid` (or its thumbprint when it has none).
+    /// A second key with the same `kid` is an error: a `kid` must identify one key.
+    pub fn insert(&mut self, key: VerifyingKey) -> Result<(), Error> {
+        let kid = key.kid_or_thumbprint()?;
+        if self.by_kid.contains_key(&kid) {
+            return Err(Error::invalid_key(format!(
+                "two keys share kid `{kid}`; a kid must identify exactly one key"
+            )));
+        }
+        let key = Arc::new(if key.kid().is_none() {
+            key.with_kid(kid.clone())
+        } else {
+            key
+        });
+        self.by_kid.insert(kid, key.clone());
+        self.order.push(key);
+        Ok(())
+    }
+
+    /// Builds a set from a JWKS, skipping (and recording) unusable entries.
+    pub fn from_jwks(jwks: &Jwks) -> Self {
+        let mut set = KeySet::new();
+        for jwk in &jwks.keys {
+            let result = VerifyingKey::from_jwk(jwk).and_then(|k| set.insert(k));
+            if let Err(e) = result {
+                set.skipped.push((jwk.kid.clone(), e.to_string()));
+            }
+        }
+        set
+    }
+
+    /// The key with this `kid`.
+    pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
+        self.by_kid.get(kid)
+    }
+
+    /// All keys, in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<VerifyingKey>> {
+        self.order.iter()
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// `true` when the set has no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Entries that were left out, with their `kid` and the reason.
+    pub fn skipped(&self) -> &[(Option<String>, String)] {
+        &self.skipped
+    }
+
+    /// The public JWKS of the set (HMAC secrets are never included).
+    pub fn to_jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .order
+                .iter()
+                .filter_map(|k| k.to_jwk_public())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Keys {
+    Single(Arc<VerifyingKey>),
+    Set(Arc<KeySet>),
+}
+
+/// Verifies tokens: signature with the right key, then the claims.
+///
+/// Built from a key (or a [`KeySet`]) and a [`Validation`]; the build refuses
+/// an empty algorithm list, algorithms the key cannot use, and weak keys.
+/// Verification is synchronous and does no I/O.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+impl Verifier {
+    /// A verifier with a single key.
+    pub fn new(key: VerifyingKey, validation: Validation) -> Result<Self, Error> {
+        validation.check_config()?;
+        for &alg in &validation.algorithms {
+            key.check_usable(alg, validation.allow_weak_keys)?;
+        }
+        Ok(Verifier {
+            keys: Keys::Single(Arc::new(key)),
+            validation,
+        })
+    }
+
+    /// A verifier that selects the key by the token's `kid`.
+    pub fn with_key_set(
+        keys: impl Into<Arc<KeySet>>,
+        validation: Validation,
+    ) -> Result<Self, Error> {
+        validation.check_config()?;
+        Ok(Verifier {
+            keys: Keys::Set(keys.into()),
+            validation,
+        })
+    }
+
+    /// The validation settings.
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    /// Verifies `token` and deserializes its claims into `T`.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>, Error> {
+        let (header, claims) = self.verify_to_map(token)?;
+        let claims = T::deserialize(Value::Object(claims)).map_err(|e| {
+            Error::invalid_claim(
+                "payload",
+                format!("does not match the expected claims type: {e}"),
+            )
+        })?;
+        Ok(TokenData { header, claims })
+    }
+
+    /// Verifies `token` and returns its claims as a JSON map.
+    pub fn verify_to_map(&self, token: &str) -> Result<(Header, Map<String, Value>), Error> {
+        let v = &self.validation;
+        let parts = split(token, v.max_size)?;
+        let alg = parts.header.alg;
+        if !v.algorithms.contains(&alg) {
+            return Err(Error::InvalidAlgorithm {
+                reason: format!(
+                    "the token uses {alg}, which is not allowed here (allowed: {})",
+                    v.algorithms
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        let key = self.select_key(&parts.header)?;
+        match &self.keys {
+            // Single keys were checked for every allowed algorithm at build time.
+            Keys::Single(_) => {}
+            Keys::Set(_) => key
+                .check_usable(alg, v.allow_weak_keys)
+                .map_err(|e| match e {
+                    Error::IncompatibleKey { .. } => Error::InvalidAlgorithm {
+                        reason: format!(
+                            "the token uses {alg} but key `{}` is a {} key",
+                            key.kid().unwrap_or("?"),
+                            key.family().name()
+                        ),
+                    },
+                    other => other,
+                })?,
+        }
+        if let Some(bound) = key.algorithm() {
+            if bound != alg {
+                return Err(Error::InvalidAlgorithm {
+                    reason: format!("the key is bound to {bound}; the token uses {alg}"),
+                });
+            }
+        }
+        key.verify_raw_inner(
+            alg,
+            parts.signing_input.as_bytes(),
+            &parts.signature,
+            v.allow_weak_keys,
+        )?;
+        v.check_typ(&parts.header)?;
+        let claims = decode_payload(parts.payload_b64)?;
+        v.check_claims(&claims)?;
+        Ok((parts.header, claims))
+    }
+
+    fn select_key(&self, header: &Header) -> Result<&Arc<VerifyingKey>, Error> {
+        match &self.keys {
+            Keys::Single(key) => match (header.kid.as_deref(), key.kid()) {
+                (Some(t), Some(k)) if t != k => Err(Error::UnknownKey {
+                    kid: Some(t.to_owned()),
+                }),
+                _ => Ok(key),
+            },
+            Keys::Set(set) => match header.kid.as_deref() {
+                Some(kid) => set.get(kid).ok_or_else(|| Error::UnknownKey {
+                    kid: Some(kid.to_owned()),
+                }),
+                None if set.len() == 1 => Ok(&set.order[0]),
+                None => Err(Error::UnknownKey { kid: None }),
+            },
+        }
+    }
+}
