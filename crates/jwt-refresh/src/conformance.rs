@@ -119,7 +119,11 @@ pub async fn issue_and_lookup(store: &dyn RefreshStore) {
         .await
         .expect("issue into an existing family");
     assert_eq!(short.family, a.family);
-    assert_eq!(short.expires_at - short.issued_at, 60, "per-request ttl applies");
+    assert_eq!(
+        short.expires_at - short.issued_at,
+        60,
+        "per-request ttl applies"
+    );
     assert_eq!(short.metadata, None);
 
     match store
@@ -389,7 +393,10 @@ pub async fn family_lifetime_cap(
         assert_eq!(next.expires_at, (clock_now(clock) + ttl).min(cap));
         current = next;
     }
-    assert_eq!(current.expires_at, cap, "the last successor ends at the cap");
+    assert_eq!(
+        current.expires_at, cap,
+        "the last successor ends at the cap"
+    );
     clock.set(cap);
     assert_eq!(rotate(store, &current.jti).await, RotateOutcome::Expired);
     match store
@@ -445,7 +452,9 @@ pub async fn concurrent_rotation(store: Arc<dyn RefreshStore>, tasks: usize) {
                 replayed_within_grace: false,
                 ..
             }) => rotated.push(new),
-            Ok(RotateOutcome::Reused { revoked, family, .. }) => {
+            Ok(RotateOutcome::Reused {
+                revoked, family, ..
+            }) => {
                 assert_eq!(family, first.family);
                 reused += 1;
                 revoked_by += usize::from(revoked);

@@ -20,8 +20,7 @@ fn random_part() -> Result<String> {
 
 fn is_part(s: &str) -> bool {
     s.len() == PART_LEN
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

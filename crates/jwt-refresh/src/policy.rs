@@ -165,8 +165,14 @@ mod tests {
             Err(Error::InvalidConfig { setting, .. }) => setting,
             other => panic!("expected InvalidConfig, got {other:?}"),
         };
-        assert_eq!(err(RefreshPolicy::builder().reuse_grace(s(61))), "reuse_grace");
-        assert_eq!(err(RefreshPolicy::builder().reuse_grace(s(0))), "reuse_grace");
+        assert_eq!(
+            err(RefreshPolicy::builder().reuse_grace(s(61))),
+            "reuse_grace"
+        );
+        assert_eq!(
+            err(RefreshPolicy::builder().reuse_grace(s(0))),
+            "reuse_grace"
+        );
         assert_eq!(
             err(RefreshPolicy::builder().reuse_grace(Duration::from_millis(1500))),
             "reuse_grace"
@@ -177,7 +183,9 @@ mod tests {
             "reuse_grace"
         );
         assert_eq!(
-            err(RefreshPolicy::builder().ttl(s(100)).max_family_lifetime(s(99))),
+            err(RefreshPolicy::builder()
+                .ttl(s(100))
+                .max_family_lifetime(s(99))),
             "max_family_lifetime"
         );
         let ok = RefreshPolicy::builder().reuse_grace(s(60)).build().unwrap();

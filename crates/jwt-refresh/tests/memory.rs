@@ -6,7 +6,10 @@ use jwt_refresh::{conformance, ManualClock, MemoryRefreshStore, RefreshPolicy, R
 
 fn store(policy: RefreshPolicy) -> (MemoryRefreshStore, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_700_000_000));
-    (MemoryRefreshStore::new(policy).with_clock(clock.clone()), clock)
+    (
+        MemoryRefreshStore::new(policy).with_clock(clock.clone()),
+        clock,
+    )
 }
 
 #[tokio::test]

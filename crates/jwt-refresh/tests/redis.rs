@@ -15,7 +15,9 @@ async fn make(policy: RefreshPolicy) -> Option<(Arc<dyn RefreshStore>, Arc<Manua
     Some((Arc::new(store), clock))
 }
 
-async fn make_redis(policy: RefreshPolicy) -> Option<(RedisRefreshStore, Arc<ManualClock>, String)> {
+async fn make_redis(
+    policy: RefreshPolicy,
+) -> Option<(RedisRefreshStore, Arc<ManualClock>, String)> {
     let url = jwtkit_test_support::service("JWTKIT_TEST_REDIS_URL", "Redis")?;
     let clock = Arc::new(ManualClock::starting_now());
     let prefix = common::unique_prefix("refresh");
@@ -34,7 +36,8 @@ conformance_tests!(make, race_tasks = 200);
 
 #[tokio::test]
 async fn every_key_has_a_ttl_bounded_by_the_family_lifetime() {
-    let Some((store, _clock, prefix)) = make_redis(jwt_refresh::conformance::standard_policy()).await
+    let Some((store, _clock, prefix)) =
+        make_redis(jwt_refresh::conformance::standard_policy()).await
     else {
         return;
     };
@@ -59,7 +62,11 @@ async fn every_key_has_a_ttl_bounded_by_the_family_lifetime() {
     // 3 families, 4 tokens (a, its successor, two more logins), 1 subject index
     assert_eq!(keys.len(), 8, "{keys:?}");
     for key in keys {
-        let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut con).await.unwrap();
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert!(
             ttl > 0 && ttl <= 4 * 3600 + 1,
             "{key} has TTL {ttl}, expected 1..=4h+1s"
@@ -75,15 +82,14 @@ async fn builder_refuses_contradictory_settings() {
     };
     let b = || RedisRefreshStore::builder().url("redis://127.0.0.1:1/");
     assert_eq!(
-        refused(
-            b().cluster_nodes(["redis://127.0.0.1:2"])
-                .connect()
-                .await
-        ),
+        refused(b().cluster_nodes(["redis://127.0.0.1:2"]).connect().await),
         "url"
     );
     assert_eq!(refused(RedisRefreshStore::builder().connect().await), "url");
-    assert_eq!(refused(b().key_prefix("a{b}:").connect().await), "key_prefix");
+    assert_eq!(
+        refused(b().key_prefix("a{b}:").connect().await),
+        "key_prefix"
+    );
     assert_eq!(
         refused(
             b().policy(RefreshPolicy::default())
@@ -131,7 +137,16 @@ async fn unreachable_server_is_a_retryable_error_naming_the_endpoint() {
     let msg = err.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(!msg.contains("secret"), "credentials leaked: {msg}");
-    assert!(matches!(err, Error::Unavailable { backend: "redis", .. } | Error::Timeout { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable {
+                backend: "redis",
+                ..
+            } | Error::Timeout { .. }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -143,5 +158,8 @@ async fn debug_output_hides_credentials_and_token_ids() {
     let dbg = format!("{store:?} {t:?} {:?}", store.rotate(&t.jti).await.unwrap());
     let token_part = &t.jti.as_str()[23..];
     assert!(!dbg.contains(token_part), "{dbg}");
-    assert!(matches!(store.rotate(&t.jti).await.unwrap(), RotateOutcome::Reused { .. }));
+    assert!(matches!(
+        store.rotate(&t.jti).await.unwrap(),
+        RotateOutcome::Reused { .. }
+    ));
 }

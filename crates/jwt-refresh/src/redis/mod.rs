@@ -244,16 +244,15 @@ impl RedisRefreshStoreBuilder {
 
     /// Checks the settings, connects, and loads the scripts.
     pub async fn connect(self) -> Result<RedisRefreshStore> {
-        let policy = match (self.policy, self.policy_parts_set) {
-            (Some(_), true) => {
-                return Err(Error::invalid_config(
+        let policy =
+            match (self.policy, self.policy_parts_set) {
+                (Some(_), true) => return Err(Error::invalid_config(
                     "policy",
                     "set either policy() or ttl()/reuse_grace()/max_family_lifetime(), not both",
-                ))
-            }
-            (Some(policy), false) => policy,
-            (None, _) => self.policy_builder.build()?,
-        };
+                )),
+                (Some(policy), false) => policy,
+                (None, _) => self.policy_builder.build()?,
+            };
         if self.prefix.contains(['{', '}']) || self.prefix.len() > MAX_PREFIX_LEN {
             return Err(Error::invalid_config(
                 "key_prefix",
@@ -318,12 +317,8 @@ impl RedisRefreshStoreBuilder {
                     .max_retry_wait(500)
                     .build()
                     .map_err(|e| Error::invalid_config("cluster_nodes", e.to_string()))?;
-                let fut = async move {
-                    client
-                        .get_async_connection()
-                        .await
-                        .map(Connection::Cluster)
-                };
+                let fut =
+                    async move { client.get_async_connection().await.map(Connection::Cluster) };
                 (endpoints.join(","), Box::pin(fut) as BoxConnect)
             }
         };
@@ -465,7 +460,10 @@ impl RedisRefreshStore {
         }
     }
 
-    async fn invoke<T: FromRedisValue + Send>(&self, invocation: &ScriptInvocation<'_>) -> Result<T> {
+    async fn invoke<T: FromRedisValue + Send>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T> {
         let mut connection = self.connection.clone();
         self.bounded(async move {
             match &mut connection {
@@ -621,8 +619,18 @@ impl RefreshStore for RedisRefreshStore {
             [o, subject, p_iat, p_exp, p_gen, md, next, n_iat, n_exp, n_gen] if o == "rotated" => {
                 let next = TokenId::parse(&format!("{family}.{next}"))?;
                 Ok(RotateOutcome::Rotated {
-                    previous: record(jti.clone(), subject, &[p_iat.clone(), p_exp.clone(), p_gen.clone()], md)?,
-                    new: record(next, subject, &[n_iat.clone(), n_exp.clone(), n_gen.clone()], md)?,
+                    previous: record(
+                        jti.clone(),
+                        subject,
+                        &[p_iat.clone(), p_exp.clone(), p_gen.clone()],
+                        md,
+                    )?,
+                    new: record(
+                        next,
+                        subject,
+                        &[n_iat.clone(), n_exp.clone(), n_gen.clone()],
+                        md,
+                    )?,
                     replayed_within_grace: false,
                 })
             }
@@ -631,8 +639,18 @@ impl RefreshStore for RedisRefreshStore {
             {
                 let next = TokenId::parse(&format!("{family}.{next}"))?;
                 Ok(RotateOutcome::Rotated {
-                    previous: record(jti.clone(), subject, &[p_iat.clone(), p_exp.clone(), p_gen.clone()], p_md)?,
-                    new: record(next, subject, &[n_iat.clone(), n_exp.clone(), n_gen.clone()], n_md)?,
+                    previous: record(
+                        jti.clone(),
+                        subject,
+                        &[p_iat.clone(), p_exp.clone(), p_gen.clone()],
+                        p_md,
+                    )?,
+                    new: record(
+                        next,
+                        subject,
+                        &[n_iat.clone(), n_exp.clone(), n_gen.clone()],
+                        n_md,
+                    )?,
                     replayed_within_grace: true,
                 })
             }
@@ -651,7 +669,12 @@ impl RefreshStore for RedisRefreshStore {
         match reply.as_slice() {
             [] => Ok(None),
             [iat, exp, gen, st, nx, cat, md, subject, rev] => {
-                let record = record(jti.clone(), subject, &[iat.clone(), exp.clone(), gen.clone()], md)?;
+                let record = record(
+                    jti.clone(),
+                    subject,
+                    &[iat.clone(), exp.clone(), gen.clone()],
+                    md,
+                )?;
                 let state = if now >= record.expires_at {
                     TokenState::Expired
                 } else if rev == "1" || st == "r" {
