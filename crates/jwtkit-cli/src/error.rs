@@ -1,0 +1,106 @@
+//! The command's one error type: a stable kind, a message saying what was
+//! wrong and what to do, and the exit code.
+
+use std::fmt;
+
+/// Exit code for a token that was rejected (expired, bad signature, …).
+pub(crate) const EXIT_REJECTED: u8 = 1;
+/// Exit code for usage and configuration errors (bad flag, unreadable key, weak key, …).
+pub(crate) const EXIT_CONFIG: u8 = 2;
+
+/// A failure of a subcommand.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    /// Stable machine-readable name (`expired`, `invalid_key`, `usage`, …);
+    /// `verify --json` prints it as `"error"`.
+    kind: &'static str,
+    message: String,
+    exit_code: u8,
+}
+
+impl CliError {
+    /// A usage error: a flag or argument that cannot work (exit 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self::new("usage", message, EXIT_CONFIG)
+    }
+
+    /// A configuration error (exit 2).
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new("config", message, EXIT_CONFIG)
+    }
+
+    /// A key that cannot be loaded or used (exit 2).
+    pub(crate) fn invalid_key(message: impl Into<String>) -> Self {
+        Self::new("invalid_key", message, EXIT_CONFIG)
+    }
+
+    /// Reading input or writing output failed (exit 2).
+    pub(crate) fn io(message: impl Into<String>) -> Self {
+        Self::new("io", message, EXIT_CONFIG)
+    }
+
+    /// A token rejected for a reason found outside jwt-core (exit 1), with one
+    /// of jwt-core's kind names (`malformed`, `too_large`).
+    pub(crate) fn rejected(kind: &'static str, message: impl Into<String>) -> Self {
+        Self::new(kind, message, EXIT_REJECTED)
+    }
+
+    fn new(kind: &'static str, message: impl Into<String>, exit_code: u8) -> Self {
+        CliError {
+            kind,
+            message: message.into(),
+            exit_code,
+        }
+    }
+
+    /// An error while checking a token: exit 1 when the token was rejected,
+    /// 2 when the key or settings are at fault.
+    pub(crate) fn from_verification(err: jwt_core::Error) -> Self {
+        let exit_code = if err.is_rejection() {
+            EXIT_REJECTED
+        } else {
+            EXIT_CONFIG
+        };
+        Self::new(err.kind().as_str(), err.to_string(), exit_code)
+    }
+
+    /// An error while setting up (loading keys, building a signer or
+    /// verifier): always exit 2. A token-rejection kind here (e.g. a JWK bound
+    /// to another algorithm) is really a configuration mistake, so it is
+    /// reported as `config` rather than misleading a script into blaming the token.
+    pub(crate) fn from_setup(err: jwt_core::Error) -> Self {
+        let kind = if err.is_rejection() {
+            "config"
+        } else {
+            err.kind().as_str()
+        };
+        Self::new(kind, err.to_string(), EXIT_CONFIG)
+    }
+
+    /// Prefixes the message with where the error happened (e.g. the key file).
+    pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// The stable kind name.
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The human-readable message.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The process exit code.
+    pub(crate) fn exit_code(&self) -> u8 {
+        self.exit_code
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error [{}]: {}", self.kind, self.message)
+    }
+}

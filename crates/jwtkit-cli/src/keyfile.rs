@@ -1,0 +1,304 @@
+//! Loading keys: `--key FILE` in any form (PEM, DER, JWK, JWKS), or an HMAC
+//! secret from `--secret-file` / `--secret-env`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use jwt_core::{Algorithm, Jwk, Jwks, KeyFamily, KeySet, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+
+/// Key files larger than this are refused: no key is anywhere near it, and
+/// it keeps `--key /dev/zero` from eating the machine's memory.
+const MAX_KEY_FILE: u64 = 1024 * 1024;
+
+/// Where the key comes from; exactly one must be given.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct KeySource {
+    /// Key file: PEM (PKCS#8, PKCS#1, SEC1, SPKI public key, certificate),
+    /// DER, JWK, or JWKS (whose entry is chosen by the token's `kid`).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// HMAC secret: the raw bytes of FILE, exactly as stored (a trailing
+    /// newline is part of the secret).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// HMAC secret: the value of the environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+}
+
+/// The parsed contents of a key file, before it becomes a signing or
+/// verifying key.
+pub(crate) enum KeyDocument {
+    /// PEM text.
+    Pem(Zeroizing<Vec<u8>>),
+    /// Binary DER.
+    Der(Zeroizing<Vec<u8>>),
+    /// One JSON Web Key.
+    Jwk(Box<Jwk>),
+    /// A JSON Web Key Set.
+    Jwks(Jwks),
+}
+
+/// The key material named by a [`KeySource`].
+pub(crate) enum KeyMaterial {
+    /// A key file.
+    File {
+        /// The file, for error messages.
+        path: PathBuf,
+        /// Its contents.
+        document: KeyDocument,
+    },
+    /// An HMAC secret.
+    Secret(Zeroizing<Vec<u8>>),
+}
+
+/// What a verifier checks signatures with.
+pub(crate) enum VerificationKeys {
+    /// One key.
+    Single(VerifyingKey),
+    /// A key set, selected by the token's `kid`.
+    Set(KeySet),
+}
+
+impl KeySource {
+    /// Reads the key material.
+    pub(crate) fn load(&self) -> Result<KeyMaterial, CliError> {
+        if let Some(path) = &self.key {
+            let document = read_key_file(path)?;
+            return Ok(KeyMaterial::File {
+                path: path.clone(),
+                document,
+            });
+        }
+        if let Some(path) = &self.secret_file {
+            let secret = read_limited(path).map_err(|e| {
+                CliError::invalid_key(format!(
+                    "cannot read the secret file {}: {e}; check the path and its permissions",
+                    path.display()
+                ))
+            })?;
+            if secret.is_empty() {
+                return Err(CliError::invalid_key(format!(
+                    "the secret file {} is empty; generate a secret with `jwtkit keys generate --alg HS256 --out {}`",
+                    path.display(),
+                    path.display()
+                )));
+            }
+            if secret.ends_with(b"\n") {
+                crate::diag(format_args!(
+                    "note: the secret file {} ends with a newline, which is used as part of the secret",
+                    path.display()
+                ));
+            }
+            return Ok(KeyMaterial::Secret(secret));
+        }
+        if let Some(var) = &self.secret_env {
+            return match std::env::var_os(var) {
+                Some(value) if !value.is_empty() => Ok(KeyMaterial::Secret(Zeroizing::new(
+                    value.into_encoded_bytes(),
+                ))),
+                Some(_) => Err(CliError::config(format!(
+                    "the environment variable {var} is empty; set it to the HMAC secret"
+                ))),
+                None => Err(CliError::config(format!(
+                    "the environment variable {var} is not set; export it with the HMAC secret, \
+                     or use --secret-file"
+                ))),
+            };
+        }
+        // clap's argument group makes exactly one of the three present.
+        Err(CliError::usage(
+            "no key given; pass --key FILE, --secret-file FILE or --secret-env VAR",
+        ))
+    }
+}
+
+impl KeyMaterial {
+    /// The key to sign with. A JWKS must hold exactly one private key.
+    pub(crate) fn signing_key(&self) -> Result<SigningKey, CliError> {
+        match self {
+            KeyMaterial::Secret(secret) => SigningKey::hmac(secret).map_err(CliError::from_setup),
+            KeyMaterial::File { path, document } => document
+                .signing_key()
+                .map_err(|e| e.context(key_file(path))),
+        }
+    }
+
+    /// The key or key set to verify with.
+    pub(crate) fn verification_keys(&self) -> Result<VerificationKeys, CliError> {
+        match self {
+            KeyMaterial::Secret(secret) => VerifyingKey::hmac(secret)
+                .map(VerificationKeys::Single)
+                .map_err(CliError::from_setup),
+            KeyMaterial::File {
+                path,
+                document: KeyDocument::Jwks(jwks),
+            } => {
+                let set = KeySet::from_jwks(jwks);
+                for (kid, reason) in set.skipped() {
+                    crate::diag(format_args!(
+                        "warning: {}: skipped the JWKS entry {}: {reason}",
+                        key_file(path),
+                        kid.as_deref()
+                            .map(|k| format!("with kid `{k}`"))
+                            .unwrap_or_else(|| "without kid".into())
+                    ));
+                }
+                if set.is_empty() {
+                    return Err(CliError::invalid_key(format!(
+                        "{}: the JWKS has no usable verification key{}",
+                        key_file(path),
+                        if jwks.keys.is_empty() {
+                            " (its `keys` array is empty)"
+                        } else {
+                            " (see the warnings above)"
+                        }
+                    )));
+                }
+                Ok(VerificationKeys::Set(set))
+            }
+            KeyMaterial::File { path, document } => document
+                .verifying_key()
+                .map(VerificationKeys::Single)
+                .map_err(|e| e.context(key_file(path))),
+        }
+    }
+}
+
+impl KeyDocument {
+    /// The private key in this document.
+    pub(crate) fn signing_key(&self) -> Result<SigningKey, CliError> {
+        match self {
+            KeyDocument::Pem(bytes) => SigningKey::from_pem(bytes).map_err(CliError::from_setup),
+            KeyDocument::Der(bytes) => {
+                SigningKey::from_der(bytes).map_err(|e| not_a_key(bytes, CliError::from_setup(e)))
+            }
+            KeyDocument::Jwk(jwk) => SigningKey::from_jwk(jwk).map_err(CliError::from_setup),
+            KeyDocument::Jwks(jwks) => {
+                let private: Vec<&Jwk> = jwks.keys.iter().filter(|k| k.is_private()).collect();
+                match private.as_slice() {
+                    [jwk] => SigningKey::from_jwk(jwk).map_err(CliError::from_setup),
+                    [] => Err(CliError::invalid_key(
+                        "the JWKS holds no private key, so it cannot sign; pass the private key file \
+                         (PEM or JWK) that belongs to one of its entries",
+                    )),
+                    several => Err(CliError::invalid_key(format!(
+                        "the JWKS holds {} private keys and signing needs exactly one; \
+                         pass the one you want as a JWK or PEM file",
+                        several.len()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The single public key (or HMAC secret, for an `oct` JWK) in this
+    /// document; a JWKS is refused.
+    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, CliError> {
+        match self {
+            KeyDocument::Pem(bytes) => VerifyingKey::from_pem(bytes).map_err(CliError::from_setup),
+            KeyDocument::Der(bytes) => {
+                VerifyingKey::from_der(bytes).map_err(|e| not_a_key(bytes, CliError::from_setup(e)))
+            }
+            KeyDocument::Jwk(jwk) => VerifyingKey::from_jwk(jwk).map_err(CliError::from_setup),
+            KeyDocument::Jwks(_) => Err(CliError::usage(
+                "this is a JWKS (a set of keys); pass a single key file (PEM, DER or JWK)",
+            )),
+        }
+    }
+}
+
+/// `key file PATH`, for error messages.
+pub(crate) fn key_file(path: &Path) -> String {
+    format!("key file {}", path.display())
+}
+
+/// Reads and classifies a key file.
+pub(crate) fn read_key_file(path: &Path) -> Result<KeyDocument, CliError> {
+    let bytes = read_limited(path).map_err(|e| {
+        CliError::invalid_key(format!(
+            "cannot read {}: {e}; check the path and its permissions",
+            key_file(path)
+        ))
+    })?;
+    classify(bytes).map_err(|e| e.context(key_file(path)))
+}
+
+fn classify(bytes: Zeroizing<Vec<u8>>) -> Result<KeyDocument, CliError> {
+    if bytes.is_empty() {
+        return Err(CliError::invalid_key(
+            "the file is empty; expected a PEM, DER, JWK or JWKS key",
+        ));
+    }
+    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Ok(KeyDocument::Pem(bytes));
+    }
+    if bytes.trim_ascii_start().starts_with(b"{") {
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::invalid_key(format!(
+                "the file looks like JSON but does not parse ({e}); expected a JWK or a JWKS"
+            ))
+        })?;
+        let is_member = |m: &str| value.as_object().is_some_and(|o| o.contains_key(m));
+        return if is_member("keys") {
+            Jwks::from_json(&bytes)
+                .map(KeyDocument::Jwks)
+                .map_err(CliError::from_setup)
+        } else if is_member("kty") {
+            Jwk::from_json(&bytes)
+                .map(|jwk| KeyDocument::Jwk(Box::new(jwk)))
+                .map_err(CliError::from_setup)
+        } else {
+            Err(CliError::invalid_key(
+                "the JSON object has neither `kty` (a JWK) nor `keys` (a JWKS)",
+            ))
+        };
+    }
+    Ok(KeyDocument::Der(bytes))
+}
+
+/// Rewords a DER parse failure when the data was probably never meant to be DER.
+fn not_a_key(bytes: &[u8], err: CliError) -> CliError {
+    if bytes.first() == Some(&0x30) {
+        return err;
+    }
+    CliError::invalid_key(
+        "not a key: expected PEM (-----BEGIN ...), DER, a JWK or a JWKS. An HMAC secret \
+         is not a key file: pass it with --secret-file or --secret-env",
+    )
+}
+
+/// Reads at most [`MAX_KEY_FILE`] bytes; a larger file is an error.
+fn read_limited(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(std::io::Error::other(format!(
+            "the file is larger than {MAX_KEY_FILE} bytes, which no key is"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The algorithms a key family can be used with, for hints.
+pub(crate) fn algorithms_for(family: KeyFamily) -> Vec<Algorithm> {
+    Algorithm::ALL
+        .iter()
+        .copied()
+        .filter(|a| a.family() == family)
+        .collect()
+}
+
+/// The one algorithm a key of this family can use, when there is only one
+/// (EC curves, Ed25519).
+pub(crate) fn only_algorithm(family: KeyFamily) -> Option<Algorithm> {
+    match algorithms_for(family).as_slice() {
+        [alg] => Some(*alg),
+        _ => None,
+    }
+}
