@@ -34,6 +34,11 @@ impl CliError {
         Self::new("invalid_key", message, EXIT_CONFIG)
     }
 
+    /// A key too weak for its algorithm (exit 2).
+    pub(crate) fn weak_key(message: impl Into<String>) -> Self {
+        Self::new("weak_key", message, EXIT_CONFIG)
+    }
+
     /// Reading input or writing output failed (exit 2).
     pub(crate) fn io(message: impl Into<String>) -> Self {
         Self::new("io", message, EXIT_CONFIG)

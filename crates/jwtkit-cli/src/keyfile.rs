@@ -58,8 +58,8 @@ pub(crate) enum KeyMaterial {
 
 /// What a verifier checks signatures with.
 pub(crate) enum VerificationKeys {
-    /// One key.
-    Single(VerifyingKey),
+    /// One key (boxed: an HMAC key holds precomputed state and is large).
+    Single(Box<VerifyingKey>),
     /// A key set, selected by the token's `kid`.
     Set(KeySet),
 }
@@ -132,7 +132,7 @@ impl KeyMaterial {
     pub(crate) fn verification_keys(&self) -> Result<VerificationKeys, CliError> {
         match self {
             KeyMaterial::Secret(secret) => VerifyingKey::hmac(secret)
-                .map(VerificationKeys::Single)
+                .map(|key| VerificationKeys::Single(Box::new(key)))
                 .map_err(CliError::from_setup),
             KeyMaterial::File {
                 path,
@@ -163,7 +163,7 @@ impl KeyMaterial {
             }
             KeyMaterial::File { path, document } => document
                 .verifying_key()
-                .map(VerificationKeys::Single)
+                .map(|key| VerificationKeys::Single(Box::new(key)))
                 .map_err(|e| e.context(key_file(path))),
         }
     }
@@ -173,9 +173,9 @@ impl KeyDocument {
     /// The private key in this document.
     pub(crate) fn signing_key(&self) -> Result<SigningKey, CliError> {
         match self {
-            KeyDocument::Pem(bytes) => SigningKey::from_pem(bytes).map_err(CliError::from_setup),
+            KeyDocument::Pem(bytes) => SigningKey::from_pem(bytes).map_err(signing_key_error),
             KeyDocument::Der(bytes) => {
-                SigningKey::from_der(bytes).map_err(|e| not_a_key(bytes, CliError::from_setup(e)))
+                SigningKey::from_der(bytes).map_err(|e| not_a_key(bytes, signing_key_error(e)))
             }
             KeyDocument::Jwk(jwk) => SigningKey::from_jwk(jwk).map_err(CliError::from_setup),
             KeyDocument::Jwks(jwks) => {
@@ -259,6 +259,20 @@ fn classify(bytes: Zeroizing<Vec<u8>>) -> Result<KeyDocument, CliError> {
         };
     }
     Ok(KeyDocument::Der(bytes))
+}
+
+/// jwt-core reports an RSA private key under 2048 bits as an `invalid_key`
+/// that aws-lc-rs "rejected (TooSmall)", while the same key as a public key is
+/// a `weak_key`. Until jwt-core maps it, the CLI reports what it is: a weak key.
+fn signing_key_error(err: jwt_core::Error) -> CliError {
+    if err.kind() == jwt_core::ErrorKind::InvalidKey && err.to_string().contains("(TooSmall)") {
+        return CliError::weak_key(format!(
+            "weak key: the RSA key has fewer than {} bits, which is too weak to sign with; \
+             generate a new key with `jwtkit keys generate --alg RS256`",
+            jwt_core::MIN_RSA_BITS
+        ));
+    }
+    CliError::from_setup(err)
 }
 
 /// Rewords a DER parse failure when the data was probably never meant to be DER.

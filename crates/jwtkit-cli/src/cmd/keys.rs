@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use jwt_core::{Jwk, Jwks, KeyFamily, SigningKey};
+use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::keyfile::{self, key_file, only_algorithm, KeyDocument};
@@ -65,7 +66,10 @@ fn generate(args: &GenerateArgs) -> Result<(), CliError> {
     let bytes: &[u8] = match key.hmac_secret() {
         Some(secret) => secret,
         None => {
-            pem = key.to_pkcs8_pem().map_err(CliError::from_setup)?;
+            // jwt-core's PEM has CRLF line endings (the `pem` crate's default);
+            // key files on Unix conventionally use LF, which every parser accepts.
+            let crlf = key.to_pkcs8_pem().map_err(CliError::from_setup)?;
+            pem = Zeroizing::new(crlf.replace("\r\n", "\n"));
             pem.as_bytes()
         }
     };

@@ -129,7 +129,7 @@ mod tests {
             "2023-11-14T22:13:20Z"
         );
         assert_eq!(describe_time(&Value::from(0.5)), "1970-01-01T00:00:00Z");
-        assert_eq!(describe_time(&Value::from(1e300)), "1e300 (out of range)");
+        assert_eq!(describe_time(&Value::from(1e300)), "1e+300 (out of range)");
         assert_eq!(describe_time(&Value::from("x")), "\"x\" (not a number)");
     }
 }

@@ -82,10 +82,12 @@ fn build_claims(args: &SignArgs) -> Result<Map<String, Value>, CliError> {
                     json_type(&other)
                 )))
             }
-            Err(e) => return Err(CliError::usage(format!(
+            Err(e) => {
+                return Err(CliError::usage(format!(
                 "--claims is not valid JSON ({e}); pass an object like '{{\"role\":\"admin\"}}' \
                      (quote it for the shell)"
-            ))),
+            )))
+            }
         },
     };
     for (name, value) in [("iss", &args.iss), ("sub", &args.sub), ("jti", &args.jti)] {

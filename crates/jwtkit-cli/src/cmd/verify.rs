@@ -194,7 +194,7 @@ fn build_verifier(
     }
     match keys {
         VerificationKeys::Single(key) => {
-            Verifier::new(key, validation).map_err(CliError::from_setup)
+            Verifier::new(*key, validation).map_err(CliError::from_setup)
         }
         VerificationKeys::Set(set) => {
             // A set is checked per token; refuse up front a set none of whose
