@@ -18,7 +18,8 @@ const MAX_KEY_FILE: u64 = 1024 * 1024;
 #[group(required = true, multiple = false)]
 pub(crate) struct KeySource {
     /// Key file: PEM (PKCS#8, PKCS#1, SEC1, SPKI public key, certificate),
-    /// DER, JWK, or JWKS (whose entry is chosen by the token's `kid`).
+    /// DER, JWK, or JWKS (verify picks the entry by the token's `kid`; sign
+    /// needs a JWKS holding exactly one private key).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// HMAC secret: the raw bytes of FILE, exactly as stored (a trailing
