@@ -1,2 +1,74 @@
-//! Placeholder; filled in by its issue.
+//! # jwt-keys
+//!
+//! Key management for jwtkit, on top of `jwt-core`:
+//!
+//! - [`KeyStore`]: one small object-safe async trait every key backend
+//!   implements — [`MemoryKeyStore`], [`FileKeyStore`], [`EnvKeyStore`]
+//!   here; KMS and Vault elsewhere. Hold one as `Arc<dyn KeyStore>`, open
+//!   one from a URI with [`open_store`], and use the conveniences of
+//!   [`KeyStoreExt`] (`sign_token`, `rotate_if_due`, `audit`).
+//! - A key **lifecycle**, `pending → active → retiring → retired`
+//!   ([`KeyState`]): every key is published before it signs, keeps
+//!   verifying for a grace period after it stops signing, and its `kid` is
+//!   never reused.
+//! - A [`RotationPolicy`] a security team can put on a store, and an audit
+//!   against it.
+//! - A [`Verifier`] that follows a store, a fixed JWKS, or an identity
+//!   provider's JWKS URL with a well-behaved cache (TTL from
+//!   `Cache-Control`, refresh on unknown kid with a cooldown, single-flight,
+//!   stale-if-error, background refresh).
+//! - [`conformance`] (feature `conformance`): the tests every backend passes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use jwt_core::{Algorithm, Clock, ManualClock, Validation};
+//! use jwt_keys::{KeySource, KeyStore, KeyStoreExt, MemoryKeyStore, RotationPolicy, Verifier};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let clock = Arc::new(ManualClock::new(1_700_000_000));
+//! let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::with_clock(clock.clone()));
+//! store.init(Algorithm::ES256, &RotationPolicy::default(), clock.now()).await?;
+//!
+//! let claims = serde_json::json!({"sub": "alice", "exp": clock.now() + 600});
+//! let old = store.sign_token(&claims, None).await?;
+//! store.rotate(clock.now(), None).await?;          // the signing kid changes at once
+//! let new = store.sign_token(&claims, None).await?;
+//!
+//! let verifier = Verifier::builder(
+//!     KeySource::Store(store.clone()),
+//!     Validation::new([Algorithm::ES256]).clock(clock.clone()),
+//! )
+//! .clock(clock.clone())
+//! .build()?;
+//! verifier.verify::<serde_json::Value>(&old).await?; // still verifies during the grace
+//! verifier.verify::<serde_json::Value>(&new).await?;
+//! # Ok::<(), jwt_keys::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The operator's side — choosing the policy knobs and a runbook per
+//! backend — is in `docs/key-rotation.md`.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod env;
+mod error;
+pub mod file;
+mod lifecycle;
+mod memory;
+mod policy;
+mod remote;
+mod store;
+mod uri;
+mod verify;
+
+pub use env::{EnvKeyStore, EnvKeyStoreBuilder};
+pub use error::{BoxError, Error, FetchError, Result};
+pub use file::FileKeyStore;
+pub use memory::MemoryKeyStore;
+pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
+pub use store::{KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, RotationReport};
+pub use uri::{open_store, StoreOpener, StoreRegistry};
+pub use verify::{CacheOptions, KeySource, Verifier, VerifierBuilder};

@@ -1,0 +1,323 @@
+//! The behaviour every [`KeyStore`] must have, as async test functions that
+//! each backend's tests call with its own store (feature `conformance`).
+//!
+//! They panic with a message on the first departure, like `assert!`.
+//! Functions that rotate take a fresh, *uninitialized* writable store (and
+//! the [`ManualClock`] it was built with); the others take a store that
+//! already has an active key.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use jwt_core::ManualClock;
+//! use jwt_keys::{conformance, MemoryKeyStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let clock = Arc::new(ManualClock::new(1_700_000_000));
+//! conformance::rotation_lifecycle(&MemoryKeyStore::with_clock(clock.clone()), &clock).await;
+//! # });
+//! ```
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwt_core::{Algorithm, Clock, ErrorKind, ManualClock, Validation};
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::policy::RotationPolicy;
+use crate::store::{KeyState, KeyStore, KeyStoreExt};
+
+/// The algorithm conformance runs use for writable stores (fast to generate).
+pub const ALG: Algorithm = Algorithm::ES256;
+
+/// The policy conformance runs use: rotate daily, publish an hour ahead,
+/// tokens up to an hour, a minute of leeway, two hours of grace.
+pub fn policy() -> RotationPolicy {
+    RotationPolicy::builder()
+        .rotate_after(Duration::from_secs(86_400))
+        .prepublish(Duration::from_secs(3_600))
+        .max_token_lifetime(Duration::from_secs(3_600))
+        .leeway(Duration::from_secs(60))
+        .verify_grace(Duration::from_secs(7_200))
+        .build()
+        .expect("the conformance policy is valid")
+}
+
+fn claims(sub: &str, now: i64) -> Value {
+    json!({ "sub": sub, "iat": now, "exp": now + 3_600 })
+}
+
+/// Verifies `token` with the store's current key set, as a relying party
+/// would, at `now`.
+async fn verify_at(store: &dyn KeyStore, token: &str, now: i64) -> Result<Value, Error> {
+    let keys = store.key_set().await?;
+    let algs: Vec<Algorithm> = Algorithm::ALL.to_vec();
+    let validation = Validation::new(algs).clock(Arc::new(ManualClock::new(now)));
+    let verifier = jwt_core::Verifier::with_key_set(keys, validation)?;
+    Ok(verifier.verify::<Value>(token)?.claims)
+}
+
+fn core_kind(e: &Error) -> Option<ErrorKind> {
+    match e {
+        Error::Core(c) => Some(c.kind()),
+        _ => None,
+    }
+}
+
+/// A token signed through the store verifies with the store's keys; its
+/// header names the active kid and alg; a tampered token does not verify.
+pub async fn sign_verify_round_trip(store: &dyn KeyStore) {
+    let now = jwt_core::time::now_unix();
+    let active = store.active().await.expect("active key");
+    let token = store
+        .sign_token(&claims("round-trip", now), Some("at+jwt"))
+        .await
+        .expect("sign_token");
+    let header = jwt_core::dangerous::insecure_decode_header(&token).expect("header");
+    assert_eq!(header.kid.as_deref(), Some(active.kid.as_str()), "header kid");
+    assert_eq!(header.alg, active.alg, "header alg");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "header typ");
+    let verified = verify_at(store, &token, now).await.expect("verifies");
+    assert_eq!(verified["sub"], "round-trip");
+
+    // Flip one bit of the signature's first byte.
+    let (input, sig) = token.rsplit_once('.').expect("three parts");
+    let mut sig_bytes = jwt_core::b64::decode(sig.as_bytes(), "sig").expect("b64");
+    sig_bytes[0] ^= 1;
+    let tampered = jwt_core::assemble(input.to_owned(), &sig_bytes);
+    let err = verify_at(store, &tampered, now).await.unwrap_err();
+    assert_eq!(
+        core_kind(&err),
+        Some(ErrorKind::InvalidSignature),
+        "tampered token: {err}"
+    );
+}
+
+/// Signing with a kid the store does not know is [`Error::UnknownKey`]
+/// naming it; a token with an unknown kid is refused as `unknown_key`.
+pub async fn unknown_kid(store: &dyn KeyStore) {
+    let err = store.sign("no-such-kid", b"x.y").await.unwrap_err();
+    match &err {
+        Error::UnknownKey { kid } => assert_eq!(kid, "no-such-kid"),
+        other => panic!("expected UnknownKey, got {other:?}"),
+    }
+    let now = jwt_core::time::now_unix();
+    let active = store.active().await.expect("active");
+    let mut header = jwt_core::Header::new(active.alg);
+    header.kid = Some("no-such-kid".into());
+    let input = jwt_core::signing_input(&header, &claims("x", now)).expect("input");
+    let sig = store.sign(&active.kid, input.as_bytes()).await.expect("sign");
+    let token = jwt_core::assemble(input, &sig);
+    let err = verify_at(store, &token, now).await.unwrap_err();
+    assert_eq!(core_kind(&err), Some(ErrorKind::UnknownKey), "{err}");
+}
+
+/// The published JWKS holds public keys only, each with `kid`, `alg` and
+/// `use: "sig"`, and none of the private members (`d`, `p`, `q`, `dp`,
+/// `dq`, `qi`, `k`).
+pub async fn jwks_has_no_private_members(store: &dyn KeyStore) {
+    let jwks = store.verification_keys().await.expect("verification keys");
+    let json: Value = serde_json::from_str(&jwks.to_json()).expect("JSON");
+    for key in json["keys"].as_array().expect("keys array") {
+        for member in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
+            assert!(
+                key.get(member).is_none(),
+                "published JWK {} has private member `{member}`",
+                key["kid"]
+            );
+        }
+        assert!(key["kid"].is_string(), "published JWK without kid: {key}");
+        assert!(key["alg"].is_string(), "published JWK without alg: {key}");
+        assert_eq!(key["use"], "sig", "published JWK without use=sig: {key}");
+    }
+}
+
+/// A read-only store refuses `init`, `rotate` and `retire_expired` with
+/// [`Error::ReadOnly`] and keeps its active key.
+pub async fn read_only_refuses_rotation(store: &dyn KeyStore) {
+    let before = store.active().await.expect("active");
+    let checks = [
+        ("rotate", store.rotate(0, None).await.map(|_| ())),
+        ("init", store.init(ALG, &policy(), 0).await.map(|_| ())),
+        ("retire_expired", store.retire_expired(0).await.map(|_| ())),
+    ];
+    for (op, result) in checks {
+        match result {
+            Err(Error::ReadOnly {
+                backend, operation, ..
+            }) => {
+                assert_eq!(backend, store.name());
+                assert_eq!(operation, op);
+            }
+            other => panic!("{op} on read-only {}: {other:?}", store.name()),
+        }
+    }
+    assert_eq!(store.active().await.expect("active"), before);
+}
+
+/// The whole lifecycle on a fresh writable store whose clock is `clock`:
+/// init publishes the active key and its pending successor; rotation swaps
+/// the signing kid at once and keeps old tokens verifying until the grace
+/// ends; then the old key leaves the JWKS and its tokens are `unknown_key`.
+pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
+    let t0 = clock.now();
+    let policy = policy();
+    let init = store.init(ALG, &policy, t0).await.expect("init");
+    assert_eq!(store.active().await.expect("active").kid, init.active);
+    let published = kids(store).await;
+    assert!(
+        published.contains(&init.active) && published.contains(&init.pending),
+        "init publishes active and pending: {published:?}"
+    );
+    match store.init(ALG, &policy, t0).await {
+        Err(Error::AlreadyInitialized { .. }) => {}
+        other => panic!("second init: {other:?}"),
+    }
+    assert_eq!(store.policy().await.expect("policy"), policy);
+
+    // Not due yet.
+    assert_eq!(store.rotate_if_due(t0 + 60).await.expect("not due"), None);
+
+    // T1 is signed a minute before the rotation, so it is still valid after it.
+    let t_rot = t0 + 86_400;
+    clock.set(t_rot - 60);
+    let t1 = store
+        .sign_token(&claims("t1", t_rot - 60), None)
+        .await
+        .expect("sign T1");
+
+    clock.set(t_rot);
+    let report = store
+        .rotate_if_due(t_rot)
+        .await
+        .expect("rotate")
+        .expect("due after rotate_after");
+    assert_eq!(report.previous.as_deref(), Some(init.active.as_str()));
+    assert_eq!(report.active, init.pending, "the pending key is promoted");
+    assert_eq!(report.previous_retire_at, Some(t_rot + 7_200));
+    assert_eq!(report.published_for_secs, Some(86_400));
+    assert_eq!(store.active().await.expect("active").kid, report.active);
+
+    let t2 = store
+        .sign_token(&claims("t2", t_rot), None)
+        .await
+        .expect("sign T2");
+    let h2 = jwt_core::dangerous::insecure_decode_header(&t2).expect("header");
+    assert_eq!(h2.kid.as_deref(), Some(report.active.as_str()));
+
+    // The old key no longer signs, but T1 and T2 both verify.
+    match store.sign(&init.active, b"x.y").await {
+        Err(Error::NotActive { kid, state }) => {
+            assert_eq!(kid, init.active);
+            assert_eq!(state, KeyState::Retiring);
+        }
+        other => panic!("signing with the retiring key: {other:?}"),
+    }
+    let now = t_rot + 10;
+    clock.set(now);
+    assert_eq!(verify_at(store, &t1, now).await.expect("T1")["sub"], "t1");
+    assert_eq!(verify_at(store, &t2, now).await.expect("T2")["sub"], "t2");
+    let published = kids(store).await;
+    for kid in [&init.active, &report.active, &report.pending] {
+        assert!(published.contains(kid), "{kid} published: {published:?}");
+    }
+
+    // After the grace, the old key is gone: from the JWKS and for T1.
+    let after = t_rot + 7_200;
+    clock.set(after);
+    let published = kids(store).await;
+    assert!(!published.contains(&init.active), "retired key still published");
+    let old = store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|r| r.kid == init.active)
+        .expect("retired keys stay listed");
+    assert_eq!(old.state, KeyState::Retired);
+    // Checked at a time T1 has not expired yet: the refusal is the key's.
+    let err = verify_at(store, &t1, t_rot).await.unwrap_err();
+    assert_eq!(core_kind(&err), Some(ErrorKind::UnknownKey), "{err}");
+
+    // The audit sees the expired key not yet retired on record; retiring fixes it.
+    let audit = store.audit(after).await.expect("audit");
+    assert!(
+        audit.findings.iter().any(|f| matches!(f,
+            crate::policy::Finding::RetiringPastGrace { kid, .. } if *kid == init.active)),
+        "audit: {:?}",
+        audit.findings
+    );
+    let retired = store.retire_expired(after).await.expect("retire");
+    assert_eq!(retired, vec![init.active.clone()]);
+    assert!(store.audit(after).await.expect("audit").is_clean());
+
+    // A second rotation: kids are never reused.
+    let second = store.rotate(after, None).await.expect("rotate again");
+    let all: Vec<String> = store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.kid)
+        .collect();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "kids are unique: {all:?}");
+    assert_eq!(all.len(), 4);
+    assert_eq!(second.active, report.pending);
+}
+
+/// Eight rotations at once leave exactly one active and one pending key,
+/// every kid distinct; conditional rotations racing on the same active kid
+/// rotate exactly once.
+pub async fn concurrent_rotations_leave_one_active(store: &dyn KeyStore, clock: &ManualClock) {
+    let now = clock.now();
+    store.init(ALG, &policy(), now).await.expect("init");
+    let r = || store.rotate(now, None);
+    let results = tokio::join!(r(), r(), r(), r(), r(), r(), r(), r());
+    let reports = [
+        results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+    ];
+    for report in &reports {
+        assert!(report.is_ok(), "concurrent rotate: {report:?}");
+    }
+    assert_one_active(store, 10).await;
+
+    let active = store.active().await.expect("active").kid;
+    let c = || store.rotate(now, Some(&active));
+    let results = tokio::join!(c(), c(), c(), c());
+    let results = [results.0, results.1, results.2, results.3];
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Conflict { expected, .. }) if *expected == active))
+        .count();
+    assert_eq!((ok, conflicts), (1, 3), "conditional rotations: {results:?}");
+    assert_one_active(store, 11).await;
+}
+
+/// Asserts exactly one active and one pending key among `total` distinct kids.
+pub async fn assert_one_active(store: &dyn KeyStore, total: usize) {
+    let records = store.list().await.expect("list");
+    let count = |s: KeyState| records.iter().filter(|r| r.state == s).count();
+    assert_eq!(count(KeyState::Active), 1, "active keys: {records:?}");
+    assert_eq!(count(KeyState::Pending), 1, "pending keys: {records:?}");
+    let unique: HashSet<&str> = records.iter().map(|r| r.kid.as_str()).collect();
+    assert_eq!(unique.len(), records.len(), "kids are unique");
+    assert_eq!(records.len(), total, "{records:?}");
+    let active = store.active().await.expect("active");
+    assert!(records
+        .iter()
+        .any(|r| r.kid == active.kid && r.state == KeyState::Active));
+}
+
+async fn kids(store: &dyn KeyStore) -> Vec<String> {
+    store
+        .verification_keys()
+        .await
+        .expect("verification keys")
+        .keys
+        .into_iter()
+        .filter_map(|k| k.kid)
+        .collect()
+}

@@ -1,0 +1,399 @@
+//! The rotation policy a security team puts on a store, and the audit that
+//! checks a store against it.
+
+use std::fmt;
+use std::time::Duration;
+
+use jwt_core::{Algorithm, KeySet};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::{KeyRecord, KeyState};
+
+const DAY: u64 = 24 * 3600;
+
+/// When keys rotate and how long they stay published. Build it with
+/// [`RotationPolicy::builder`]; the build refuses contradictory settings.
+///
+/// | knob | meaning | default |
+/// |---|---|---|
+/// | `rotate_after` | maximum time a key signs | 30 days |
+/// | `prepublish` | minimum time a pending key is published before it signs; cover your verifiers' JWKS cache TTL | 1 day |
+/// | `max_token_lifetime` | the longest `exp - iat` of tokens signed with the store | 1 hour |
+/// | `leeway` | clock skew verifiers tolerate | 5 minutes |
+/// | `verify_grace` | how long a former signer still verifies; at least `max_token_lifetime + leeway` | 1 day |
+/// | `allowed_algorithms` | algorithms keys may use | every asymmetric algorithm |
+///
+/// ```
+/// use std::time::Duration;
+/// use jwt_core::Algorithm;
+/// use jwt_keys::RotationPolicy;
+///
+/// let policy = RotationPolicy::builder()
+///     .rotate_after(Duration::from_secs(7 * 86400))
+///     .max_token_lifetime(Duration::from_secs(3600))
+///     .verify_grace(Duration::from_secs(2 * 3600))
+///     .allowed_algorithms([Algorithm::ES256, Algorithm::EdDSA])
+///     .build()?;
+/// assert_eq!(policy.verify_grace(), Duration::from_secs(7200));
+///
+/// // A grace shorter than the tokens it must cover is refused.
+/// let err = RotationPolicy::builder()
+///     .max_token_lifetime(Duration::from_secs(3600))
+///     .verify_grace(Duration::from_secs(600))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), "policy");
+/// # Ok::<(), jwt_keys::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PolicyRepr", into = "PolicyRepr")]
+pub struct RotationPolicy {
+    rotate_after: u64,
+    prepublish: u64,
+    verify_grace: u64,
+    max_token_lifetime: u64,
+    leeway: u64,
+    allowed_algorithms: Vec<Algorithm>,
+}
+
+/// The serialized form (seconds), validated on the way in.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyRepr {
+    rotate_after_secs: u64,
+    prepublish_secs: u64,
+    verify_grace_secs: u64,
+    max_token_lifetime_secs: u64,
+    leeway_secs: u64,
+    allowed_algorithms: Vec<Algorithm>,
+}
+
+impl TryFrom<PolicyRepr> for RotationPolicy {
+    type Error = Error;
+    fn try_from(r: PolicyRepr) -> Result<Self> {
+        RotationPolicyBuilder {
+            policy: RotationPolicy {
+                rotate_after: r.rotate_after_secs,
+                prepublish: r.prepublish_secs,
+                verify_grace: r.verify_grace_secs,
+                max_token_lifetime: r.max_token_lifetime_secs,
+                leeway: r.leeway_secs,
+                allowed_algorithms: r.allowed_algorithms,
+            },
+        }
+        .build()
+    }
+}
+
+impl From<RotationPolicy> for PolicyRepr {
+    fn from(p: RotationPolicy) -> Self {
+        PolicyRepr {
+            rotate_after_secs: p.rotate_after,
+            prepublish_secs: p.prepublish,
+            verify_grace_secs: p.verify_grace,
+            max_token_lifetime_secs: p.max_token_lifetime,
+            leeway_secs: p.leeway,
+            allowed_algorithms: p.allowed_algorithms,
+        }
+    }
+}
+
+/// Every asymmetric algorithm: the ones whose keys can be published.
+const ASYMMETRIC: [Algorithm; 10] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::ES512,
+    Algorithm::EdDSA,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+];
+
+impl Default for RotationPolicy {
+    fn default() -> Self {
+        RotationPolicy {
+            rotate_after: 30 * DAY,
+            prepublish: DAY,
+            verify_grace: DAY,
+            max_token_lifetime: 3600,
+            leeway: 300,
+            allowed_algorithms: ASYMMETRIC.to_vec(),
+        }
+    }
+}
+
+impl RotationPolicy {
+    /// A builder starting from the defaults.
+    pub fn builder() -> RotationPolicyBuilder {
+        RotationPolicyBuilder {
+            policy: RotationPolicy::default(),
+        }
+    }
+
+    /// Maximum time a key signs before it is due for rotation.
+    pub fn rotate_after(&self) -> Duration {
+        Duration::from_secs(self.rotate_after)
+    }
+
+    /// Minimum time a pending key is published before it may sign.
+    pub fn prepublish(&self) -> Duration {
+        Duration::from_secs(self.prepublish)
+    }
+
+    /// How long a former signing key still verifies after a rotation.
+    pub fn verify_grace(&self) -> Duration {
+        Duration::from_secs(self.verify_grace)
+    }
+
+    /// The longest lifetime of tokens signed with the store.
+    pub fn max_token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_token_lifetime)
+    }
+
+    /// The clock skew verifiers tolerate.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.leeway)
+    }
+
+    /// The algorithms keys may use.
+    pub fn allowed_algorithms(&self) -> &[Algorithm] {
+        &self.allowed_algorithms
+    }
+
+    /// `true` when `alg` is allowed.
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        self.allowed_algorithms.contains(&alg)
+    }
+}
+
+/// Builds a [`RotationPolicy`]; [`build`](Self::build) refuses contradictory settings.
+#[derive(Debug, Clone)]
+pub struct RotationPolicyBuilder {
+    policy: RotationPolicy,
+}
+
+impl RotationPolicyBuilder {
+    /// Maximum time a key signs (must be above zero).
+    pub fn rotate_after(mut self, d: Duration) -> Self {
+        self.policy.rotate_after = d.as_secs();
+        self
+    }
+
+    /// Minimum time a pending key is published before it signs. Choose at
+    /// least the longest JWKS cache TTL of your verifiers.
+    pub fn prepublish(mut self, d: Duration) -> Self {
+        self.policy.prepublish = d.as_secs();
+        self
+    }
+
+    /// How long a former signer still verifies; at least
+    /// `max_token_lifetime + leeway`.
+    pub fn verify_grace(mut self, d: Duration) -> Self {
+        self.policy.verify_grace = d.as_secs();
+        self
+    }
+
+    /// The longest lifetime of tokens signed with the store.
+    pub fn max_token_lifetime(mut self, d: Duration) -> Self {
+        self.policy.max_token_lifetime = d.as_secs();
+        self
+    }
+
+    /// The clock skew verifiers tolerate.
+    pub fn leeway(mut self, d: Duration) -> Self {
+        self.policy.leeway = d.as_secs();
+        self
+    }
+
+    /// The algorithms keys may use (replaces the default list).
+    pub fn allowed_algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        let mut algs: Vec<Algorithm> = algs.into_iter().collect();
+        algs.sort();
+        algs.dedup();
+        self.policy.allowed_algorithms = algs;
+        self
+    }
+
+    /// Checks the settings against each other.
+    pub fn build(self) -> Result<RotationPolicy> {
+        let p = self.policy;
+        if p.rotate_after == 0 {
+            return Err(Error::policy(
+                "rotate_after must be above zero (it is the maximum time a key signs)",
+            ));
+        }
+        let needed = p.max_token_lifetime.saturating_add(p.leeway);
+        if p.verify_grace < needed {
+            return Err(Error::policy(format!(
+                "verify_grace ({}s) is shorter than max_token_lifetime + leeway ({}s + {}s): tokens signed just \
+                 before a rotation would be refused before they expire; raise verify_grace to at least {needed}s",
+                p.verify_grace, p.max_token_lifetime, p.leeway
+            )));
+        }
+        if p.prepublish > p.rotate_after {
+            return Err(Error::policy(format!(
+                "prepublish ({}s) is longer than rotate_after ({}s): a pending key is created at each rotation, \
+                 so it could never be published long enough before the next one is due",
+                p.prepublish, p.rotate_after
+            )));
+        }
+        if p.allowed_algorithms.is_empty() {
+            return Err(Error::policy(
+                "allowed_algorithms is empty; name the algorithms keys may use (e.g. ES256)",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+pub(crate) fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// One way a store departs from its policy.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum Finding {
+    /// The active key has signed for longer than `rotate_after`.
+    ActiveTooOld {
+        /// The active key.
+        kid: String,
+        /// How long it has signed.
+        age_secs: i64,
+        /// The policy's limit.
+        rotate_after_secs: i64,
+    },
+    /// A retiring key's grace has ended but it was not retired (its private
+    /// key still exists).
+    RetiringPastGrace {
+        /// The key.
+        kid: String,
+        /// When its grace ended.
+        retire_at: i64,
+    },
+    /// A key uses an algorithm the policy does not allow.
+    DisallowedAlgorithm {
+        /// The key.
+        kid: String,
+        /// Its algorithm.
+        alg: Algorithm,
+    },
+    /// A key is too weak for its algorithm (short HMAC secret, small RSA modulus).
+    WeakKey {
+        /// The key.
+        kid: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store has no active key.
+    NoActiveKey,
+    /// The store has more than one active key.
+    SeveralActiveKeys {
+        /// The active keys.
+        kids: Vec<String>,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::ActiveTooOld { kid, age_secs, rotate_after_secs } => write!(
+                f,
+                "active key `{kid}` has signed for {age_secs}s, over rotate_after ({rotate_after_secs}s): rotate"
+            ),
+            Finding::RetiringPastGrace { kid, retire_at } => write!(
+                f,
+                "retiring key `{kid}` is kept past its grace (ended at {retire_at}): retire it (rotate or retire_expired)"
+            ),
+            Finding::DisallowedAlgorithm { kid, alg } => {
+                write!(f, "key `{kid}` uses {alg}, which the policy does not allow")
+            }
+            Finding::WeakKey { kid, reason } => write!(f, "key `{kid}` is weak: {reason}"),
+            Finding::NoActiveKey => f.write_str("the store has no active key"),
+            Finding::SeveralActiveKeys { kids } => {
+                write!(f, "the store has several active keys: {kids:?}")
+            }
+        }
+    }
+}
+
+/// The result of [`KeyStoreExt::audit`](crate::KeyStoreExt::audit).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// The time of the audit.
+    pub now: i64,
+    /// What departs from the policy; empty when all is well.
+    pub findings: Vec<Finding>,
+}
+
+impl AuditReport {
+    /// `true` when there are no findings.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+pub(crate) fn audit(
+    now: i64,
+    policy: &RotationPolicy,
+    records: &[KeyRecord],
+    keys: &KeySet,
+) -> AuditReport {
+    let mut findings = Vec::new();
+    let active: Vec<&KeyRecord> = records
+        .iter()
+        .filter(|r| r.state_at(now) == KeyState::Active)
+        .collect();
+    match active.as_slice() {
+        [] => findings.push(Finding::NoActiveKey),
+        [one] => {
+            if let Some(since) = one.activated_at.or(one.created_at) {
+                let age = now - since;
+                if age > secs(policy.rotate_after()) {
+                    findings.push(Finding::ActiveTooOld {
+                        kid: one.kid.clone(),
+                        age_secs: age,
+                        rotate_after_secs: secs(policy.rotate_after()),
+                    });
+                }
+            }
+        }
+        many => findings.push(Finding::SeveralActiveKeys {
+            kids: many.iter().map(|r| r.kid.clone()).collect(),
+        }),
+    }
+    for r in records {
+        if r.state == KeyState::Retiring && r.state_at(now) == KeyState::Retired {
+            findings.push(Finding::RetiringPastGrace {
+                kid: r.kid.clone(),
+                retire_at: r.retire_at.unwrap_or(now),
+            });
+        }
+        if !r.state_at(now).is_published() {
+            continue;
+        }
+        if !policy.allows(r.alg) {
+            findings.push(Finding::DisallowedAlgorithm {
+                kid: r.kid.clone(),
+                alg: r.alg,
+            });
+        }
+        if let Some(key) = keys.get(&r.kid) {
+            if let Err(e) = key.check_usable(r.alg, false) {
+                if e.kind() == jwt_core::ErrorKind::WeakKey {
+                    findings.push(Finding::WeakKey {
+                        kid: r.kid.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    AuditReport { now, findings }
+}

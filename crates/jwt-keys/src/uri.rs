@@ -1,0 +1,143 @@
+//! Opening a key store from a URI, for command-line tools and configuration
+//! files: `file:DIR` and `env:NAME` built in, other schemes (`kms:`,
+//! `vault:`) registered by the crates or features that provide them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::env::EnvKeyStore;
+use crate::error::{Error, Result};
+use crate::file::FileKeyStore;
+use crate::store::KeyStore;
+
+/// Opens a store from the part of the URI after `scheme:`.
+pub type StoreOpener = fn(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>>;
+
+/// The schemes [`open_store`] understands, extendable with
+/// [`register`](Self::register).
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwt_keys::{KeyStore, MemoryKeyStore, StoreRegistry};
+///
+/// let registry = StoreRegistry::with_builtin()
+///     .register("memory", |_rest, _uri| Ok(Arc::new(MemoryKeyStore::new()) as Arc<dyn KeyStore>));
+/// assert_eq!(registry.open("memory:").unwrap().name(), "memory");
+/// assert_eq!(registry.open("ftp://x").unwrap_err().kind(), "invalid_uri");
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreRegistry {
+    openers: BTreeMap<String, StoreOpener>,
+}
+
+impl StoreRegistry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        StoreRegistry {
+            openers: BTreeMap::new(),
+        }
+    }
+
+    /// `file:` and `env:` (and whatever the enabled backends add).
+    pub fn with_builtin() -> Self {
+        StoreRegistry::empty()
+            .register("file", open_file)
+            .register("env", open_env)
+    }
+
+    /// Adds (or replaces) the opener for `scheme` (without the colon).
+    pub fn register(mut self, scheme: &str, opener: StoreOpener) -> Self {
+        self.openers.insert(scheme.to_ascii_lowercase(), opener);
+        self
+    }
+
+    /// The registered schemes, sorted.
+    pub fn schemes(&self) -> Vec<&str> {
+        self.openers.keys().map(String::as_str).collect()
+    }
+
+    /// Opens `uri` with the opener of its scheme.
+    pub fn open(&self, uri: &str) -> Result<Arc<dyn KeyStore>> {
+        let accepted = || {
+            self.schemes()
+                .iter()
+                .map(|s| format!("{s}:…"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some((scheme, rest)) = uri.split_once(':') else {
+            return Err(Error::InvalidUri {
+                uri: uri.to_owned(),
+                reason: format!(
+                    "no scheme; expected one of {} (e.g. file:/etc/jwtkit/keys or env:JWT_KEY)",
+                    accepted()
+                ),
+            });
+        };
+        match self.openers.get(&scheme.to_ascii_lowercase()) {
+            Some(open) => open(rest, uri),
+            None => Err(Error::InvalidUri {
+                uri: uri.to_owned(),
+                reason: format!(
+                    "unknown scheme `{scheme}`; supported: {} (kms: and vault: need a build with those backends)",
+                    accepted()
+                ),
+            }),
+        }
+    }
+}
+
+impl Default for StoreRegistry {
+    fn default() -> Self {
+        StoreRegistry::with_builtin()
+    }
+}
+
+/// Opens a key store from a URI:
+///
+/// - `file:DIR` (or `file://` + absolute path): a [`FileKeyStore`] in `DIR`;
+/// - `env:NAME`: an [`EnvKeyStore`] from the variable `NAME` (and
+///   `NAME_KID`, `NAME_ALG`, `NAME_PREVIOUS`).
+///
+/// Unknown schemes are an [`Error::InvalidUri`] listing the supported ones.
+/// To add schemes, use a [`StoreRegistry`].
+pub fn open_store(uri: &str) -> Result<Arc<dyn KeyStore>> {
+    StoreRegistry::with_builtin().open(uri)
+}
+
+fn open_file(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
+    let path = match rest.strip_prefix("//") {
+        // file:///abs/path → /abs/path; file://host/… is not a local path.
+        Some(p) if p.starts_with('/') => p,
+        Some(_) => {
+            return Err(Error::InvalidUri {
+                uri: uri.to_owned(),
+                reason: "file:// URIs must have an absolute path (file:///dir) — or write file:DIR".into(),
+            })
+        }
+        None => rest,
+    };
+    if path.is_empty() {
+        return Err(Error::InvalidUri {
+            uri: uri.to_owned(),
+            reason: "no directory; write file:DIR".into(),
+        });
+    }
+    Ok(Arc::new(FileKeyStore::open(PathBuf::from(path))))
+}
+
+fn open_env(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
+    let valid = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !rest.as_bytes()[0].is_ascii_digit();
+    if !valid {
+        return Err(Error::InvalidUri {
+            uri: uri.to_owned(),
+            reason: "env:NAME needs an environment variable name (letters, digits, _), e.g. env:JWT_KEY".into(),
+        });
+    }
+    Ok(Arc::new(EnvKeyStore::from_env(rest)?))
+}
