@@ -1,5 +1,8 @@
 //! The JOSE header (RFC 7515 §4).
 
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -45,7 +48,11 @@ impl Header {
     /// Parses decoded header bytes, refusing duplicates, `crit`, `b64:false`,
     /// unknown algorithms and `none`.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Header, Error> {
-        let mut map = json::parse_object(bytes, "the header")?;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let mut map = de
+            .deserialize_any(HeaderVisitor)
+            .and_then(|r| de.end().map(|()| r))
+            .map_err(|e| Error::malformed(format!("the header is not a valid JSON object: {e}")))?;
         Header::from_map(&mut map)
     }
 
@@ -93,6 +100,32 @@ impl Header {
             cty,
             extra: std::mem::take(map),
         })
+    }
+}
+
+/// Parses a header object strictly (no duplicates, bounded depth) straight
+/// into a map, without the intermediate `Value::Object`.
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (the JOSE header)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        let inner = json::StrictValue { depth: 1 };
+        while let Some(json::Key(key)) = map.next_key::<json::Key<'de>>()? {
+            let value = map.next_value_seed(inner)?;
+            if out.insert(key.into_owned(), value).is_some() {
+                return Err(serde::de::Error::custom(
+                    "duplicate member name in the header",
+                ));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -2,6 +2,7 @@
 //! RFC 8725 §3.9 — two parsers must never disagree about a claim), and nesting
 //! depth is bounded.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -122,5 +123,133 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON object key, borrowed from the input when it has no escapes.
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Tracks the member names of one object and refuses a repeat. Small
+/// objects use a linear scan (no hashing, no allocation beyond the Vec);
+/// large ones switch to a hash set so hostile input stays linear.
+#[derive(Default)]
+pub(crate) struct SeenKeys<'de> {
+    small: Vec<Cow<'de, str>>,
+    large: Option<std::collections::HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    pub(crate) fn insert<E: serde::de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        let dup = || E::custom(format_args!("duplicate member name {key:?}"));
+        if let Some(set) = &mut self.large {
+            if set.contains(&key) {
+                return Err(dup());
+            }
+            set.insert(key);
+            return Ok(());
+        }
+        if self.small.contains(&key) {
+            return Err(dup());
+        }
+        self.small.push(key);
+        if self.small.len() > 32 {
+            self.large = Some(self.small.drain(..).collect());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        match &self.large {
+            Some(set) => set.contains(key),
+            None => self.small.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// Walks any JSON value without keeping it, refusing duplicate member names
+/// and excessive depth.
+#[derive(Clone, Copy)]
+pub(crate) struct Check {
+    pub(crate) depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.deeper::<A::Error>()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.deeper::<A::Error>()?;
+        let mut seen = SeenKeys::default();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            seen.insert::<A::Error>(key)?;
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+}
+
+impl Check {
+    pub(crate) fn deeper<E: serde::de::Error>(self) -> Result<Check, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format_args!(
+                "JSON nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(Check {
+            depth: self.depth + 1,
+        })
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::b64;
+use crate::claims::Registered;
 use crate::error::Error;
 use crate::header::Header;
 use crate::json;
@@ -332,10 +333,11 @@ impl Verifier {
         &self.validation
     }
 
-    /// Verifies `token` and deserializes its claims into `T`.
+    /// Verifies `token` and deserializes its claims into `T` (any serde
+    /// type, `serde_json::Value`, or a `serde_json::Map`).
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>, Error> {
-        let (header, claims) = self.verify_to_map(token)?;
-        let claims = T::deserialize(Value::Object(claims)).map_err(|e| {
+        let (header, payload) = self.verify_payload(token)?;
+        let claims = serde_json::from_slice::<T>(&payload).map_err(|e| {
             Error::invalid_claim(
                 "payload",
                 format!("does not match the expected claims type: {e}"),
@@ -346,6 +348,13 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims as a JSON map.
     pub fn verify_to_map(&self, token: &str) -> Result<(Header, Map<String, Value>), Error> {
+        self.verify::<Map<String, Value>>(token)
+            .map(|d| (d.header, d.claims))
+    }
+
+    /// Verifies signature and claims; returns the header and the decoded
+    /// payload bytes (a strictly valid JSON object).
+    fn verify_payload(&self, token: &str) -> Result<(Header, Vec<u8>), Error> {
         let v = &self.validation;
         let parts = split(token, v.max_size)?;
         let alg = parts.header.alg;
@@ -392,9 +401,9 @@ impl Verifier {
             v.allow_weak_keys,
         )?;
         v.check_typ(&parts.header)?;
-        let claims = decode_payload(parts.payload_b64)?;
-        v.check_claims(&claims)?;
-        Ok((parts.header, claims))
+        let payload = b64::decode(parts.payload_b64.as_bytes(), "the payload")?;
+        v.check_claims(&Registered::parse(&payload)?)?;
+        Ok((parts.header, payload))
     }
 
     fn select_key(&self, header: &Header) -> Result<&Arc<VerifyingKey>, Error> {

@@ -118,7 +118,18 @@ fn decode_member(value: &Option<String>, kty: &str, member: &str) -> Result<Vec<
 }
 
 fn rejected(what: &str) -> impl Fn(aws_lc_rs::error::KeyRejected) -> Error + '_ {
-    move |e| Error::invalid_key(format!("{what} was rejected by the crypto library ({e})"))
+    move |e| {
+        if e.description_() == "TooSmall" {
+            Error::WeakKey {
+                reason: format!(
+                    "{what} is too small; RSA keys need at least {MIN_RSA_BITS} bits. Generate a new \
+                     key with `jwtkit keys generate --alg RS256`"
+                ),
+            }
+        } else {
+            Error::invalid_key(format!("{what} was rejected by the crypto library ({e})"))
+        }
+    }
 }
 
 /// An HMAC secret with its HMAC contexts precomputed for each hash.
@@ -176,7 +187,7 @@ impl Clone for HmacSecret {
 }
 
 enum SigningInner {
-    Hmac(HmacSecret),
+    Hmac(Box<HmacSecret>),
     Rsa(Box<RsaKeyPair>),
     Ec(Curve, Box<EcdsaKeyPair>),
     Ed25519(Box<Ed25519KeyPair>),
@@ -206,7 +217,7 @@ impl SigningKey {
     /// used: at least 32/48/64 bytes for HS256/384/512 (RFC 7518 §3.2).
     pub fn hmac(secret: &[u8]) -> Result<Self, Error> {
         Ok(SigningKey {
-            inner: SigningInner::Hmac(HmacSecret::new(secret)?),
+            inner: SigningInner::Hmac(Box::new(HmacSecret::new(secret)?)),
             kid: None,
             alg: None,
         })
@@ -335,9 +346,9 @@ impl SigningKey {
             }
         }
         let inner = match jwk.kty.as_str() {
-            "oct" => SigningInner::Hmac(HmacSecret::new(&Zeroizing::new(decode_member(
-                &jwk.k, "oct", "k",
-            )?))?),
+            "oct" => SigningInner::Hmac(Box::new(HmacSecret::new(&Zeroizing::new(
+                decode_member(&jwk.k, "oct", "k")?,
+            ))?)),
             "RSA" => {
                 if jwk.d.is_none() {
                     return Err(Error::invalid_key(
@@ -416,7 +427,7 @@ impl SigningKey {
                 aws_lc_rs::rand::fill(&mut secret).map_err(|_| Error::Crypto {
                     what: "random number generation",
                 })?;
-                SigningInner::Hmac(HmacSecret::new(&secret)?)
+                SigningInner::Hmac(Box::new(HmacSecret::new(&secret)?))
             }
             KeyFamily::Rsa => SigningInner::Rsa(Box::new(
                 RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| {
@@ -607,10 +618,10 @@ impl SigningKey {
             ));
         }
         let der = self.to_pkcs8_der()?;
-        Ok(Zeroizing::new(pem::encode(&pem::Pem::new(
-            "PRIVATE KEY",
-            der.to_vec(),
-        ))))
+        Ok(Zeroizing::new(pem::encode_config(
+            &pem::Pem::new("PRIVATE KEY", der.to_vec()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )))
     }
 
     /// The raw HMAC secret, for HMAC keys only.
@@ -821,7 +832,7 @@ impl EdPublic {
 }
 
 enum VerifyInner {
-    Hmac(HmacSecret),
+    Hmac(Box<HmacSecret>),
     Rsa(Box<RsaPublic>),
     Ec(Curve, EcPublic),
     Ed25519(EdPublic),
@@ -848,7 +859,7 @@ impl VerifyingKey {
     /// An HMAC secret (refuses PEM/JWK text, so a public key can never become a secret).
     pub fn hmac(secret: &[u8]) -> Result<Self, Error> {
         Ok(VerifyingKey {
-            inner: VerifyInner::Hmac(HmacSecret::new(secret)?),
+            inner: VerifyInner::Hmac(Box::new(HmacSecret::new(secret)?)),
             kid: None,
             alg: None,
         })
@@ -968,9 +979,9 @@ impl VerifyingKey {
         }
         let alg = jwk_alg(jwk)?;
         let inner = match jwk.kty.as_str() {
-            "oct" => VerifyInner::Hmac(HmacSecret::new(&Zeroizing::new(decode_member(
+            "oct" => VerifyInner::Hmac(Box::new(HmacSecret::new(&Zeroizing::new(decode_member(
                 &jwk.k, "oct", "k",
-            )?))?),
+            )?))?)),
             "RSA" => {
                 let n = decode_member(&jwk.n, "RSA", "n")?;
                 let e = decode_member(&jwk.e, "RSA", "e")?;

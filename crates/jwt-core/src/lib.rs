@@ -37,6 +37,7 @@
 
 mod algorithm;
 pub mod b64;
+mod claims;
 pub mod dangerous;
 mod error;
 mod header;

@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
 use crate::algorithm::Algorithm;
+use crate::claims::{ClaimValue, Registered};
 use crate::error::Error;
 use crate::header::{typ_matches, Header};
-use crate::json::json_type;
 use crate::time::{Clock, SystemClock};
 
 /// Default maximum token size: 64 KiB.
@@ -173,10 +171,10 @@ impl Validation {
         Ok(())
     }
 
-    /// Checks the registered claims in `claims`.
-    pub(crate) fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), Error> {
+    /// Checks the registered claims picked out of the payload.
+    pub(crate) fn check_claims(&self, claims: &Registered<'_>) -> Result<(), Error> {
         for claim in &self.required {
-            if !claims.contains_key(claim.as_str()) {
+            if !claims.names.contains(claim) {
                 return Err(Error::MissingClaim {
                     claim: claim.clone(),
                 });
@@ -185,7 +183,7 @@ impl Validation {
         let now = self.clock.now();
         let nowf = now as f64;
         let leeway = self.leeway as f64;
-        match claims.get("exp") {
+        match &claims.exp {
             Some(v) => {
                 let exp = numeric_date("exp", v)?;
                 if nowf >= exp + leeway {
@@ -203,7 +201,7 @@ impl Validation {
             }
             None => {}
         }
-        if let Some(v) = claims.get("nbf") {
+        if let Some(v) = &claims.nbf {
             let nbf = numeric_date("nbf", v)?;
             if nowf < nbf - leeway {
                 return Err(Error::Immature {
@@ -214,7 +212,7 @@ impl Validation {
                 });
             }
         }
-        if let Some(v) = claims.get("iat") {
+        if let Some(v) = &claims.iat {
             let iat = numeric_date("iat", v)?;
             if iat > nowf + leeway {
                 return Err(Error::Immature {
@@ -226,38 +224,38 @@ impl Validation {
             }
         }
         if let Some(expected) = &self.issuers {
-            match claims.get("iss") {
+            match &claims.iss {
                 None => {
                     return Err(Error::MissingClaim {
                         claim: "iss".into(),
                     })
                 }
-                Some(Value::String(iss)) if expected.iter().any(|e| e == iss) => {}
-                Some(Value::String(iss)) => {
+                Some(ClaimValue::Str(iss)) if expected.iter().any(|e| e == iss) => {}
+                Some(ClaimValue::Str(iss)) => {
                     return Err(Error::InvalidIssuer {
-                        found: iss.clone(),
+                        found: iss.to_string(),
                         expected: expected.clone(),
                     })
                 }
                 Some(other) => {
                     return Err(Error::InvalidIssuer {
-                        found: format!("({})", json_type(other)),
+                        found: format!("({})", other.type_name()),
                         expected: expected.clone(),
                     })
                 }
             }
         }
-        self.check_audience(claims.get("aud"))?;
-        match (claims.get("sub"), &self.subject) {
-            (Some(Value::String(sub)), Some(expected)) if sub != expected => {
+        self.check_audience(claims.aud.as_ref())?;
+        match (&claims.sub, &self.subject) {
+            (Some(ClaimValue::Str(sub)), Some(expected)) if sub != expected => {
                 return Err(Error::InvalidSubject {
                     reason: format!("{sub:?} is not the expected subject {expected:?}"),
                 })
             }
-            (Some(Value::String(_)), _) | (None, None) => {}
+            (Some(ClaimValue::Str(_)), _) | (None, None) => {}
             (Some(other), _) => {
                 return Err(Error::InvalidSubject {
-                    reason: format!("`sub` must be a string, found {}", json_type(other)),
+                    reason: format!("`sub` must be a string, found {}", other.type_name()),
                 })
             }
             (None, Some(_)) => {
@@ -266,18 +264,18 @@ impl Validation {
                 })
             }
         }
-        if let Some(v) = claims.get("jti") {
-            if !v.is_string() {
+        if let Some(v) = &claims.jti {
+            if !matches!(v, ClaimValue::Str(_)) {
                 return Err(Error::invalid_claim(
                     "jti",
-                    format!("must be a string, found {}", json_type(v)),
+                    format!("must be a string, found {}", v.type_name()),
                 ));
             }
         }
         Ok(())
     }
 
-    fn check_audience(&self, aud: Option<&Value>) -> Result<(), Error> {
+    fn check_audience(&self, aud: Option<&ClaimValue<'_>>) -> Result<(), Error> {
         let Some(expected) = &self.audiences else {
             return match aud {
                 None => Ok(()),
@@ -291,35 +289,19 @@ impl Validation {
                 }),
             };
         };
-        let found: Vec<&str> = match aud {
+        let found: &[std::borrow::Cow<'_, str>] = match aud {
             None => {
                 return Err(Error::MissingClaim {
                     claim: "aud".into(),
                 })
             }
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Value::String(s) => out.push(s.as_str()),
-                        other => {
-                            return Err(Error::InvalidAudience {
-                                reason: format!(
-                                    "`aud` must be a string or an array of strings; it contains {}",
-                                    json_type(other)
-                                ),
-                            })
-                        }
-                    }
-                }
-                out
-            }
+            Some(ClaimValue::Str(s)) => std::slice::from_ref(s),
+            Some(ClaimValue::StrArray(items)) => items,
             Some(other) => {
                 return Err(Error::InvalidAudience {
                     reason: format!(
                         "`aud` must be a string or an array of strings, found {}",
-                        json_type(other)
+                        other.type_name()
                     ),
                 })
             }
@@ -336,16 +318,14 @@ impl Validation {
 
 /// Reads a NumericDate: a JSON number (integer or fraction). Strings,
 /// booleans and null are refused.
-pub(crate) fn numeric_date(claim: &str, v: &Value) -> Result<f64, Error> {
+pub(crate) fn numeric_date(claim: &str, v: &ClaimValue<'_>) -> Result<f64, Error> {
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| Error::invalid_claim(claim, "is not a representable number of seconds")),
+        ClaimValue::Num(n) => Ok(*n),
         other => Err(Error::invalid_claim(
             claim,
             format!(
                 "must be a NumericDate (a JSON number of seconds since 1970), found {}",
-                json_type(other)
+                other.type_name()
             ),
         )),
     }

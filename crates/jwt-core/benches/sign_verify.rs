@@ -1,0 +1,256 @@
+//! Sign and verify per algorithm: jwt-core's public path next to the bare
+//! aws-lc-rs primitive with a pre-parsed key (the floor) and next to
+//! `jsonwebtoken` (aws-lc-rs backend), all in one run.
+//!
+//! `cargo bench -p jwt-core --bench sign_verify`; figures in docs/performance.md.
+
+use std::time::Duration;
+
+use aws_lc_rs::signature::{self as sig, KeyPair as _};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use jwt_core::{Algorithm, Signer, SigningKey, Validation, Verifier};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+}
+
+fn claims() -> Claims {
+    Claims {
+        iss: "https://auth.example.com".into(),
+        sub: "user-1234".into(),
+        aud: "my-api".into(),
+        exp: 4_000_000_000,
+        nbf: 1_700_000_000,
+        iat: 1_700_000_000,
+    }
+}
+
+/// The bare primitive: sign/verify the same signing input with a key parsed once.
+#[allow(clippy::large_enum_variant)] // one per benchmark; size is irrelevant
+enum Primitive {
+    Hmac(aws_lc_rs::hmac::Key),
+    Rsa(
+        aws_lc_rs::rsa::KeyPair,
+        &'static dyn sig::RsaEncoding,
+        sig::ParsedPublicKey,
+    ),
+    Ec(sig::EcdsaKeyPair, sig::ParsedPublicKey),
+    Ed(sig::Ed25519KeyPair, sig::ParsedPublicKey),
+}
+
+impl Primitive {
+    fn new(alg: Algorithm, key: &SigningKey) -> Primitive {
+        let der = key.to_pkcs8_der().unwrap();
+        match alg {
+            Algorithm::HS256 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                &der,
+            )),
+            Algorithm::HS384 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA384,
+                &der,
+            )),
+            Algorithm::HS512 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA512,
+                &der,
+            )),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let kp = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).unwrap();
+                let (enc, params): (&'static dyn sig::RsaEncoding, &'static sig::RsaParameters) =
+                    match alg {
+                        Algorithm::RS256 => {
+                            (&sig::RSA_PKCS1_SHA256, &sig::RSA_PKCS1_2048_8192_SHA256)
+                        }
+                        Algorithm::RS384 => {
+                            (&sig::RSA_PKCS1_SHA384, &sig::RSA_PKCS1_2048_8192_SHA384)
+                        }
+                        Algorithm::RS512 => {
+                            (&sig::RSA_PKCS1_SHA512, &sig::RSA_PKCS1_2048_8192_SHA512)
+                        }
+                        Algorithm::PS256 => (&sig::RSA_PSS_SHA256, &sig::RSA_PSS_2048_8192_SHA256),
+                        Algorithm::PS384 => (&sig::RSA_PSS_SHA384, &sig::RSA_PSS_2048_8192_SHA384),
+                        _ => (&sig::RSA_PSS_SHA512, &sig::RSA_PSS_2048_8192_SHA512),
+                    };
+                let pk = sig::ParsedPublicKey::new(params, kp.public_key().as_ref()).unwrap();
+                Primitive::Rsa(kp, enc, pk)
+            }
+            Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512 => {
+                let (s, v): (
+                    &'static sig::EcdsaSigningAlgorithm,
+                    &'static sig::EcdsaVerificationAlgorithm,
+                ) = match alg {
+                    Algorithm::ES256 => (
+                        &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &sig::ECDSA_P256_SHA256_FIXED,
+                    ),
+                    Algorithm::ES384 => (
+                        &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+                        &sig::ECDSA_P384_SHA384_FIXED,
+                    ),
+                    _ => (
+                        &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
+                        &sig::ECDSA_P521_SHA512_FIXED,
+                    ),
+                };
+                let kp = sig::EcdsaKeyPair::from_pkcs8(s, &der).unwrap();
+                let pk = sig::ParsedPublicKey::new(v, kp.public_key().as_ref()).unwrap();
+                Primitive::Ec(kp, pk)
+            }
+            Algorithm::EdDSA => {
+                let kp = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+                let pk =
+                    sig::ParsedPublicKey::new(&sig::ED25519, kp.public_key().as_ref()).unwrap();
+                Primitive::Ed(kp, pk)
+            }
+        }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Primitive::Hmac(k) => aws_lc_rs::hmac::sign(k, msg).as_ref().to_vec(),
+            Primitive::Rsa(kp, enc, _) => {
+                let mut out = vec![0; kp.public_modulus_len()];
+                kp.sign(*enc, &aws_lc_rs::rand::SystemRandom::new(), msg, &mut out)
+                    .unwrap();
+                out
+            }
+            Primitive::Ec(kp, _) => kp
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+                .unwrap()
+                .as_ref()
+                .to_vec(),
+            Primitive::Ed(kp, _) => kp.sign(msg).as_ref().to_vec(),
+        }
+    }
+
+    fn verify(&self, msg: &[u8], s: &[u8]) -> bool {
+        match self {
+            Primitive::Hmac(k) => aws_lc_rs::hmac::verify(k, msg, s).is_ok(),
+            Primitive::Rsa(_, _, pk) | Primitive::Ec(_, pk) | Primitive::Ed(_, pk) => {
+                pk.verify_sig(msg, s).is_ok()
+            }
+        }
+    }
+}
+
+fn jsonwebtoken_alg(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
+    use jsonwebtoken::Algorithm as J;
+    Some(match alg {
+        Algorithm::HS256 => J::HS256,
+        Algorithm::HS384 => J::HS384,
+        Algorithm::HS512 => J::HS512,
+        Algorithm::RS256 => J::RS256,
+        Algorithm::RS384 => J::RS384,
+        Algorithm::RS512 => J::RS512,
+        Algorithm::PS256 => J::PS256,
+        Algorithm::PS384 => J::PS384,
+        Algorithm::PS512 => J::PS512,
+        Algorithm::ES256 => J::ES256,
+        Algorithm::ES384 => J::ES384,
+        Algorithm::EdDSA => J::EdDSA,
+        // jsonwebtoken has no ES512.
+        Algorithm::ES512 => return None,
+    })
+}
+
+fn jsonwebtoken_keys(
+    alg: Algorithm,
+    key: &SigningKey,
+) -> (jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey) {
+    use jsonwebtoken::{DecodingKey, EncodingKey};
+    if let Some(secret) = key.hmac_secret() {
+        return (
+            EncodingKey::from_secret(secret),
+            DecodingKey::from_secret(secret),
+        );
+    }
+    let pem = key.to_pkcs8_pem().unwrap();
+    let enc = match alg.family() {
+        jwt_core::KeyFamily::Rsa => EncodingKey::from_rsa_pem(pem.as_bytes()),
+        jwt_core::KeyFamily::Ec(_) => EncodingKey::from_ec_pem(pem.as_bytes()),
+        _ => EncodingKey::from_ed_pem(pem.as_bytes()),
+    }
+    .unwrap();
+    let jwk_json = serde_json::to_string(&key.to_public_jwk().unwrap()).unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&jwk_json).unwrap();
+    (enc, DecodingKey::from_jwk(&jwk).unwrap())
+}
+
+fn bench(c: &mut Criterion) {
+    let only: Option<Vec<Algorithm>> = std::env::var("JWTKIT_BENCH_ALGS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|a| a.trim().parse().ok()).collect());
+    for alg in Algorithm::ALL {
+        if only.as_ref().is_some_and(|o| !o.contains(&alg)) {
+            continue;
+        }
+        let key = SigningKey::generate(alg).unwrap();
+        let prim = Primitive::new(alg, &key);
+        let jwt_keys = jsonwebtoken_alg(alg).map(|j| (j, jsonwebtoken_keys(alg, &key)));
+        let validation = Validation::new([alg])
+            .issuer("https://auth.example.com")
+            .audience("my-api")
+            .subject("user-1234");
+        let verifier = Verifier::new(key.verifying_key(), validation).unwrap();
+        let signer = Signer::new(key, alg).unwrap();
+        let token = signer.sign(&claims()).unwrap();
+        let (input, sig_b64) = token.rsplit_once('.').unwrap();
+        let sig_bytes = jwt_core::b64::decode(sig_b64.as_bytes(), "sig").unwrap();
+
+        let mut g = c.benchmark_group(format!("sign/{alg}"));
+        g.bench_function("jwtkit", |b| {
+            b.iter(|| signer.sign(black_box(&claims())).unwrap())
+        });
+        g.bench_function("primitive", |b| {
+            b.iter(|| prim.sign(black_box(input.as_bytes())))
+        });
+        if let Some((j, (enc, _))) = &jwt_keys {
+            let header = jsonwebtoken::Header::new(*j);
+            g.bench_function("jsonwebtoken", |b| {
+                b.iter(|| jsonwebtoken::encode(&header, black_box(&claims()), enc).unwrap())
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("verify/{alg}"));
+        g.bench_function("jwtkit", |b| {
+            b.iter(|| verifier.verify::<Claims>(black_box(&token)).unwrap())
+        });
+        g.bench_function("primitive", |b| {
+            b.iter(|| assert!(prim.verify(black_box(input.as_bytes()), black_box(&sig_bytes))))
+        });
+        if let Some((j, (_, dec))) = &jwt_keys {
+            let mut v = jsonwebtoken::Validation::new(*j);
+            v.set_issuer(&["https://auth.example.com"]);
+            v.set_audience(&["my-api"]);
+            v.sub = Some("user-1234".into());
+            v.validate_nbf = true;
+            g.bench_function("jsonwebtoken", |b| {
+                b.iter(|| jsonwebtoken::decode::<Claims>(black_box(&token), dec, &v).unwrap())
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = bench
+}
+criterion_main!(benches);
