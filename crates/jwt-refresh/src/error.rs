@@ -31,7 +31,7 @@ pub enum Error {
     /// A token id, family id, subject or metadata value is malformed.
     #[error("invalid {what}: {reason}")]
     InvalidInput {
-        /// What was malformed (`"token id"`, `"family id"`, `"subject"`, `"metadata"`).
+        /// What was malformed (`"token id"`, `"family id"`, `"subject"`, `"metadata"`, `"ttl"`).
         what: &'static str,
         /// What is wrong and what would be accepted.
         reason: String,

@@ -31,7 +31,8 @@ fn is_part(s: &str) -> bool {
 pub struct FamilyId(String);
 
 impl FamilyId {
-    pub(crate) fn generate() -> Result<Self> {
+    /// A new random family id (for stores implementing [`RefreshStore::issue`](crate::RefreshStore::issue)).
+    pub fn generate() -> Result<Self> {
         random_part().map(FamilyId)
     }
 
@@ -82,7 +83,8 @@ impl fmt::Debug for FamilyId {
 pub struct TokenId(String);
 
 impl TokenId {
-    pub(crate) fn generate(family: &FamilyId) -> Result<Self> {
+    /// A new random token id in `family` (for stores implementing issue and rotate).
+    pub fn generate(family: &FamilyId) -> Result<Self> {
         Ok(TokenId(format!("{}.{}", family.0, random_part()?)))
     }
 
@@ -109,8 +111,9 @@ impl TokenId {
         FamilyId(self.0[..PART_LEN].to_owned())
     }
 
-    /// The random part after the family (unique within the family).
-    pub(crate) fn token_part(&self) -> &str {
+    /// The random part after the family (unique within the family; a store's key for the
+    /// token inside its family).
+    pub fn token_part(&self) -> &str {
         &self.0[PART_LEN + 1..]
     }
 

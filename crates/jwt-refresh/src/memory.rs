@@ -378,7 +378,8 @@ impl RefreshStore for MemoryRefreshStore {
             return Ok(0);
         };
         let mut revoked = 0;
-        for family in families.keys() {
+        // Families past their absolute expiry are dead already (as on Redis, not counted).
+        for (family, _) in families.iter().filter(|(_, &cap)| now < cap) {
             if let Some(fam) = inner.families.get_mut(family) {
                 if !fam.revoked {
                     fam.revoked = true;

@@ -32,6 +32,28 @@ pub struct RefreshRecord {
     pub metadata: Option<String>,
 }
 
+impl RefreshRecord {
+    /// A record (for stores implementing the trait); the family is taken from `jti`.
+    pub fn new(
+        jti: TokenId,
+        subject: impl Into<String>,
+        issued_at: u64,
+        expires_at: u64,
+        generation: u32,
+        metadata: Option<String>,
+    ) -> Self {
+        Self {
+            family: jti.family(),
+            jti,
+            subject: subject.into(),
+            issued_at,
+            expires_at,
+            generation,
+            metadata,
+        }
+    }
+}
+
 impl fmt::Debug for RefreshRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The jti is bearer-equivalent once signed: show the family only.
@@ -110,7 +132,18 @@ impl NewRefresh {
         self.family.as_ref()
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// The lifetime asked for, if any (otherwise the store's policy ttl applies).
+    pub fn requested_ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+
+    /// The metadata given, if any.
+    pub fn metadata_value(&self) -> Option<&str> {
+        self.metadata.as_deref()
+    }
+
+    /// Checks the request (subject and metadata length, ttl ≥ 1 s); stores call this first.
+    pub fn validate(&self) -> Result<()> {
         if self.subject.is_empty() || self.subject.len() > MAX_SUBJECT_LEN {
             return Err(Error::invalid_input(
                 "subject",
@@ -211,6 +244,11 @@ pub struct RefreshStatus {
 }
 
 impl RefreshStatus {
+    /// A status (for stores implementing the trait).
+    pub fn new(record: RefreshRecord, state: TokenState) -> Self {
+        Self { record, state }
+    }
+
     /// Whether the token could be rotated now (RFC 7662 `active`).
     pub fn is_active(&self) -> bool {
         self.state == TokenState::Active
