@@ -335,7 +335,11 @@ impl KeyStore for EnvKeyStore {
         out.extend(
             self.previous
                 .iter()
-                .map(|(kid, alg)| KeyRecord::new(kid.clone(), *alg, KeyState::Retiring)),
+                .map(|(kid, alg)| {
+                    let mut r = KeyRecord::new(kid.clone(), *alg, KeyState::Retiring);
+                    r.has_private_key = false;
+                    r
+                }),
         );
         Ok(out)
     }

@@ -130,6 +130,7 @@ impl Ledger {
             .iter()
             .map(|r| {
                 let mut r = r.clone();
+                r.has_private_key = r.state != KeyState::Retired;
                 r.state = r.state_at(now);
                 r
             })
@@ -142,6 +143,7 @@ impl Ledger {
         for r in &mut self.keys {
             if r.state == KeyState::Retiring && r.state_at(now) == KeyState::Retired {
                 r.state = KeyState::Retired;
+                r.has_private_key = false;
                 out.push(r.kid.clone());
             }
         }

@@ -268,8 +268,8 @@ pub enum Finding {
         /// The policy's limit.
         rotate_after_secs: i64,
     },
-    /// A retiring key's grace has ended but it was not retired (its private
-    /// key still exists).
+    /// A key's grace has ended but its private key still exists (it was
+    /// not retired on record).
     RetiringPastGrace {
         /// The key.
         kid: String,
@@ -369,7 +369,7 @@ pub(crate) fn audit(
         }),
     }
     for r in records {
-        if r.state == KeyState::Retiring && r.state_at(now) == KeyState::Retired {
+        if r.state_at(now) == KeyState::Retired && r.has_private_key {
             findings.push(Finding::RetiringPastGrace {
                 kid: r.kid.clone(),
                 retire_at: r.retire_at.unwrap_or(now),

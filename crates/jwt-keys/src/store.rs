@@ -85,6 +85,15 @@ pub struct KeyRecord {
     /// When it stops verifying (end of its grace period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire_at: Option<i64>,
+    /// Whether the backend still holds the private key. A retired key
+    /// should not: [`KeyStore::retire_expired`] destroys it, and the audit
+    /// reports a key past its grace that still has one.
+    #[serde(default = "yes")]
+    pub has_private_key: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl KeyRecord {
@@ -98,6 +107,7 @@ impl KeyRecord {
             activated_at: None,
             retiring_at: None,
             retire_at: None,
+            has_private_key: state != KeyState::Retired,
         }
     }
 
@@ -215,7 +225,9 @@ pub trait KeyStore: Send + Sync + fmt::Debug + 'static {
         Ok(KeySet::from_jwks(&self.verification_keys().await?))
     }
 
-    /// All keys the store knows, retired ones included.
+    /// All keys the store knows, retired ones included, each with its state
+    /// at the store's current time (a retiring key past its grace is listed
+    /// as retired even before a write records it).
     async fn list(&self) -> Result<Vec<KeyRecord>>;
 
     /// The rotation policy recorded with the store. Defaults to
@@ -320,7 +332,7 @@ pub trait KeyStoreExt: KeyStore {
         if !due || !ready {
             if records
                 .iter()
-                .any(|r| r.state == KeyState::Retiring && r.state_at(now) == KeyState::Retired)
+                .any(|r| r.state_at(now) == KeyState::Retired && r.has_private_key)
             {
                 self.retire_expired(now).await?;
             }

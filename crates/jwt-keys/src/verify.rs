@@ -63,7 +63,7 @@ impl fmt::Debug for KeySource {
 /// | `cooldown` | 30 s | minimum time between fetches caused by unknown kids or background refreshes |
 /// | `fetch_timeout` | 5 s | a hanging provider must not hang requests |
 /// | `max_stale` | 6 h | how long past expiry the last good set serves while refreshes fail |
-/// | `refresh_ahead` | 1 min | refresh in the background this long before expiry |
+/// | `refresh_ahead` | 30 s | refresh in the background this long before expiry |
 /// | `max_body_bytes` | 1 MiB | JWKS responses are small; anything larger is refused |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheOptions {
@@ -86,7 +86,7 @@ impl Default for CacheOptions {
             cooldown: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
             max_stale: Duration::from_secs(6 * 3600),
-            refresh_ahead: Duration::from_secs(60),
+            refresh_ahead: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
         }
     }
