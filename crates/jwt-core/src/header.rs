@@ -49,16 +49,22 @@ impl Header {
     /// unknown algorithms and `none`.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Header, Error> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let mut map = de
+        let raw = de
             .deserialize_any(HeaderVisitor)
             .and_then(|r| de.end().map(|()| r))
             .map_err(|e| Error::malformed(format!("the header is not a valid JSON object: {e}")))?;
-        Header::from_map(&mut map)
+        Header::from_raw(raw)
     }
 
-    /// Builds a header from an already-parsed object (consuming its known members).
-    pub(crate) fn from_map(map: &mut Map<String, Value>) -> Result<Header, Error> {
-        if let Some(crit) = map.get("crit") {
+    fn from_raw(raw: RawHeader) -> Result<Header, Error> {
+        let RawHeader {
+            alg,
+            typ,
+            kid,
+            cty,
+            extra,
+        } = raw;
+        if let Some(crit) = extra.get("crit") {
             return Err(Error::Unsupported {
                 reason: format!(
                     "the header marks extensions as critical (`crit`: {crit}) and this library implements none; \
@@ -66,7 +72,7 @@ impl Header {
                 ),
             });
         }
-        match map.get("b64") {
+        match extra.get("b64") {
             None | Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => {
                 return Err(Error::Unsupported {
@@ -80,7 +86,7 @@ impl Header {
                 )))
             }
         }
-        let alg = match map.remove("alg") {
+        let alg = match alg {
             Some(Value::String(s)) => s.parse::<Algorithm>()?,
             Some(other) => {
                 return Err(Error::malformed(format!(
@@ -90,47 +96,71 @@ impl Header {
             }
             None => return Err(Error::malformed("the header has no `alg` parameter")),
         };
-        let typ = take_string(map, "typ")?;
-        let kid = take_string(map, "kid")?;
-        let cty = take_string(map, "cty")?;
         Ok(Header {
             alg,
-            typ,
-            kid,
-            cty,
-            extra: std::mem::take(map),
+            typ: string_param("typ", typ)?,
+            kid: string_param("kid", kid)?,
+            cty: string_param("cty", cty)?,
+            extra,
         })
     }
 }
 
-/// Parses a header object strictly (no duplicates, bounded depth) straight
-/// into a map, without the intermediate `Value::Object`.
+/// A header as parsed, before its members are checked.
+struct RawHeader {
+    alg: Option<Value>,
+    typ: Option<Value>,
+    kid: Option<Value>,
+    cty: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+/// Parses a header object strictly (no duplicates, bounded depth), putting
+/// the common members straight into their slots.
 struct HeaderVisitor;
 
 impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = Map<String, Value>;
+    type Value = RawHeader;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object (the JOSE header)")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+        let mut raw = RawHeader {
+            alg: None,
+            typ: None,
+            kid: None,
+            cty: None,
+            extra: Map::new(),
+        };
+        let mut seen = json::SeenKeys::default();
         let inner = json::StrictValue { depth: 1 };
         while let Some(json::Key(key)) = map.next_key::<json::Key<'de>>()? {
             let value = map.next_value_seed(inner)?;
-            if out.insert(key.into_owned(), value).is_some() {
-                return Err(serde::de::Error::custom(
-                    "duplicate member name in the header",
-                ));
+            let slot = match &*key {
+                "alg" => &mut raw.alg,
+                "typ" => &mut raw.typ,
+                "kid" => &mut raw.kid,
+                "cty" => &mut raw.cty,
+                _ => {
+                    seen.insert::<A::Error>(key.clone())?;
+                    raw.extra.insert(key.into_owned(), value);
+                    continue;
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate member name {key:?}"
+                )));
             }
         }
-        Ok(out)
+        Ok(raw)
     }
 }
 
-fn take_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
-    match map.remove(name) {
+fn string_param(name: &str, value: Option<Value>) -> Result<Option<String>, Error> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(Error::malformed(format!(
