@@ -30,6 +30,8 @@ pub enum Mode {
     Hang(Duration),
     /// Close the connection without answering.
     Close,
+    /// Like `Serve`, after a delay.
+    Slow { body: String, delay: Duration },
 }
 
 pub struct JwksServer {
@@ -95,6 +97,10 @@ impl JwksServer {
                             return;
                         }
                         Mode::Close => return,
+                        Mode::Slow { body, delay } => {
+                            tokio::time::sleep(delay).await;
+                            response("200 OK", "application/json", None, body.as_bytes())
+                        }
                     };
                     let _ = sock.write_all(&response).await;
                     let _ = sock.shutdown().await;
