@@ -75,7 +75,11 @@ pub async fn sign_verify_round_trip(store: &dyn KeyStore) {
         .await
         .expect("sign_token");
     let header = jwt_core::dangerous::insecure_decode_header(&token).expect("header");
-    assert_eq!(header.kid.as_deref(), Some(active.kid.as_str()), "header kid");
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(active.kid.as_str()),
+        "header kid"
+    );
     assert_eq!(header.alg, active.alg, "header alg");
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "header typ");
     let verified = verify_at(store, &token, now).await.expect("verifies");
@@ -107,7 +111,10 @@ pub async fn unknown_kid(store: &dyn KeyStore) {
     let mut header = jwt_core::Header::new(active.alg);
     header.kid = Some("no-such-kid".into());
     let input = jwt_core::signing_input(&header, &claims("x", now)).expect("input");
-    let sig = store.sign(&active.kid, input.as_bytes()).await.expect("sign");
+    let sig = store
+        .sign(&active.kid, input.as_bytes())
+        .await
+        .expect("sign");
     let token = jwt_core::assemble(input, &sig);
     let err = verify_at(store, &token, now).await.unwrap_err();
     assert_eq!(core_kind(&err), Some(ErrorKind::UnknownKey), "{err}");
@@ -227,7 +234,10 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
     let after = t_rot + 7_200;
     clock.set(after);
     let published = kids(store).await;
-    assert!(!published.contains(&init.active), "retired key still published");
+    assert!(
+        !published.contains(&init.active),
+        "retired key still published"
+    );
     let old = store
         .list()
         .await
@@ -292,7 +302,11 @@ pub async fn concurrent_rotations_leave_one_active(store: &dyn KeyStore, clock: 
         .iter()
         .filter(|r| matches!(r, Err(Error::Conflict { expected, .. }) if *expected == active))
         .count();
-    assert_eq!((ok, conflicts), (1, 3), "conditional rotations: {results:?}");
+    assert_eq!(
+        (ok, conflicts),
+        (1, 3),
+        "conditional rotations: {results:?}"
+    );
     assert_one_active(store, 11).await;
 }
 

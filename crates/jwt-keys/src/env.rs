@@ -211,9 +211,9 @@ impl EnvKeyStoreBuilder {
                 let (pkid, palg, pkey) = parse_previous(jwk, &kid)
                     .map_err(|e| err("_PREVIOUS", format!("key #{i}: {e}")))?;
                 published.extend(pkey.to_jwk_public());
-                key_set.insert(pkey).map_err(|e| {
-                    err("_PREVIOUS", format!("key #{i} (kid `{pkid}`): {e}"))
-                })?;
+                key_set
+                    .insert(pkey)
+                    .map_err(|e| err("_PREVIOUS", format!("key #{i} (kid `{pkid}`): {e}")))?;
                 previous.push((pkid, palg));
             }
         }
@@ -332,15 +332,11 @@ impl KeyStore for EnvKeyStore {
 
     async fn list(&self) -> Result<Vec<KeyRecord>> {
         let mut out = vec![KeyRecord::new(self.kid.clone(), self.alg, KeyState::Active)];
-        out.extend(
-            self.previous
-                .iter()
-                .map(|(kid, alg)| {
-                    let mut r = KeyRecord::new(kid.clone(), *alg, KeyState::Retiring);
-                    r.has_private_key = false;
-                    r
-                }),
-        );
+        out.extend(self.previous.iter().map(|(kid, alg)| {
+            let mut r = KeyRecord::new(kid.clone(), *alg, KeyState::Retiring);
+            r.has_private_key = false;
+            r
+        }));
         Ok(out)
     }
 
@@ -360,4 +356,3 @@ impl KeyStore for EnvKeyStore {
         Err(read_only("env", "retire_expired"))
     }
 }
-

@@ -49,7 +49,9 @@ pub enum Error {
         location: String,
     },
     /// `init` on a store that already holds keys.
-    #[error("the {backend} store at {location} is already initialized; use rotate to replace its keys")]
+    #[error(
+        "the {backend} store at {location} is already initialized; use rotate to replace its keys"
+    )]
     AlreadyInitialized {
         /// The backend's name.
         backend: &'static str,

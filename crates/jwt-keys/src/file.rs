@@ -230,12 +230,11 @@ impl Inner {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(&path, e))?;
         let ledger: Ledger = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::corrupt(
-                &path,
-                format!("not a valid key store metadata file: {e}"),
-            )
+            Error::corrupt(&path, format!("not a valid key store metadata file: {e}"))
         })?;
-        ledger.check().map_err(|reason| Error::corrupt(&path, reason))?;
+        ledger
+            .check()
+            .map_err(|reason| Error::corrupt(&path, reason))?;
         Ok(Some((Stamp::of(&meta), ledger)))
     }
 
@@ -334,10 +333,7 @@ impl Inner {
             let remove = if name.starts_with('.') && name.contains(".tmp-") {
                 true
             } else if let Some(kid) = name.strip_suffix(".pem") {
-                kid_is_safe(kid)
-                    && ledger
-                        .get(kid)
-                        .is_none_or(|r| r.state == KeyState::Retired)
+                kid_is_safe(kid) && ledger.get(kid).is_none_or(|r| r.state == KeyState::Retired)
             } else {
                 false
             };

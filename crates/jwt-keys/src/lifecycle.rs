@@ -162,9 +162,7 @@ impl Ledger {
             self.find(KeyState::Active).map(|r| r.kid.clone()),
             self.find(KeyState::Pending).map(|r| r.kid.clone()),
         ) else {
-            return Err(Error::policy(
-                "the store has no active or no pending key",
-            ));
+            return Err(Error::policy("the store has no active or no pending key"));
         };
         if let Some(expected) = if_active {
             if expected != active {
@@ -234,5 +232,8 @@ impl Ledger {
 }
 
 fn names(algs: &[Algorithm]) -> String {
-    algs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+    algs.iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

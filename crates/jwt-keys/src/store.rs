@@ -326,9 +326,8 @@ pub trait KeyStoreExt: KeyStore {
         let signing_since = active.activated_at.or(active.created_at).unwrap_or(now);
         let due = now - signing_since >= policy::secs(policy.rotate_after());
         // A backend without a pending key (read-only ones) decides in `rotate`.
-        let ready = pending.is_none_or(|p| {
-            now - p.created_at.unwrap_or(now) >= policy::secs(policy.prepublish())
-        });
+        let ready = pending
+            .is_none_or(|p| now - p.created_at.unwrap_or(now) >= policy::secs(policy.prepublish()));
         if !due || !ready {
             if records
                 .iter()

@@ -113,7 +113,8 @@ fn open_file(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
         Some(_) => {
             return Err(Error::InvalidUri {
                 uri: uri.to_owned(),
-                reason: "file:// URIs must have an absolute path (file:///dir) — or write file:DIR".into(),
+                reason: "file:// URIs must have an absolute path (file:///dir) — or write file:DIR"
+                    .into(),
             })
         }
         None => rest,
@@ -129,14 +130,14 @@ fn open_file(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
 
 fn open_env(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
     let valid = !rest.is_empty()
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !rest.as_bytes()[0].is_ascii_digit();
     if !valid {
         return Err(Error::InvalidUri {
             uri: uri.to_owned(),
-            reason: "env:NAME needs an environment variable name (letters, digits, _), e.g. env:JWT_KEY".into(),
+            reason:
+                "env:NAME needs an environment variable name (letters, digits, _), e.g. env:JWT_KEY"
+                    .into(),
         });
     }
     Ok(Arc::new(EnvKeyStore::from_env(rest)?))

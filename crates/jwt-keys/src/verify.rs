@@ -484,8 +484,7 @@ impl Inner {
             Trigger::Miss | Trigger::Background if self.in_cooldown(now) => return Ok(false),
             Trigger::Blocking => {
                 let failed = self.last_failure.load(Ordering::SeqCst);
-                if failed != i64::MIN && now < failed.saturating_add(secs(self.options.cooldown))
-                {
+                if failed != i64::MIN && now < failed.saturating_add(secs(self.options.cooldown)) {
                     return Err(self.unusable(now));
                 }
             }

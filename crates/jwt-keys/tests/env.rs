@@ -1,7 +1,9 @@
 //! The env backend: formats, previous keys, read-only, conformance.
 
 use jwt_core::{Algorithm, Jwks, SigningKey, Validation};
-use jwt_keys::{conformance, EnvKeyStore, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier};
+use jwt_keys::{
+    conformance, EnvKeyStore, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier,
+};
 use serde_json::{json, Value};
 
 fn pem_store() -> (EnvKeyStore, SigningKey) {
@@ -33,7 +35,10 @@ async fn pem_key_with_kid_and_default_alg() {
     let (store, key) = pem_store();
     assert_eq!(
         store.active().await.unwrap(),
-        jwt_keys::KeyInfo { kid: "current".into(), alg: Algorithm::ES256 }
+        jwt_keys::KeyInfo {
+            kid: "current".into(),
+            alg: Algorithm::ES256
+        }
     );
     let jwks = store.verification_keys().await.unwrap();
     assert_eq!(jwks.keys.len(), 1);
@@ -45,17 +50,30 @@ async fn pem_key_with_kid_and_default_alg() {
 async fn jwk_key_keeps_its_kid_and_alg() {
     let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
     // A private JWK: the public one plus `d` (the seed) from a PKCS#8 round trip.
-    let store_from_pem = EnvKeyStore::builder("K").key(key.to_pkcs8_pem().unwrap().as_str()).build().unwrap();
+    let store_from_pem = EnvKeyStore::builder("K")
+        .key(key.to_pkcs8_pem().unwrap().as_str())
+        .build()
+        .unwrap();
     let kid = store_from_pem.active().await.unwrap().kid;
-    assert_eq!(kid, key.thumbprint().unwrap(), "default kid is the thumbprint");
+    assert_eq!(
+        kid,
+        key.thumbprint().unwrap(),
+        "default kid is the thumbprint"
+    );
 
     let rsa_jwk = json!({
         "kty": "oct", "k": jwt_core::b64::encode(&[7u8; 48]), "kid": "jwk-kid", "alg": "HS384"
     });
-    let store = EnvKeyStore::builder("K").key(rsa_jwk.to_string()).build().unwrap();
+    let store = EnvKeyStore::builder("K")
+        .key(rsa_jwk.to_string())
+        .build()
+        .unwrap();
     assert_eq!(
         store.active().await.unwrap(),
-        jwt_keys::KeyInfo { kid: "jwk-kid".into(), alg: Algorithm::HS384 }
+        jwt_keys::KeyInfo {
+            kid: "jwk-kid".into(),
+            alg: Algorithm::HS384
+        }
     );
 }
 
@@ -74,12 +92,18 @@ async fn hmac_secret_verifies_in_process_and_is_never_published() {
         Validation::new([Algorithm::HS256]),
     )
     .unwrap();
-    assert_eq!(verifier.verify::<Value>(&token).await.unwrap().claims["sub"], "alice");
+    assert_eq!(
+        verifier.verify::<Value>(&token).await.unwrap().claims["sub"],
+        "alice"
+    );
 }
 
 #[tokio::test]
 async fn short_hmac_secret_is_refused_naming_the_variable() {
-    let err = EnvKeyStore::builder("APP_KEY").key("too short").build().unwrap_err();
+    let err = EnvKeyStore::builder("APP_KEY")
+        .key("too short")
+        .build()
+        .unwrap_err();
     match &err {
         Error::Env { var, reason } => {
             assert_eq!(var, "APP_KEY");
@@ -92,7 +116,9 @@ async fn short_hmac_secret_is_refused_naming_the_variable() {
 #[tokio::test]
 async fn previous_keys_verify_but_do_not_sign() {
     // Twelve-factor rotation: the old key moves to PREVIOUS, the new one signs.
-    let old = SigningKey::generate(Algorithm::ES256).unwrap().with_kid("old");
+    let old = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("old");
     let old_store = EnvKeyStore::builder("K")
         .key(old.to_pkcs8_pem().unwrap().as_str())
         .kid("old")
@@ -101,7 +127,10 @@ async fn previous_keys_verify_but_do_not_sign() {
     let old_token = old_store.sign_token(&claims(), None).await.unwrap();
 
     let new = SigningKey::generate(Algorithm::ES256).unwrap();
-    let previous = Jwks { keys: vec![old.to_public_jwk().unwrap()] }.to_json();
+    let previous = Jwks {
+        keys: vec![old.to_public_jwk().unwrap()],
+    }
+    .to_json();
     let store = EnvKeyStore::builder("K")
         .key(new.to_pkcs8_pem().unwrap().as_str())
         .kid("new")
@@ -112,11 +141,17 @@ async fn previous_keys_verify_but_do_not_sign() {
 
     let records = store.list().await.unwrap();
     assert_eq!(
-        records.iter().map(|r| (r.kid.as_str(), r.state)).collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|r| (r.kid.as_str(), r.state))
+            .collect::<Vec<_>>(),
         vec![("new", KeyState::Active), ("old", KeyState::Retiring)]
     );
     match store.sign("old", b"a.b").await {
-        Err(Error::NotActive { kid, state: KeyState::Retiring }) => assert_eq!(kid, "old"),
+        Err(Error::NotActive {
+            kid,
+            state: KeyState::Retiring,
+        }) => assert_eq!(kid, "old"),
         other => panic!("{other:?}"),
     }
     let kids: Vec<_> = store
@@ -129,16 +164,26 @@ async fn previous_keys_verify_but_do_not_sign() {
         .collect();
     assert_eq!(kids, vec!["new", "old"]);
 
-    let verifier = Verifier::new(KeySource::Store(std::sync::Arc::new(store)), Validation::new([Algorithm::ES256])).unwrap();
+    let verifier = Verifier::new(
+        KeySource::Store(std::sync::Arc::new(store)),
+        Validation::new([Algorithm::ES256]),
+    )
+    .unwrap();
     for token in [&old_token, &new_token] {
-        assert_eq!(verifier.verify::<Value>(token).await.unwrap().claims["sub"], "alice");
+        assert_eq!(
+            verifier.verify::<Value>(token).await.unwrap().claims["sub"],
+            "alice"
+        );
     }
 }
 
 #[tokio::test]
 async fn previous_key_reusing_the_current_kid_is_refused() {
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    let mut jwk = SigningKey::generate(Algorithm::ES256).unwrap().to_public_jwk().unwrap();
+    let mut jwk = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .to_public_jwk()
+        .unwrap();
     jwk.kid = Some("same".into());
     let err = EnvKeyStore::builder("K")
         .key(key.to_pkcs8_pem().unwrap().as_str())
@@ -159,13 +204,19 @@ async fn previous_key_reusing_the_current_kid_is_refused() {
 async fn from_env_reads_the_variables() {
     // Unique names: tests run in parallel within this process.
     let key = SigningKey::generate(Algorithm::ES384).unwrap();
-    std::env::set_var("JWTKEYS_TEST_FROM_ENV", key.to_pkcs8_pem().unwrap().as_str());
+    std::env::set_var(
+        "JWTKEYS_TEST_FROM_ENV",
+        key.to_pkcs8_pem().unwrap().as_str(),
+    );
     std::env::set_var("JWTKEYS_TEST_FROM_ENV_KID", "from-env");
     let store = jwt_keys::open_store("env:JWTKEYS_TEST_FROM_ENV").unwrap();
     assert_eq!(store.name(), "env");
     assert_eq!(
         store.active().await.unwrap(),
-        jwt_keys::KeyInfo { kid: "from-env".into(), alg: Algorithm::ES384 }
+        jwt_keys::KeyInfo {
+            kid: "from-env".into(),
+            alg: Algorithm::ES384
+        }
     );
     std::env::set_var("JWTKEYS_TEST_BAD_ALG", key.to_pkcs8_pem().unwrap().as_str());
     std::env::set_var("JWTKEYS_TEST_BAD_ALG_ALG", "RS256");

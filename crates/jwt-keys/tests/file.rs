@@ -18,7 +18,11 @@ const CHILD_MODE: &str = "JWTKEYS_TEST_CHILD_MODE";
 async fn initialized(dir: &Path) -> FileKeyStore {
     let store = FileKeyStore::open(dir);
     store
-        .init(conformance::ALG, &conformance::policy(), jwt_core::time::now_unix())
+        .init(
+            conformance::ALG,
+            &conformance::policy(),
+            jwt_core::time::now_unix(),
+        )
         .await
         .expect("init");
     store
@@ -37,8 +41,11 @@ async fn conformance_suite() {
     conformance::jwks_has_no_private_members(&store).await;
 
     let clock = Arc::new(ManualClock::new(T0));
-    conformance::rotation_lifecycle(&FileKeyStore::with_clock(tmp.path().join("b"), clock.clone()), &clock)
-        .await;
+    conformance::rotation_lifecycle(
+        &FileKeyStore::with_clock(tmp.path().join("b"), clock.clone()),
+        &clock,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,15 +64,22 @@ async fn layout_and_permissions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("keys");
     let store = FileKeyStore::open(&dir);
-    let init = store.init(Algorithm::EdDSA, &conformance::policy(), T0).await.unwrap();
+    let init = store
+        .init(Algorithm::EdDSA, &conformance::policy(), T0)
+        .await
+        .unwrap();
     assert_eq!(mode(&dir), 0o700);
     for kid in [&init.active, &init.pending] {
         let pem = dir.join(format!("{kid}.pem"));
         assert_eq!(mode(&pem), 0o600, "{}", pem.display());
         let text = std::fs::read_to_string(&pem).unwrap();
-        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM");
+        assert!(
+            text.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8 PEM"
+        );
     }
-    let meta: Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     assert_eq!(meta["version"], 1);
     assert_eq!(meta["policy"]["verify_grace_secs"], 7200);
     let states: Vec<(&str, &str)> = meta["keys"]
@@ -76,12 +90,18 @@ async fn layout_and_permissions() {
         .collect();
     assert_eq!(
         states,
-        vec![(init.active.as_str(), "active"), (init.pending.as_str(), "pending")]
+        vec![
+            (init.active.as_str(), "active"),
+            (init.pending.as_str(), "pending")
+        ]
     );
 
     // After the grace the retired key's private key file is destroyed.
     let rot = store.rotate(T0 + 10, None).await.unwrap();
-    assert_eq!(store.retire_expired(T0 + 10 + 7_200).await.unwrap(), vec![init.active.clone()]);
+    assert_eq!(
+        store.retire_expired(T0 + 10 + 7_200).await.unwrap(),
+        vec![init.active.clone()]
+    );
     assert!(!dir.join(format!("{}.pem", init.active)).exists());
     assert!(dir.join(format!("{}.pem", rot.active)).exists());
     let listed = store.list().await.unwrap();
@@ -94,13 +114,23 @@ async fn uninitialized_and_double_init() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FileKeyStore::open(tmp.path().join("none"));
     match store.active().await.unwrap_err() {
-        Error::NotInitialized { backend: "file", location } => assert!(location.ends_with("none")),
+        Error::NotInitialized {
+            backend: "file",
+            location,
+        } => assert!(location.ends_with("none")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(store.rotate(T0, None).await.unwrap_err().kind(), "not_initialized");
+    assert_eq!(
+        store.rotate(T0, None).await.unwrap_err().kind(),
+        "not_initialized"
+    );
     let store = initialized(&tmp.path().join("once")).await;
     assert_eq!(
-        store.init(Algorithm::ES256, &conformance::policy(), T0).await.unwrap_err().kind(),
+        store
+            .init(Algorithm::ES256, &conformance::policy(), T0)
+            .await
+            .unwrap_err()
+            .kind(),
         "already_initialized"
     );
 }
@@ -134,17 +164,24 @@ async fn bad_files_are_named_in_the_error() {
     std::fs::write(&meta_path, b"{ oops").unwrap();
     let (path, reason) = corrupt_path(&open_error(&dir).await);
     assert_eq!(path, meta_path);
-    assert!(reason.contains("not a valid key store metadata file"), "{reason}");
+    assert!(
+        reason.contains("not a valid key store metadata file"),
+        "{reason}"
+    );
 
     // Two active keys.
-    let twice = String::from_utf8(good_meta.clone()).unwrap().replace("\"pending\"", "\"active\"");
+    let twice = String::from_utf8(good_meta.clone())
+        .unwrap()
+        .replace("\"pending\"", "\"active\"");
     std::fs::write(&meta_path, twice).unwrap();
     let (path, reason) = corrupt_path(&open_error(&dir).await);
     assert_eq!(path, meta_path);
     assert_eq!(reason, "2 keys are active; exactly one must be");
 
     // A kid that would escape the directory.
-    let escape = String::from_utf8(good_meta.clone()).unwrap().replace(&active, "../../etc/passwd");
+    let escape = String::from_utf8(good_meta.clone())
+        .unwrap()
+        .replace(&active, "../../etc/passwd");
     std::fs::write(&meta_path, escape).unwrap();
     let (_, reason) = corrupt_path(&open_error(&dir).await);
     assert!(reason.contains("not a base64url string"), "{reason}");
@@ -198,7 +235,10 @@ async fn leftovers_of_an_interrupted_write_are_ignored_then_swept() {
 
     let reopened = FileKeyStore::open(&dir);
     assert_eq!(reopened.list().await.unwrap(), before);
-    reopened.rotate(jwt_core::time::now_unix(), None).await.unwrap();
+    reopened
+        .rotate(jwt_core::time::now_unix(), None)
+        .await
+        .unwrap();
     assert!(!orphan_path.exists(), "orphan key file swept");
     assert!(!tmp_meta.exists(), "temporary file swept");
 }
@@ -214,13 +254,21 @@ async fn child_process_rotator() {
     let forever = std::env::var(CHILD_MODE).is_ok_and(|m| m == "forever");
     let rounds = if forever { usize::MAX } else { 10 };
     for _ in 0..rounds {
-        store.rotate(jwt_core::time::now_unix(), None).await.expect("child rotate");
+        store
+            .rotate(jwt_core::time::now_unix(), None)
+            .await
+            .expect("child rotate");
     }
 }
 
 fn spawn_child(dir: &Path, mode: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_rotator", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_rotator",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_MODE, mode)
         .stdout(Stdio::null())
@@ -235,7 +283,12 @@ async fn assert_consistent(dir: &Path, total: usize) {
     conformance::assert_one_active(&store, total).await;
     for r in store.list().await.unwrap() {
         let pem = dir.join(format!("{}.pem", r.kid));
-        assert_eq!(pem.exists(), r.state != KeyState::Retired, "{}", pem.display());
+        assert_eq!(
+            pem.exists(),
+            r.state != KeyState::Retired,
+            "{}",
+            pem.display()
+        );
     }
     conformance::sign_verify_round_trip(&store).await;
 }
@@ -249,7 +302,11 @@ async fn two_processes_rotating_the_same_directory() {
     let b = spawn_child(&dir, "ten");
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // 2 from init + 10 rotations by each process, each creating one key.
     assert_consistent(&dir, 22).await;
@@ -269,7 +326,10 @@ async fn a_process_killed_mid_rotation_leaves_a_consistent_directory() {
         let n = store.list().await.expect("parseable after a kill").len();
         assert_consistent(&dir, n).await;
         // And it keeps working.
-        store.rotate(jwt_core::time::now_unix(), None).await.unwrap();
+        store
+            .rotate(jwt_core::time::now_unix(), None)
+            .await
+            .unwrap();
         assert_consistent(&dir, n + 1).await;
     }
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
@@ -278,7 +338,10 @@ async fn a_process_killed_mid_rotation_leaves_a_consistent_directory() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains(".tmp-"))
         .collect();
-    assert!(leftovers.is_empty(), "swept by the next write: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "swept by the next write: {leftovers:?}"
+    );
 }
 
 #[tokio::test]
@@ -288,12 +351,18 @@ async fn another_process_rotation_is_seen_by_a_running_store() {
     let reader = initialized(&dir).await;
     let before = reader.active().await.unwrap().kid;
     let writer = FileKeyStore::open(&dir);
-    let report = writer.rotate(jwt_core::time::now_unix(), None).await.unwrap();
+    let report = writer
+        .rotate(jwt_core::time::now_unix(), None)
+        .await
+        .unwrap();
     assert_eq!(reader.active().await.unwrap().kid, report.active);
     assert_ne!(report.active, before);
     // The cached reader signs with the new key and refuses the old one.
     match reader.sign(&before, b"a.b").await {
-        Err(Error::NotActive { state: KeyState::Retiring, .. }) => {}
+        Err(Error::NotActive {
+            state: KeyState::Retiring,
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     let token = reader

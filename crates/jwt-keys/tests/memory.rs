@@ -10,7 +10,11 @@ const T0: i64 = 1_700_000_000;
 async fn initialized() -> MemoryKeyStore {
     let store = MemoryKeyStore::new();
     store
-        .init(conformance::ALG, &conformance::policy(), jwt_core::time::now_unix())
+        .init(
+            conformance::ALG,
+            &conformance::policy(),
+            jwt_core::time::now_unix(),
+        )
         .await
         .expect("init");
     store

@@ -34,16 +34,32 @@ impl Key {
     }
 
     fn token_with(&self, alg: Algorithm, now: i64) -> String {
-        let signer = Signer::new(SigningKey::from_pem(self.key.to_pkcs8_pem().unwrap().as_bytes()).unwrap().with_kid(self.key.kid().unwrap()), alg).unwrap();
-        signer.sign(&json!({"sub": "alice", "iat": now, "exp": now + 3600})).unwrap()
+        let signer = Signer::new(
+            SigningKey::from_pem(self.key.to_pkcs8_pem().unwrap().as_bytes())
+                .unwrap()
+                .with_kid(self.key.kid().unwrap()),
+            alg,
+        )
+        .unwrap();
+        signer
+            .sign(&json!({"sub": "alice", "iat": now, "exp": now + 3600}))
+            .unwrap()
     }
 }
 
 fn jwks(keys: &[&Key]) -> String {
-    Jwks { keys: keys.iter().map(|k| k.jwk()).collect() }.to_json()
+    Jwks {
+        keys: keys.iter().map(|k| k.jwk()).collect(),
+    }
+    .to_json()
 }
 
-fn verifier(url: &str, clock: &Arc<ManualClock>, algs: &[Algorithm], options: CacheOptions) -> Verifier {
+fn verifier(
+    url: &str,
+    clock: &Arc<ManualClock>,
+    algs: &[Algorithm],
+    options: CacheOptions,
+) -> Verifier {
     Verifier::builder(
         KeySource::Remote(url.to_owned()),
         Validation::new(algs.iter().copied()).clock(clock.clone()),
@@ -64,7 +80,11 @@ fn kind(result: Result<jwt_core::TokenData<Value>, Error>) -> &'static str {
 async fn wait_for_hits(server: &JwksServer, n: usize) {
     let start = Instant::now();
     while server.hits() < n {
-        assert!(start.elapsed() < Duration::from_secs(5), "waited for {n} hits, got {}", server.hits());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "waited for {n} hits, got {}",
+            server.hits()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -74,9 +94,18 @@ async fn a_thousand_concurrent_unknown_kids_cause_one_fetch_per_cooldown() {
     let a = Key::new(Algorithm::ES256, "a");
     let stranger = Key::new(Algorithm::ES256, "not-published");
     // A slow provider, so that the misses pile up while the fetch is in flight.
-    let server = JwksServer::start(Mode::Slow { body: jwks(&[&a]), delay: Duration::from_millis(200) }).await;
+    let server = JwksServer::start(Mode::Slow {
+        body: jwks(&[&a]),
+        delay: Duration::from_millis(200),
+    })
+    .await;
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
     assert_eq!(server.hits(), 1);
 
@@ -118,7 +147,12 @@ async fn a_rotation_at_the_provider_is_picked_up_on_kid_miss() {
     let b = Key::new(Algorithm::ES256, "2024-b");
     let server = JwksServer::serving(jwks(&[&a])).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
     assert_eq!(v.cached_kids(), vec!["2024-a"]);
 
@@ -150,7 +184,10 @@ async fn the_cached_set_keeps_serving_while_the_provider_is_down() {
         Mode::Close,
         Mode::Garbage,
         Mode::Html,
-        Mode::Serve { body: "{\"keys\":[]}".into(), cache_control: None },
+        Mode::Serve {
+            body: "{\"keys\":[]}".into(),
+            cache_control: None,
+        },
         Mode::Huge(2 << 20),
     ] {
         server.set(failure.clone());
@@ -170,7 +207,12 @@ async fn the_cached_set_keeps_serving_while_the_provider_is_down() {
     clock.advance(3600);
     let now = clock_now(&clock);
     match v.verify::<Value>(&a.token(now)).await {
-        Err(e @ Error::Fetch { source: FetchError::Status { status: 503 }, .. }) => assert!(e.is_retryable()),
+        Err(
+            e @ Error::Fetch {
+                source: FetchError::Status { status: 503 },
+                ..
+            },
+        ) => assert!(e.is_retryable()),
         other => panic!("{other:?}"),
     }
     // And does not hammer the provider: within the cooldown it answers at once.
@@ -200,7 +242,11 @@ async fn a_hanging_provider_times_out_and_never_delays_known_kids() {
     let now = clock_now(&clock);
     let start = Instant::now();
     assert_eq!(kind(v.verify(&a.token(now)).await), "ok");
-    assert!(start.elapsed() < Duration::from_millis(150), "served stale at once: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(150),
+        "served stale at once: {:?}",
+        start.elapsed()
+    );
     wait_for_hits(&server, 2).await;
 
     // An unknown kid waits for one fetch, bounded by the timeout.
@@ -209,7 +255,10 @@ async fn a_hanging_provider_times_out_and_never_delays_known_kids() {
     let start = Instant::now();
     assert_eq!(kind(v.verify(&stranger.token(now)).await), "unknown_key");
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +270,12 @@ async fn cache_control_max_age_sets_the_ttl_within_bounds() {
     })
     .await;
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
     clock.set(T0 + 85); // fresh: 120 - 30 (refresh ahead) not reached
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
@@ -232,14 +286,26 @@ async fn cache_control_max_age_sets_the_ttl_within_bounds() {
     wait_for_hits(&server, 2).await;
 
     // A tiny max-age is raised to min_ttl (60 s).
-    server.set(Mode::Serve { body: jwks(&[&a]), cache_control: Some("max-age=5".into()) });
+    server.set(Mode::Serve {
+        body: jwks(&[&a]),
+        cache_control: Some("max-age=5".into()),
+    });
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
     clock.set(T0 + 20);
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(server.hits(), 3, "no refresh before min_ttl - refresh_ahead");
+    assert_eq!(
+        server.hits(),
+        3,
+        "no refresh before min_ttl - refresh_ahead"
+    );
 }
 
 #[tokio::test]
@@ -254,23 +320,48 @@ async fn jwk_alg_use_and_key_ops_are_checked_against_the_token() {
     let sign_only = Key::new(Algorithm::ES256, "sign-only");
     let mut sign_only_jwk = sign_only.jwk();
     sign_only_jwk.key_ops = Some(vec!["sign".into()]);
-    let body = Jwks { keys: vec![no_alg, bound.jwk(), enc_jwk, sign_only_jwk] }.to_json();
+    let body = Jwks {
+        keys: vec![no_alg, bound.jwk(), enc_jwk, sign_only_jwk],
+    }
+    .to_json();
     let server = JwksServer::serving(body).await;
     let clock = Arc::new(ManualClock::new(T0));
 
     // Without `alg`, the key serves every allowed algorithm of its type.
-    let v = verifier(&server.url, &clock, &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256], CacheOptions::default());
-    assert_eq!(kind(v.verify(&rsa.token_with(Algorithm::RS256, T0)).await), "ok");
-    assert_eq!(kind(v.verify(&rsa.token_with(Algorithm::PS256, T0)).await), "ok");
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256],
+        CacheOptions::default(),
+    );
+    assert_eq!(
+        kind(v.verify(&rsa.token_with(Algorithm::RS256, T0)).await),
+        "ok"
+    );
+    assert_eq!(
+        kind(v.verify(&rsa.token_with(Algorithm::PS256, T0)).await),
+        "ok"
+    );
     // With `alg`, only that one.
-    assert_eq!(kind(v.verify(&bound.token_with(Algorithm::PS256, T0)).await), "invalid_algorithm");
+    assert_eq!(
+        kind(v.verify(&bound.token_with(Algorithm::PS256, T0)).await),
+        "invalid_algorithm"
+    );
     assert_eq!(kind(v.verify(&bound.token(T0)).await), "ok");
     // `use: enc` and key_ops without `verify` are not verification keys.
     assert_eq!(kind(v.verify(&enc.token(T0)).await), "unknown_key");
     assert_eq!(kind(v.verify(&sign_only.token(T0)).await), "unknown_key");
     // Algorithms the caller does not allow are refused whatever the key.
-    let es_only = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
-    assert_eq!(kind(es_only.verify(&rsa.token(T0)).await), "invalid_algorithm");
+    let es_only = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
+    assert_eq!(
+        kind(es_only.verify(&rsa.token(T0)).await),
+        "invalid_algorithm"
+    );
 }
 
 #[tokio::test]
@@ -280,12 +371,21 @@ async fn jku_in_a_token_is_never_followed() {
     let provider = JwksServer::serving(jwks(&[&a])).await;
     let evil = JwksServer::serving(jwks(&[&attacker])).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&provider.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &provider.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("evil".into());
     header.extra.insert("jku".into(), json!(evil.url));
-    let input = jwt_core::signing_input(&header, &json!({"sub": "mallory", "exp": T0 + 60})).unwrap();
-    let sig = attacker.key.sign_raw(Algorithm::ES256, input.as_bytes()).unwrap();
+    let input =
+        jwt_core::signing_input(&header, &json!({"sub": "mallory", "exp": T0 + 60})).unwrap();
+    let sig = attacker
+        .key
+        .sign_raw(Algorithm::ES256, input.as_bytes())
+        .unwrap();
     let token = jwt_core::assemble(input, &sig);
     assert_eq!(kind(v.verify(&token).await), "unknown_key");
     assert_eq!(evil.hits(), 0);
@@ -296,13 +396,33 @@ async fn a_failing_first_fetch_is_a_typed_error() {
     let a = Key::new(Algorithm::ES256, "a");
     let server = JwksServer::start(Mode::Status(502)).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let v = verifier(&server.url, &clock, &[Algorithm::ES256], CacheOptions::default());
+    let v = verifier(
+        &server.url,
+        &clock,
+        &[Algorithm::ES256],
+        CacheOptions::default(),
+    );
     let err = v.verify::<Value>(&a.token(T0)).await.unwrap_err();
-    assert!(matches!(&err, Error::Fetch { url, source: FetchError::Status { status: 502 } } if *url == server.url), "{err:?}");
+    assert!(
+        matches!(&err, Error::Fetch { url, source: FetchError::Status { status: 502 } } if *url == server.url),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
-    server.set(Mode::Serve { body: "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\"}]}".into(), cache_control: None });
+    server.set(Mode::Serve {
+        body: "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\"}]}".into(),
+        cache_control: None,
+    });
     let err = v.refresh().await.unwrap_err();
-    assert!(matches!(&err, Error::Fetch { source: FetchError::NoUsableKeys { skipped: 1 }, .. }), "{err:?}");
+    assert!(
+        matches!(
+            &err,
+            Error::Fetch {
+                source: FetchError::NoUsableKeys { skipped: 1 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     server.serve(jwks(&[&a]));
     v.refresh().await.unwrap();
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
@@ -311,20 +431,45 @@ async fn a_failing_first_fetch_is_a_typed_error() {
 #[tokio::test]
 async fn urls_and_options_are_checked_when_building() {
     let build = |url: &str, options: CacheOptions| {
-        Verifier::builder(KeySource::Remote(url.into()), Validation::new([Algorithm::ES256]))
-            .cache(options)
-            .build()
-            .map(|_| ())
+        Verifier::builder(
+            KeySource::Remote(url.into()),
+            Validation::new([Algorithm::ES256]),
+        )
+        .cache(options)
+        .build()
+        .map(|_| ())
     };
-    assert_eq!(build("http://idp.example.com/jwks", CacheOptions::default()).unwrap_err().kind(), "invalid_uri");
-    assert_eq!(build("ftp://idp.example.com/jwks", CacheOptions::default()).unwrap_err().kind(), "invalid_uri");
-    build("https://idp.example.com/.well-known/jwks.json", CacheOptions::default()).unwrap();
+    assert_eq!(
+        build("http://idp.example.com/jwks", CacheOptions::default())
+            .unwrap_err()
+            .kind(),
+        "invalid_uri"
+    );
+    assert_eq!(
+        build("ftp://idp.example.com/jwks", CacheOptions::default())
+            .unwrap_err()
+            .kind(),
+        "invalid_uri"
+    );
+    build(
+        "https://idp.example.com/.well-known/jwks.json",
+        CacheOptions::default(),
+    )
+    .unwrap();
     build("http://localhost:8080/jwks", CacheOptions::default()).unwrap();
     build("http://[::1]:8080/jwks", CacheOptions::default()).unwrap();
     let contradictory = CacheOptions::default()
         .with_min_ttl(Duration::from_secs(600))
         .with_max_ttl(Duration::from_secs(60));
-    assert_eq!(build("https://idp.example.com/jwks", contradictory).unwrap_err().kind(), "policy");
-    let no_algs = Verifier::new(KeySource::Remote("https://idp.example.com/jwks".into()), Validation::new([]));
+    assert_eq!(
+        build("https://idp.example.com/jwks", contradictory)
+            .unwrap_err()
+            .kind(),
+        "policy"
+    );
+    let no_algs = Verifier::new(
+        KeySource::Remote("https://idp.example.com/jwks".into()),
+        Validation::new([]),
+    );
     assert_eq!(no_algs.unwrap_err().kind(), "config");
 }
