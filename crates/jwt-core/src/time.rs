@@ -41,9 +41,20 @@ impl ManualClock {
         self.0.store(now, Ordering::SeqCst);
     }
 
+    /// A clock starting at the current system time (for tests against real
+    /// servers, whose own TTLs run on real time).
+    pub fn starting_now() -> Self {
+        ManualClock::new(now_unix())
+    }
+
     /// Moves the time forward by `secs` (backward if negative).
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `by`, rounded down to whole seconds.
+    pub fn advance_by(&self, by: std::time::Duration) {
+        self.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
     }
 }
 

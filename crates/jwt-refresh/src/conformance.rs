@@ -244,7 +244,7 @@ pub async fn grace_window(store: &dyn RefreshStore, clock: &ManualClock, grace: 
         }
     }
     // The successor keeps working normally after replays.
-    clock.advance(grace - Duration::from_secs(1));
+    clock.advance_by(grace - Duration::from_secs(1));
     let t2 = rotate_ok(store, &t1).await;
     // t0 is now two generations back: reuse, even within grace of t1's rotation.
     assert!(matches!(
@@ -256,7 +256,7 @@ pub async fn grace_window(store: &dyn RefreshStore, clock: &ManualClock, grace: 
     // After the window the immediately previous token is reuse too.
     let u0 = login(store, &sub).await;
     let u1 = rotate_ok(store, &u0).await;
-    clock.advance(grace);
+    clock.advance_by(grace);
     match rotate(store, &u0.jti).await {
         RotateOutcome::Reused {
             family,
@@ -363,10 +363,10 @@ pub async fn expiry(store: &dyn RefreshStore, clock: &ManualClock, policy: &Refr
     let a = login(store, &sub).await;
     let b = login(store, &sub).await;
     assert_eq!(a.expires_at, a.issued_at + policy.ttl().as_secs());
-    clock.set(a.expires_at - 1);
+    clock.set(secs(a.expires_at - 1));
     let b1 = rotate_ok(store, &b).await;
     assert_eq!(b1.expires_at, a.expires_at - 1 + policy.ttl().as_secs());
-    clock.set(a.expires_at);
+    clock.set(secs(a.expires_at));
     assert_eq!(rotate(store, &a.jti).await, RotateOutcome::Expired);
     assert_eq!(state(store, &a.jti).await, TokenState::Expired);
     // An expired consumed token is expired, not reuse: the family survives.
@@ -388,7 +388,7 @@ pub async fn family_lifetime_cap(
     let cap = first.issued_at + policy.max_family_lifetime().as_secs();
     let mut current = first.clone();
     while current.expires_at < cap {
-        clock.set(current.expires_at - 1);
+        clock.set(secs(current.expires_at - 1));
         let next = rotate_ok(store, &current).await;
         assert_eq!(next.expires_at, (clock_now(clock) + ttl).min(cap));
         current = next;
@@ -397,7 +397,7 @@ pub async fn family_lifetime_cap(
         current.expires_at, cap,
         "the last successor ends at the cap"
     );
-    clock.set(cap);
+    clock.set(secs(cap));
     assert_eq!(rotate(store, &current.jti).await, RotateOutcome::Expired);
     match store
         .issue(NewRefresh::in_family(&sub, first.family.clone()))
@@ -409,7 +409,7 @@ pub async fn family_lifetime_cap(
 }
 
 fn clock_now(clock: &ManualClock) -> u64 {
-    crate::clock::Clock::now_unix(clock)
+    crate::clock::now_secs(clock)
 }
 
 /// Ids that were never issued are `Unknown` to rotate and `None` to lookup, whether or not
@@ -475,4 +475,9 @@ pub async fn concurrent_rotation(store: Arc<dyn RefreshStore>, tasks: usize) {
         rotate(&*store, &first.jti).await,
         RotateOutcome::Reused { revoked: false, .. }
     ));
+}
+
+/// A record time (unsigned seconds) as a clock setting.
+fn secs(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }

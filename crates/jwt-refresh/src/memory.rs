@@ -34,7 +34,7 @@ const MIN_SWEEP_INTERVAL_OPS: usize = 1024;
 /// let store = MemoryRefreshStore::new(policy).with_clock(clock.clone());
 ///
 /// let token = store.issue(NewRefresh::login("user-42")).await?;
-/// clock.advance(Duration::from_secs(3600));
+/// clock.advance_by(Duration::from_secs(3600));
 /// assert_eq!(store.rotate(&token.jti).await?, RotateOutcome::Expired);
 /// # Ok(()) }
 /// ```
@@ -127,7 +127,7 @@ impl MemoryRefreshStore {
 
     /// Removes every expired token and family now; returns how many tokens were removed.
     pub fn purge_expired(&self) -> usize {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         sweep(&mut self.lock(), now)
     }
 
@@ -174,7 +174,7 @@ fn sweep(inner: &mut Inner, now: u64) -> usize {
 impl RefreshStore for MemoryRefreshStore {
     async fn issue(&self, new: NewRefresh) -> Result<RefreshRecord> {
         new.validate()?;
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let ttl = new.ttl.map_or(self.policy.ttl_secs(), |d| d.as_secs());
         let mut inner = self.lock_mut(now);
         let inner = &mut *inner;
@@ -245,7 +245,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn rotate(&self, jti: &TokenId) -> Result<RotateOutcome> {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let grace = self.policy.grace_secs();
         let family_id = jti.family();
         let mut inner = self.lock_mut(now);
@@ -316,7 +316,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn lookup(&self, jti: &TokenId) -> Result<Option<RefreshStatus>> {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let inner = self.lock();
         let Some(fam) = inner.families.get(&jti.family()) else {
             return Ok(None);
@@ -343,7 +343,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<bool> {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let mut inner = self.lock_mut(now);
         let token = inner
             .families
@@ -359,7 +359,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_family(&self, family: &FamilyId) -> Result<bool> {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let mut inner = self.lock_mut(now);
         match inner.families.get_mut(family) {
             Some(fam) if !fam.revoked => {
@@ -371,7 +371,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let mut inner = self.lock_mut(now);
         let inner = &mut *inner;
         let Some(families) = inner.subjects.remove(subject) else {

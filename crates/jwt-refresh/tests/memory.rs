@@ -86,7 +86,7 @@ async fn purge_removes_expired_entries_only() {
         .await
         .unwrap();
     let long = s.issue(NewRefresh::login("purge")).await.unwrap();
-    clock.advance(Duration::from_secs(10));
+    clock.advance_by(Duration::from_secs(10));
     assert_eq!(s.purge_expired(), 1);
     assert_eq!(s.lookup(&short.jti).await.unwrap(), None);
     assert!(s.lookup(&long.jti).await.unwrap().unwrap().is_active());

@@ -501,7 +501,7 @@ impl RedisRefreshStore {
             invocation.key(self.token_key(&family, hint));
         }
         invocation
-            .arg(self.clock.now_unix())
+            .arg(crate::clock::now_secs(&*self.clock))
             .arg(self.policy.grace_secs())
             .arg(next.token_part());
         if let Some(hint) = successor_hint {
@@ -536,7 +536,7 @@ fn record(
 impl RefreshStore for RedisRefreshStore {
     async fn issue(&self, new: NewRefresh) -> Result<RefreshRecord> {
         new.validate()?;
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let ttl = new.ttl.map_or(self.policy.ttl_secs(), |d| d.as_secs());
         let (family, mode, cap) = match &new.family {
             Some(family) => (family.clone(), "join", 0),
@@ -665,7 +665,7 @@ impl RefreshStore for RedisRefreshStore {
             .key(self.family_key(&family))
             .key(self.token_key(&family, jti.token_part()));
         let reply: Vec<String> = self.invoke(&invocation).await?;
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         match reply.as_slice() {
             [] => Ok(None),
             [iat, exp, gen, st, nx, cat, md, subject, rev] => {
@@ -710,7 +710,7 @@ impl RefreshStore for RedisRefreshStore {
         // entry is removed from the index only after its family was revoked, so a failure
         // half-way leaves the rest to a retry.
         let key = self.subject_key(subject);
-        let now = self.clock.now_unix();
+        let now = crate::clock::now_secs(&*self.clock);
         let families: Vec<String> = self
             .query(
                 redis::cmd("ZRANGEBYSCORE")
