@@ -519,7 +519,8 @@ impl Inner {
 
     async fn load(&self, now: i64) -> Result<Snapshot> {
         let (set, ttl, hard_cap) = match &self.source {
-            Source::Static => unreachable!("static sources are never refreshed"),
+            // Never called: static sources are not refreshable.
+            Source::Static => return Err(Error::policy("a fixed key set cannot be reloaded")),
             Source::Store(store) => {
                 let set = store.key_set().await?;
                 let next_retirement = store

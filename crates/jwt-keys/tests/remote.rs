@@ -233,7 +233,7 @@ async fn a_hanging_provider_times_out_and_never_delays_known_kids() {
     let a = Key::new(Algorithm::ES256, "a");
     let server = JwksServer::serving(jwks(&[&a])).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let options = CacheOptions::default().with_fetch_timeout(Duration::from_millis(300));
+    let options = CacheOptions::default().with_fetch_timeout(Duration::from_secs(2));
     let v = verifier(&server.url, &clock, &[Algorithm::ES256], options);
     assert_eq!(kind(v.verify(&a.token(T0)).await), "ok");
 
@@ -243,7 +243,7 @@ async fn a_hanging_provider_times_out_and_never_delays_known_kids() {
     let start = Instant::now();
     assert_eq!(kind(v.verify(&a.token(now)).await), "ok");
     assert!(
-        start.elapsed() < Duration::from_millis(150),
+        start.elapsed() < Duration::from_secs(1),
         "served stale at once: {:?}",
         start.elapsed()
     );
@@ -256,7 +256,7 @@ async fn a_hanging_provider_times_out_and_never_delays_known_kids() {
     assert_eq!(kind(v.verify(&stranger.token(now)).await), "unknown_key");
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
         "{took:?}"
     );
 }
