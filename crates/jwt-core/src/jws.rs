@@ -62,8 +62,7 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
             "the signature part is empty (unsigned tokens are never accepted)",
         ));
     }
-    let header_bytes = b64::decode(header_b64.as_bytes(), "the header")?;
-    let header = Header::parse(&header_bytes)?;
+    let header = parse_header_memo(header_b64)?;
     let signature = b64::decode(sig_b64.as_bytes(), "the signature")?;
     Ok(Parts {
         header,
@@ -71,6 +70,36 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
         payload_b64,
         signature,
     })
+}
+
+/// Headers up to this length are memoized.
+const HEADER_MEMO_MAX: usize = 512;
+
+thread_local! {
+    /// The last header this thread parsed, by its base64url text. Tokens from
+    /// one issuer share their header byte for byte, so verifying a stream of
+    /// them parses each distinct header once per thread. Parsing is a pure
+    /// function of the text, so the memo cannot change any outcome.
+    static HEADER_MEMO: std::cell::RefCell<Option<(String, Header)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn parse_header_memo(header_b64: &str) -> Result<Header, Error> {
+    let hit = HEADER_MEMO.with(|memo| {
+        memo.borrow()
+            .as_ref()
+            .filter(|(text, _)| text == header_b64)
+            .map(|(_, header)| header.clone())
+    });
+    if let Some(header) = hit {
+        return Ok(header);
+    }
+    let header_bytes = b64::decode(header_b64.as_bytes(), "the header")?;
+    let header = Header::parse(&header_bytes)?;
+    if header_b64.len() <= HEADER_MEMO_MAX {
+        HEADER_MEMO.with(|memo| *memo.borrow_mut() = Some((header_b64.to_owned(), header.clone())));
+    }
+    Ok(header)
 }
 
 /// Decodes and strictly parses the payload as a JSON object.
