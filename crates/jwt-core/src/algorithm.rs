@@ -96,6 +96,17 @@ impl Curve {
 }
 
 impl KeyFamily {
+    /// The algorithm to use with this family when none is named: the only
+    /// one for EC and Ed25519 keys, RS256 for RSA, HS256 for HMAC.
+    pub fn default_algorithm(self) -> Algorithm {
+        match self {
+            KeyFamily::Hmac => Algorithm::HS256,
+            KeyFamily::Rsa => Algorithm::RS256,
+            KeyFamily::Ec(c) => c.algorithm(),
+            KeyFamily::Ed25519 => Algorithm::EdDSA,
+        }
+    }
+
     /// A human name, e.g. `"EC P-256"`.
     pub fn name(self) -> &'static str {
         match self {

@@ -501,15 +501,7 @@ impl SigningKey {
     /// The algorithm to use when none is given: the bound one, or the only
     /// one the key type allows (ES*, EdDSA); RSA defaults to RS256, HMAC to HS256.
     pub fn default_algorithm(&self) -> Algorithm {
-        if let Some(alg) = self.alg {
-            return alg;
-        }
-        match self.family() {
-            KeyFamily::Hmac => Algorithm::HS256,
-            KeyFamily::Rsa => Algorithm::RS256,
-            KeyFamily::Ec(c) => c.algorithm(),
-            KeyFamily::Ed25519 => Algorithm::EdDSA,
-        }
+        self.alg.unwrap_or(self.family().default_algorithm())
     }
 
     pub(crate) fn check_family(&self, alg: Algorithm) -> Result<(), Error> {
@@ -754,6 +746,7 @@ fn ec_point_from_jwk(jwk: &Jwk, curve: Curve) -> Result<Vec<u8>, Error> {
 }
 
 /// An RSA public key, pre-parsed per algorithm on first use.
+#[derive(Clone)]
 struct RsaPublic {
     der: Vec<u8>,
     n: Vec<u8>,
@@ -807,6 +800,7 @@ impl RsaPublic {
     }
 }
 
+#[derive(Clone)]
 struct EcPublic {
     point: Vec<u8>,
     parsed: Option<ParsedPublicKey>,
@@ -819,6 +813,7 @@ impl EcPublic {
     }
 }
 
+#[derive(Clone)]
 struct EdPublic {
     raw: Vec<u8>,
     parsed: Option<ParsedPublicKey>,
@@ -831,6 +826,7 @@ impl EdPublic {
     }
 }
 
+#[derive(Clone)]
 enum VerifyInner {
     Hmac(Box<HmacSecret>),
     Rsa(Box<RsaPublic>),
@@ -838,7 +834,9 @@ enum VerifyInner {
     Ed25519(EdPublic),
 }
 
-/// A public key (or HMAC secret), ready to verify.
+/// A public key (or HMAC secret), ready to verify. Cloning shares nothing
+/// mutable and keeps the pre-parsed crypto objects.
+#[derive(Clone)]
 pub struct VerifyingKey {
     inner: VerifyInner,
     kid: Option<String>,

@@ -134,6 +134,11 @@ impl Validation {
         self
     }
 
+    /// The clock validation reads.
+    pub fn clock_ref(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The leeway in seconds.
     pub fn leeway_secs(&self) -> u64 {
         self.leeway
