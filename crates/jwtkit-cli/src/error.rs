@@ -82,6 +82,23 @@ impl CliError {
         Self::new(kind, err.to_string(), EXIT_CONFIG)
     }
 
+    /// An error from a key store or a key-set verifier: exit 1 when a token
+    /// was rejected, 2 otherwise (store unreachable, not initialized, …).
+    pub(crate) fn from_keys(err: jwt_keys::Error) -> Self {
+        let exit_code = if err.is_rejection() {
+            EXIT_REJECTED
+        } else {
+            EXIT_CONFIG
+        };
+        Self::new(err.kind(), err.to_string(), exit_code)
+    }
+
+    /// The same error with another exit code.
+    pub(crate) fn with_exit(mut self, exit_code: u8) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
     /// Prefixes the message with where the error happened (e.g. the key file).
     pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);

@@ -29,6 +29,15 @@ pub(crate) struct KeySource {
     /// HMAC secret: the value of the environment variable VAR.
     #[arg(long, value_name = "VAR")]
     pub secret_env: Option<String>,
+    /// A key store: `file:DIR`, `env:NAME` (and, when built with them,
+    /// `kms:KEY`, `vault+http(s)://HOST:PORT/MOUNT/KEY`). `sign` signs with its
+    /// active key; `verify` accepts every key it still publishes.
+    #[arg(long, value_name = "URI")]
+    pub store: Option<String>,
+    /// (verify only) An identity provider's JWKS URL (https, or http on
+    /// loopback); keys are selected by the token's `kid`.
+    #[arg(long, value_name = "URL")]
+    pub jwks_url: Option<String>,
 }
 
 /// The parsed contents of a key file, before it becomes a signing or
@@ -111,9 +120,10 @@ impl KeySource {
                 ))),
             };
         }
-        // clap's argument group makes exactly one of the three present.
+        // clap's argument group makes exactly one present; --store and
+        // --jwks-url are handled by the commands before they get here.
         Err(CliError::usage(
-            "no key given; pass --key FILE, --secret-file FILE or --secret-env VAR",
+            "no key given; pass --key FILE, --secret-file FILE, --secret-env VAR or --store URI",
         ))
     }
 }

@@ -43,6 +43,9 @@ enum Command {
     /// Generate keys, publish JWKS, compute thumbprints.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
+    /// Manage a key store: init, rotate, list, jwks, audit.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Keys(command) => cmd::keys::run(command),
+        Command::Store(command) => cmd::store::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,6 +105,18 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| CliError::io(format!("cannot write to stdout: {e}")))
+}
+
+/// Runs an async command body on a small single-threaded runtime (store and
+/// JWKS commands do I/O; the rest of the CLI stays synchronous).
+fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
+    future: F,
+) -> Result<(), CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
 }
 
 /// Prints a diagnostic line on stderr (never panics if stderr is gone).

@@ -12,6 +12,7 @@ use crate::error::CliError;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod sign;
+pub(crate) mod store;
 pub(crate) mod verify;
 
 /// Slack for whitespace around a token read from stdin.
@@ -116,6 +117,17 @@ fn describe_time(value: &Value) -> String {
         Some(rfc3339) => rfc3339,
         None => format!("{value} (out of range)"),
     }
+}
+
+/// Unix seconds as RFC 3339 (UTC), or the number itself when out of range.
+pub(crate) fn format_time(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
 }
 
 #[cfg(test)]

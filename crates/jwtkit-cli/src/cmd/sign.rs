@@ -12,9 +12,10 @@ use crate::keyfile::KeySource;
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {
     /// Signing algorithm (case-sensitive): HS256, HS384, HS512, RS256, RS384,
-    /// RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA.
+    /// RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA. Required with a
+    /// key; with --store it defaults to (and must match) the active key's.
     #[arg(long, value_name = "ALG")]
-    alg: String,
+    alg: Option<String>,
     #[command(flatten)]
     key: KeySource,
     /// Header `kid` (default: the JWK's `kid`, else the key's RFC 7638
@@ -52,8 +53,24 @@ pub(crate) struct SignArgs {
 
 /// Runs `jwtkit sign`.
 pub(crate) fn run(args: &SignArgs) -> Result<(), CliError> {
-    let alg = super::parse_algorithm(&args.alg)?;
+    if args.key.jwks_url.is_some() {
+        return Err(CliError::usage(
+            "--jwks-url only verifies; sign with --key, --secret-file, --secret-env or --store",
+        ));
+    }
     let claims = build_claims(args)?;
+    if let Some(uri) = &args.key.store {
+        warn_without_exp(&claims);
+        return sign_with_store(args, uri, &claims);
+    }
+    let alg = match &args.alg {
+        Some(name) => super::parse_algorithm(name)?,
+        None => {
+            return Err(CliError::usage(
+                "--alg is required when signing with a key (e.g. --alg ES256); only --store knows its own algorithm",
+            ))
+        }
+    };
     let key = args.key.load()?.signing_key()?;
     let mut signer = Signer::new(key, alg)
         .and_then(|s| s.with_typ(Some(&args.typ)))
@@ -61,14 +78,52 @@ pub(crate) fn run(args: &SignArgs) -> Result<(), CliError> {
     if let Some(kid) = &args.kid {
         signer = signer.with_kid(Some(kid)).map_err(CliError::from_setup)?;
     }
+    warn_without_exp(&claims);
+    let token = signer.sign(&claims).map_err(CliError::from_setup)?;
+    crate::write_stdout(format!("{token}\n").as_bytes())
+}
+
+fn warn_without_exp(claims: &Map<String, Value>) {
     if !claims.contains_key("exp") {
         crate::diag(format_args!(
             "warning: the token has no `exp`, so it never expires; verifiers (`jwtkit verify` \
              included) refuse it unless told otherwise. Add --exp 15m (or another lifetime)"
         ));
     }
-    let token = signer.sign(&claims).map_err(CliError::from_setup)?;
-    crate::write_stdout(format!("{token}\n").as_bytes())
+}
+
+/// Signs with the store's active key; the header gets its `kid` and `alg`.
+fn sign_with_store(
+    args: &SignArgs,
+    uri: &str,
+    claims: &Map<String, Value>,
+) -> Result<(), CliError> {
+    if args.kid.is_some() {
+        return Err(CliError::usage(
+            "--kid cannot be used with --store: the store's active key names itself",
+        ));
+    }
+    let wanted = args
+        .alg
+        .as_deref()
+        .map(super::parse_algorithm)
+        .transpose()?;
+    crate::block_on(async {
+        let store = jwt_keys::open_store(uri).map_err(CliError::from_keys)?;
+        let active = store.active().await.map_err(CliError::from_keys)?;
+        if let Some(alg) = wanted {
+            if alg != active.alg {
+                return Err(CliError::config(format!(
+                    "the store's active key `{}` signs {}, not {alg}; drop --alg or pass --alg {}",
+                    active.kid, active.alg, active.alg
+                )));
+            }
+        }
+        let token = jwt_keys::KeyStoreExt::sign_token(&*store, claims, Some(&args.typ))
+            .await
+            .map_err(CliError::from_keys)?;
+        crate::write_stdout(format!("{token}\n").as_bytes())
+    })
 }
 
 fn build_claims(args: &SignArgs) -> Result<Map<String, Value>, CliError> {

@@ -91,6 +91,9 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
     for name in &args.alg {
         algorithms.push(super::parse_algorithm(name)?);
     }
+    if args.key.store.is_some() || args.key.jwks_url.is_some() {
+        return verify_with_key_source(args, algorithms);
+    }
     let keys = args.key.load()?.verification_keys()?;
     if algorithms.is_empty() {
         algorithms = declared_algorithms(&keys)?;
@@ -101,16 +104,73 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
     let (header, claims) = verifier
         .verify_to_map(&token)
         .map_err(CliError::from_verification)?;
+    print_valid(args, &header, &claims)
+}
+
+/// `--store URI` or `--jwks-url URL`: keys selected by `kid` from a key
+/// store's published keys or from an identity provider's JWKS.
+fn verify_with_key_source(
+    args: &VerifyArgs,
+    mut algorithms: Vec<Algorithm>,
+) -> Result<(), CliError> {
+    let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    let token = super::read_token(&args.token, max_size)?;
+    crate::block_on(async {
+        let source = match (&args.key.store, &args.key.jwks_url) {
+            (Some(uri), _) => {
+                let store = jwt_keys::open_store(uri).map_err(CliError::from_keys)?;
+                if algorithms.is_empty() {
+                    // The store's own records say which algorithms its keys use.
+                    let records = store.list().await.map_err(CliError::from_keys)?;
+                    let set: BTreeSet<Algorithm> = records
+                        .iter()
+                        .filter(|r| r.state.is_published())
+                        .map(|r| r.alg)
+                        .collect();
+                    algorithms = set.into_iter().collect();
+                }
+                jwt_keys::KeySource::Store(store)
+            }
+            (None, Some(url)) => {
+                if algorithms.is_empty() {
+                    return Err(CliError::usage(
+                        "--alg is required with --jwks-url: name the algorithms your identity \
+                         provider signs with (e.g. --alg RS256); a JWKS is not trusted to say",
+                    ));
+                }
+                jwt_keys::KeySource::Remote(url.clone())
+            }
+            (None, None) => return Err(CliError::usage("no key source given")),
+        };
+        let validation = build_validation(args, &algorithms);
+        let mut builder = jwt_keys::Verifier::builder(source, validation);
+        if let Some(now) = args.now {
+            builder = builder.clock(Arc::new(ManualClock::new(now)));
+        }
+        let verifier = builder.build().map_err(CliError::from_keys)?;
+        let data = verifier
+            .verify::<Map<String, Value>>(&token)
+            .await
+            .map_err(CliError::from_keys)?;
+        print_valid(args, &data.header, &data.claims)
+    })
+}
+
+fn print_valid(
+    args: &VerifyArgs,
+    header: &Header,
+    claims: &Map<String, Value>,
+) -> Result<(), CliError> {
     let out = if args.json {
         crate::to_json_line(&Valid {
             valid: true,
-            header: &header,
-            claims: &claims,
+            header,
+            claims,
         })?
     } else {
         format!(
             "valid: signature and claims verified\n{}",
-            super::render_token(&header, &claims)
+            super::render_token(header, claims)
         )
     };
     crate::write_stdout(out.as_bytes())
@@ -166,32 +226,7 @@ fn build_verifier(
     keys: VerificationKeys,
     algorithms: Vec<Algorithm>,
 ) -> Result<Verifier, CliError> {
-    let mut validation =
-        Validation::new(algorithms.iter().copied()).leeway(args.leeway.unwrap_or(Duration::ZERO));
-    for iss in &args.iss {
-        validation = validation.issuer(iss);
-    }
-    for aud in &args.aud {
-        validation = validation.audience(aud);
-    }
-    if let Some(sub) = &args.sub {
-        validation = validation.subject(sub);
-    }
-    if let Some(typ) = &args.typ {
-        validation = validation.typ(typ);
-    }
-    for claim in &args.require {
-        validation = validation.require(claim);
-    }
-    if args.optional_exp {
-        validation = validation.optional_exp();
-    }
-    if let Some(max) = args.max_size {
-        validation = validation.max_size(max);
-    }
-    if let Some(now) = args.now {
-        validation = validation.clock(Arc::new(ManualClock::new(now)));
-    }
+    let validation = build_validation(args, &algorithms);
     match keys {
         VerificationKeys::Single(key) => {
             Verifier::new(*key, validation).map_err(CliError::from_setup)
@@ -222,4 +257,34 @@ fn build_verifier(
             Verifier::with_key_set(Arc::new(set), validation).map_err(CliError::from_setup)
         }
     }
+}
+
+fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm]) -> Validation {
+    let mut validation =
+        Validation::new(algorithms.iter().copied()).leeway(args.leeway.unwrap_or(Duration::ZERO));
+    for iss in &args.iss {
+        validation = validation.issuer(iss);
+    }
+    for aud in &args.aud {
+        validation = validation.audience(aud);
+    }
+    if let Some(sub) = &args.sub {
+        validation = validation.subject(sub);
+    }
+    if let Some(typ) = &args.typ {
+        validation = validation.typ(typ);
+    }
+    for claim in &args.require {
+        validation = validation.require(claim);
+    }
+    if args.optional_exp {
+        validation = validation.optional_exp();
+    }
+    if let Some(max) = args.max_size {
+        validation = validation.max_size(max);
+    }
+    if let Some(now) = args.now {
+        validation = validation.clock(Arc::new(ManualClock::new(now)));
+    }
+    validation
 }
