@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::signature::{self as sig, KeyPair as _};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use jwt_core::{Algorithm, Signer, SigningKey, Validation, Verifier};
 use serde::{Deserialize, Serialize};
@@ -29,119 +28,6 @@ fn claims() -> Claims {
         exp: 4_000_000_000,
         nbf: 1_700_000_000,
         iat: 1_700_000_000,
-    }
-}
-
-/// The bare primitive: sign/verify the same signing input with a key parsed once.
-#[allow(clippy::large_enum_variant)] // one per benchmark; size is irrelevant
-enum Primitive {
-    Hmac(aws_lc_rs::hmac::Key),
-    Rsa(
-        aws_lc_rs::rsa::KeyPair,
-        &'static dyn sig::RsaEncoding,
-        sig::ParsedPublicKey,
-    ),
-    Ec(sig::EcdsaKeyPair, sig::ParsedPublicKey),
-    Ed(sig::Ed25519KeyPair, sig::ParsedPublicKey),
-}
-
-impl Primitive {
-    fn new(alg: Algorithm, key: &SigningKey) -> Primitive {
-        let der = key.to_pkcs8_der().unwrap();
-        match alg {
-            Algorithm::HS256 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
-                aws_lc_rs::hmac::HMAC_SHA256,
-                &der,
-            )),
-            Algorithm::HS384 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
-                aws_lc_rs::hmac::HMAC_SHA384,
-                &der,
-            )),
-            Algorithm::HS512 => Primitive::Hmac(aws_lc_rs::hmac::Key::new(
-                aws_lc_rs::hmac::HMAC_SHA512,
-                &der,
-            )),
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => {
-                let kp = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).unwrap();
-                let (enc, params): (&'static dyn sig::RsaEncoding, &'static sig::RsaParameters) =
-                    match alg {
-                        Algorithm::RS256 => {
-                            (&sig::RSA_PKCS1_SHA256, &sig::RSA_PKCS1_2048_8192_SHA256)
-                        }
-                        Algorithm::RS384 => {
-                            (&sig::RSA_PKCS1_SHA384, &sig::RSA_PKCS1_2048_8192_SHA384)
-                        }
-                        Algorithm::RS512 => {
-                            (&sig::RSA_PKCS1_SHA512, &sig::RSA_PKCS1_2048_8192_SHA512)
-                        }
-                        Algorithm::PS256 => (&sig::RSA_PSS_SHA256, &sig::RSA_PSS_2048_8192_SHA256),
-                        Algorithm::PS384 => (&sig::RSA_PSS_SHA384, &sig::RSA_PSS_2048_8192_SHA384),
-                        _ => (&sig::RSA_PSS_SHA512, &sig::RSA_PSS_2048_8192_SHA512),
-                    };
-                let pk = sig::ParsedPublicKey::new(params, kp.public_key().as_ref()).unwrap();
-                Primitive::Rsa(kp, enc, pk)
-            }
-            Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512 => {
-                let (s, v): (
-                    &'static sig::EcdsaSigningAlgorithm,
-                    &'static sig::EcdsaVerificationAlgorithm,
-                ) = match alg {
-                    Algorithm::ES256 => (
-                        &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-                        &sig::ECDSA_P256_SHA256_FIXED,
-                    ),
-                    Algorithm::ES384 => (
-                        &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
-                        &sig::ECDSA_P384_SHA384_FIXED,
-                    ),
-                    _ => (
-                        &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
-                        &sig::ECDSA_P521_SHA512_FIXED,
-                    ),
-                };
-                let kp = sig::EcdsaKeyPair::from_pkcs8(s, &der).unwrap();
-                let pk = sig::ParsedPublicKey::new(v, kp.public_key().as_ref()).unwrap();
-                Primitive::Ec(kp, pk)
-            }
-            Algorithm::EdDSA => {
-                let kp = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
-                let pk =
-                    sig::ParsedPublicKey::new(&sig::ED25519, kp.public_key().as_ref()).unwrap();
-                Primitive::Ed(kp, pk)
-            }
-        }
-    }
-
-    fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        match self {
-            Primitive::Hmac(k) => aws_lc_rs::hmac::sign(k, msg).as_ref().to_vec(),
-            Primitive::Rsa(kp, enc, _) => {
-                let mut out = vec![0; kp.public_modulus_len()];
-                kp.sign(*enc, &aws_lc_rs::rand::SystemRandom::new(), msg, &mut out)
-                    .unwrap();
-                out
-            }
-            Primitive::Ec(kp, _) => kp
-                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
-                .unwrap()
-                .as_ref()
-                .to_vec(),
-            Primitive::Ed(kp, _) => kp.sign(msg).as_ref().to_vec(),
-        }
-    }
-
-    fn verify(&self, msg: &[u8], s: &[u8]) -> bool {
-        match self {
-            Primitive::Hmac(k) => aws_lc_rs::hmac::verify(k, msg, s).is_ok(),
-            Primitive::Rsa(_, _, pk) | Primitive::Ec(_, pk) | Primitive::Ed(_, pk) => {
-                pk.verify_sig(msg, s).is_ok()
-            }
-        }
     }
 }
 
@@ -197,7 +83,7 @@ fn bench(c: &mut Criterion) {
             continue;
         }
         let key = SigningKey::generate(alg).unwrap();
-        let prim = Primitive::new(alg, &key);
+        let prim = jwt_core::speed::Floor::new(alg, &key).unwrap();
         let jwt_keys = jsonwebtoken_alg(alg).map(|j| (j, jsonwebtoken_keys(alg, &key)));
         let validation = Validation::new([alg])
             .issuer("https://auth.example.com")
@@ -214,7 +100,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| signer.sign(black_box(&claims())).unwrap())
         });
         g.bench_function("primitive", |b| {
-            b.iter(|| prim.sign(black_box(input.as_bytes())))
+            b.iter(|| prim.sign(black_box(input.as_bytes())).unwrap())
         });
         if let Some((j, (enc, _))) = &jwt_keys {
             let header = jsonwebtoken::Header::new(*j);

@@ -45,6 +45,7 @@ mod json;
 mod jwk;
 mod jws;
 mod key;
+pub mod speed;
 pub mod time;
 mod validation;
 

@@ -46,6 +46,8 @@ enum Command {
     /// Manage a key store: init, rotate, list, jwks, audit.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
+    /// Measure sign/verify speed per algorithm next to the bare primitive.
+    Speed(cmd::speed::SpeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Store(command) => cmd::store::run(command),
+        Command::Speed(args) => cmd::speed::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
