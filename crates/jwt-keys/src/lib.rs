@@ -71,4 +71,5 @@ pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
 pub use store::{KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, RotationReport};
 pub use uri::{open_store, StoreOpener, StoreRegistry};
+pub use remote::parse_jwks_response;
 pub use verify::{CacheOptions, KeySource, Verifier, VerifierBuilder};

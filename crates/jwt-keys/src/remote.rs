@@ -79,11 +79,11 @@ pub(crate) async fn fetch(
         }));
     }
     let headers = resp.headers();
-    if let Some(ct) = headers.get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("(not text)").to_ascii_lowercase();
-        if !ct.contains("json") {
-            return Err(fail(FetchError::NotJson { content_type: ct }));
-        }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("(not text)").to_owned());
+    if let Some(ct) = &content_type {
+        check_content_type(ct).map_err(fail)?;
     }
     let limit = options.max_body_bytes();
     let declared = headers
@@ -93,10 +93,10 @@ pub(crate) async fn fetch(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(fail(FetchError::TooLarge { limit }));
     }
-    let ttl = ttl_from(
-        headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()),
-        options,
-    );
+    let cache_control = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = resp
         .chunk()
@@ -108,17 +108,65 @@ pub(crate) async fn fetch(
         }
         body.extend_from_slice(&chunk);
     }
-    let jwks = Jwks::from_json(&body).map_err(|e| fail(FetchError::InvalidJwks(e)))?;
-    let set = KeySet::from_jwks(&jwks);
+    let (set, ttl) = parse_jwks_response(
+        content_type.as_deref(),
+        cache_control.as_deref(),
+        &body,
+        options,
+    )
+    .map_err(fail)?;
     for (kid, reason) in set.skipped() {
         tracing::debug!(%url, kid = kid.as_deref().unwrap_or("-"), %reason, "JWKS entry skipped");
     }
-    if set.is_empty() {
-        return Err(fail(FetchError::NoUsableKeys {
-            skipped: set.skipped().len(),
-        }));
-    }
     Ok((set, ttl))
+}
+
+fn check_content_type(content_type: &str) -> std::result::Result<(), FetchError> {
+    let ct = content_type.to_ascii_lowercase();
+    if ct.contains("json") {
+        Ok(())
+    } else {
+        Err(FetchError::NotJson { content_type: ct })
+    }
+}
+
+/// Parses an identity provider's JWKS response — its `Content-Type` and
+/// `Cache-Control` headers (when present) and its body — into the usable
+/// keys and the cache TTL in seconds, exactly as the remote verifier does.
+///
+/// Public for callers with their own HTTP client, and for fuzzing: no input
+/// makes it panic.
+///
+/// ```
+/// use jwt_keys::{parse_jwks_response, CacheOptions};
+/// let body = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}]}"#;
+/// let (keys, ttl) =
+///     parse_jwks_response(Some("application/json"), Some("max-age=300"), body, &CacheOptions::default())?;
+/// assert!(keys.get("k1").is_some());
+/// assert_eq!(ttl, 300);
+/// # Ok::<(), jwt_keys::FetchError>(())
+/// ```
+pub fn parse_jwks_response(
+    content_type: Option<&str>,
+    cache_control: Option<&str>,
+    body: &[u8],
+    options: &CacheOptions,
+) -> std::result::Result<(KeySet, i64), FetchError> {
+    if let Some(ct) = content_type {
+        check_content_type(ct)?;
+    }
+    let limit = options.max_body_bytes();
+    if body.len() > limit {
+        return Err(FetchError::TooLarge { limit });
+    }
+    let jwks = Jwks::from_json(body).map_err(FetchError::InvalidJwks)?;
+    let set = KeySet::from_jwks(&jwks);
+    if set.is_empty() {
+        return Err(FetchError::NoUsableKeys {
+            skipped: set.skipped().len(),
+        });
+    }
+    Ok((set, ttl_from(cache_control, options)))
 }
 
 /// The cache lifetime: `max-age` (0 for `no-store`/`no-cache`) clamped to
