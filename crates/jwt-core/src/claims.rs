@@ -48,8 +48,9 @@ pub(crate) struct Registered<'de> {
 
 impl<'de> Registered<'de> {
     /// Parses the decoded payload strictly.
-    pub(crate) fn parse(bytes: &'de [u8]) -> Result<Registered<'de>, Error> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+    pub(crate) fn parse(text: &'de str) -> Result<Registered<'de>, Error> {
+        // `from_str`: the payload was checked to be UTF-8 once, as a whole.
+        let mut de = serde_json::Deserializer::from_str(text);
         let out = de
             .deserialize_any(TopLevel)
             .and_then(|r| de.end().map(|()| r))

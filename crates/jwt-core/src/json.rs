@@ -173,6 +173,10 @@ impl<'de> SeenKeys<'de> {
         if self.small.contains(&key) {
             return Err(dup());
         }
+        if self.small.capacity() == 0 {
+            // One allocation covers a typical claims set.
+            self.small.reserve_exact(16);
+        }
         self.small.push(key);
         if self.small.len() > 32 {
             self.large = Some(self.small.drain(..).collect());

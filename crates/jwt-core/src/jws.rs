@@ -366,7 +366,7 @@ impl Verifier {
     /// type, `serde_json::Value`, or a `serde_json::Map`).
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>, Error> {
         let (header, payload) = self.verify_payload(token)?;
-        let claims = serde_json::from_slice::<T>(&payload).map_err(|e| {
+        let claims = serde_json::from_str::<T>(&payload).map_err(|e| {
             Error::invalid_claim(
                 "payload",
                 format!("does not match the expected claims type: {e}"),
@@ -383,7 +383,7 @@ impl Verifier {
 
     /// Verifies signature and claims; returns the header and the decoded
     /// payload bytes (a strictly valid JSON object).
-    fn verify_payload(&self, token: &str) -> Result<(Header, Vec<u8>), Error> {
+    fn verify_payload(&self, token: &str) -> Result<(Header, String), Error> {
         let v = &self.validation;
         let parts = split(token, v.max_size)?;
         let alg = parts.header.alg;
@@ -430,7 +430,8 @@ impl Verifier {
             v.allow_weak_keys,
         )?;
         v.check_typ(&parts.header)?;
-        let payload = b64::decode(parts.payload_b64.as_bytes(), "the payload")?;
+        let payload = String::from_utf8(b64::decode(parts.payload_b64.as_bytes(), "the payload")?)
+            .map_err(|e| Error::malformed(format!("the payload is not UTF-8 JSON ({e})")))?;
         v.check_claims(&Registered::parse(&payload)?)?;
         Ok((parts.header, payload))
     }
