@@ -1,0 +1,800 @@
+//! The [`TokenService`]: issue, verify, refresh and revoke, composed from a
+//! key store, a refresh store and a refresh key.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_core::{Algorithm, Clock, Jwks, KeySet, Validation, VerifyingKey};
+use jwt_keys::{KeyState, KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
+use jwt_refresh::{
+    NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::builder::TokenServiceBuilder;
+use crate::claims::RESERVED_CLAIMS;
+use crate::error::{Error, GrantRefusal, Result};
+
+/// The header `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TYP: &str = "at+jwt";
+/// The header `typ` of refresh tokens.
+pub const REFRESH_TYP: &str = "refresh+jwt";
+
+/// Default access-token lifetime: 15 minutes.
+pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+/// Default refresh-token lifetime: 14 days (each refresh starts a new one).
+pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(14 * 86_400);
+/// Default maximum lifetime of a session (a login and all its refreshes): 30 days.
+pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
+/// Default clock-skew tolerance when verifying: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Longest access-token lifetime the builder accepts without
+/// [`TokenServiceBuilder::allow_long_access_ttl`]: 24 hours.
+pub const MAX_ACCESS_TTL: Duration = Duration::from_secs(86_400);
+/// Largest accepted leeway: 5 minutes.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Minimum time between key reloads caused by tokens with an unknown `kid`.
+pub const UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// An access token and a refresh token, as handed to a client.
+///
+/// Its `Debug` output shows neither token.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct TokenPair {
+    /// The access token (`typ: at+jwt`), for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `"Bearer"` (RFC 6750).
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds (RFC 6749 §5.1 `expires_in`).
+    pub expires_in: u64,
+    /// The refresh token (`typ: refresh+jwt`); single use.
+    pub refresh_token: String,
+    /// When the refresh token expires, seconds since the epoch.
+    #[serde(skip)]
+    pub refresh_expires_at: u64,
+    /// The session (refresh family) the pair belongs to; safe to log.
+    #[serde(skip)]
+    pub session: String,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of a refresh token.
+#[derive(Debug, Deserialize)]
+struct RefreshClaims {
+    jti: String,
+    sub: String,
+}
+
+/// Health of the two stores, as [`TokenService::health`] found it.
+#[non_exhaustive]
+#[derive(Debug)]
+pub struct Health {
+    /// `None` when the key store answered, else its error.
+    pub key_store: Option<Error>,
+    /// `None` when the refresh store answered, else its error.
+    pub refresh_store: Option<Error>,
+}
+
+impl Health {
+    /// `true` when both stores answered.
+    pub fn is_healthy(&self) -> bool {
+        self.key_store.is_none() && self.refresh_store.is_none()
+    }
+}
+
+/// Issues, verifies, refreshes and revokes tokens.
+///
+/// - Access tokens follow RFC 9068: header `typ: at+jwt`, claims `iss`,
+///   `sub`, `aud`, `exp`, `iat`, `jti`, plus the caller's claims
+///   (`client_id`, `scope`, …). They are signed by the key store's active key
+///   and verified in memory ([`verify_access`](Self::verify_access) is
+///   synchronous and does no I/O).
+/// - Refresh tokens are JWTs with header `typ: refresh+jwt`, signed with a
+///   separate HMAC [`RefreshKey`], carrying `jti` (the refresh store's token
+///   id), `sub`, `iat`, `exp`, and `iss` = `aud` = the issuer. Each refresh
+///   consumes the token and returns a new pair; presenting a consumed token
+///   revokes the whole session (reuse detection).
+///
+/// Cheap to clone: clones share everything.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwt_core::Algorithm;
+/// use jwtkit::{MemoryKeyStore, TokenService, AccessClaims};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jwtkit::Error> {
+/// let tokens = TokenService::builder()
+///     .key_store(MemoryKeyStore::new())
+///     .init_key_store(Algorithm::ES256)          // create keys if the store has none
+///     .issuer("https://auth.example.com")
+///     .audience("my-api")
+///     .build()
+///     .await?;
+///
+/// let pair = tokens.issue("alice", &serde_json::json!({"scope": "read"})).await?;
+/// let claims: AccessClaims = tokens.verify_access(&pair.access_token)?;
+/// assert_eq!(claims.sub, "alice");
+/// assert_eq!(claims.scope.as_deref(), Some("read"));
+///
+/// let next = tokens.refresh(&pair.refresh_token).await?;
+/// // The first refresh token is used up; presenting it again revokes the session.
+/// let err = tokens.refresh(&pair.refresh_token).await.unwrap_err();
+/// assert_eq!(err.kind(), "invalid_grant");
+/// assert_eq!(tokens.refresh(&next.refresh_token).await.unwrap_err().kind(), "invalid_grant");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenService {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenService")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("key_store", &self.inner.key_store.name())
+            .field("refresh_store", &self.inner.refresh_store)
+            .field("access_ttl", &self.inner.access_ttl)
+            .field("refresh_ttl", &self.inner.refresh_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) key_store: Arc<dyn KeyStore>,
+    pub(crate) refresh_store: Arc<dyn RefreshStore>,
+    pub(crate) refresh_signer: jwt_core::Signer,
+    pub(crate) refresh_verifier: jwt_core::Verifier,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) leeway: Duration,
+    pub(crate) policy: RotationPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) access: RwLock<Arc<AccessKeys>>,
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    pub(crate) reloads: AtomicI64,
+    pub(crate) last_miss_reload: AtomicI64,
+}
+
+/// The in-memory verifier over the key store's verification keys.
+pub(crate) struct AccessKeys {
+    verifier: jwt_core::Verifier,
+    /// Each key with the time its grace ends (retiring keys only).
+    keys: Vec<(Arc<VerifyingKey>, Option<i64>)>,
+    /// The earliest grace end: from then on some key must be dropped.
+    prune_at: i64,
+}
+
+impl TokenService {
+    /// A builder; see [`TokenServiceBuilder`] for what it checks.
+    pub fn builder() -> TokenServiceBuilder {
+        TokenServiceBuilder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        TokenService {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The issuer (`iss`) of every token.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The audience (`aud`) of access tokens.
+    pub fn audience(&self) -> &str {
+        &self.inner.audience
+    }
+
+    /// Lifetime of access tokens.
+    pub fn access_ttl(&self) -> Duration {
+        self.inner.access_ttl
+    }
+
+    /// Lifetime of refresh tokens.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.inner.refresh_ttl
+    }
+
+    /// The key store's rotation policy.
+    pub fn rotation_policy(&self) -> &RotationPolicy {
+        &self.inner.policy
+    }
+
+    /// The key store.
+    pub fn key_store(&self) -> &Arc<dyn KeyStore> {
+        &self.inner.key_store
+    }
+
+    /// The refresh store.
+    pub fn refresh_store(&self) -> &Arc<dyn RefreshStore> {
+        &self.inner.refresh_store
+    }
+
+    /// Starts a session for `subject`: a new access token and a new refresh token.
+    ///
+    /// `claims` (any type that serializes to a JSON object, or `()` for none)
+    /// go into every access token of the session, refreshed ones included —
+    /// e.g. `client_id`, `scope`, roles. The registered claims the service
+    /// sets (`iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`) are refused
+    /// ([`Error::InvalidRequest`]), as are claims over 4 KiB of JSON (they are
+    /// kept with the session in the refresh store).
+    pub async fn issue<C: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &C,
+    ) -> Result<TokenPair> {
+        let extra = claims_map(claims)?;
+        let mut new = NewRefresh::login(subject).ttl(self.inner.refresh_ttl);
+        if !extra.is_empty() {
+            let json = Value::Object(extra.clone()).to_string();
+            if json.len() > MAX_METADATA_LEN {
+                return Err(Error::InvalidRequest {
+                    reason: format!(
+                        "the custom claims are {} bytes of JSON; at most {MAX_METADATA_LEN} are kept per session",
+                        json.len()
+                    ),
+                });
+            }
+            new = new.metadata(json);
+        }
+        let record = self
+            .inner
+            .refresh_store
+            .issue(new)
+            .await
+            .map_err(|e| match e {
+                jwt_refresh::Error::InvalidInput { what, reason } => Error::InvalidRequest {
+                    reason: format!("{what}: {reason}"),
+                },
+                e => Error::RefreshStore(e),
+            })?;
+        let pair = self.mint(&record, &extra).await?;
+        tracing::info!(session = %record.family, "session started");
+        Ok(pair)
+    }
+
+    /// Verifies an access token (signature, `typ: at+jwt`, `iss`, `aud`,
+    /// `exp`, `iat`) and returns its claims as `T` (e.g. [`AccessClaims`](crate::AccessClaims), your
+    /// own struct, or `serde_json::Value`). Synchronous, no I/O: keys are
+    /// held in memory and reloaded by [`reload_keys`](Self::reload_keys) (the
+    /// maintenance task does it on every tick, and after every rotation).
+    pub fn verify_access<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
+        let keys = self.access_keys();
+        keys.verifier
+            .verify::<T>(token)
+            .map(|d| d.claims)
+            .map_err(Error::InvalidToken)
+    }
+
+    /// Exchanges a refresh token for a new pair (RFC 6749 §6): the token is
+    /// consumed atomically; of concurrent refreshes of one token exactly one
+    /// succeeds. A token that was already used revokes its whole session
+    /// ([`GrantRefusal::Reused`]). Store failures are errors
+    /// ([`Error::is_retryable`]), never a success.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        let (jti, sub) = self.verify_refresh(refresh_token)?;
+        let outcome = self
+            .inner
+            .refresh_store
+            .rotate(&jti)
+            .await
+            .map_err(Error::RefreshStore)?;
+        match outcome {
+            RotateOutcome::Rotated {
+                new,
+                previous,
+                replayed_within_grace,
+            } => {
+                if new.subject != sub {
+                    // Cannot happen with a store that keeps subjects; refuse rather than mint.
+                    tracing::error!(session = %new.family, "refresh token subject differs from the store's record");
+                    return Err(Error::grant(GrantRefusal::Invalid("invalid_subject")));
+                }
+                let extra = match new.metadata.as_deref() {
+                    None => Map::new(),
+                    Some(json) => match serde_json::from_str::<Value>(json) {
+                        Ok(Value::Object(map)) => map,
+                        _ => {
+                            return Err(Error::InvalidRequest {
+                                reason: "the session's stored claims are not a JSON object (written by another application?)".into(),
+                            })
+                        }
+                    },
+                };
+                let pair = self.mint(&new, &extra).await?;
+                tracing::info!(session = %new.family, generation = new.generation,
+                    previous_generation = previous.generation, replayed_within_grace, "refreshed");
+                Ok(pair)
+            }
+            RotateOutcome::Reused {
+                family, revoked, ..
+            } => {
+                tracing::warn!(session = %family, newly_revoked = revoked,
+                    "refresh token reuse detected: the session is revoked");
+                Err(Error::grant(GrantRefusal::Reused))
+            }
+            RotateOutcome::Expired => Err(Error::grant(GrantRefusal::Expired)),
+            RotateOutcome::Revoked => Err(Error::grant(GrantRefusal::Revoked)),
+            RotateOutcome::Unknown => Err(Error::grant(GrantRefusal::Unknown)),
+            // A future outcome this version does not know: refuse (fail closed).
+            _ => Err(Error::grant(GrantRefusal::Unknown)),
+        }
+    }
+
+    /// Revokes the session (refresh family) of a refresh token: the token, its
+    /// predecessors and successors stop refreshing. Access tokens already
+    /// issued stay valid until they expire. `Ok(false)` when the session was
+    /// already revoked or gone; an invalid token is [`Error::InvalidGrant`].
+    pub async fn revoke_session(&self, refresh_token: &str) -> Result<bool> {
+        let (jti, _) = self.verify_refresh(refresh_token)?;
+        let family = jti.family();
+        let revoked = self
+            .inner
+            .refresh_store
+            .revoke_family(&family)
+            .await
+            .map_err(Error::RefreshStore)?;
+        tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
+        Ok(revoked)
+    }
+
+    /// Revokes every session of `subject` (logout everywhere, password
+    /// change). Returns how many were revoked.
+    pub async fn revoke_subject(&self, subject: &str) -> Result<usize> {
+        let n = self
+            .inner
+            .refresh_store
+            .revoke_subject(subject)
+            .await
+            .map_err(Error::RefreshStore)?;
+        tracing::info!(sessions = n, "all sessions of a subject revoked");
+        Ok(n)
+    }
+
+    /// The public keys that verify access tokens (pending, active and
+    /// retiring keys), to publish at `/.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Result<Jwks> {
+        self.inner
+            .key_store
+            .verification_keys()
+            .await
+            .map_err(Error::KeyStore)
+    }
+
+    /// How long verifiers may cache the JWKS: half the policy's `prepublish`
+    /// (so every verifier has seen a new key before it signs), at most one
+    /// hour. For `Cache-Control: max-age`.
+    pub fn jwks_max_age(&self) -> Duration {
+        (self.inner.policy.prepublish() / 2).min(Duration::from_secs(3600))
+    }
+
+    /// Reloads the verification keys from the key store now (after a
+    /// rotation elsewhere). Concurrent calls share one load.
+    pub async fn reload_keys(&self) -> Result<()> {
+        let seen = self.inner.reloads.load(Ordering::SeqCst);
+        let _guard = self.inner.reload_lock.lock().await;
+        if self.inner.reloads.load(Ordering::SeqCst) != seen {
+            return Ok(()); // someone reloaded while we waited
+        }
+        let keys = load_access_keys(
+            self.inner.key_store.as_ref(),
+            &self.access_params(),
+            self.inner.clock.now(),
+        )
+        .await?;
+        *self.inner.access.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        self.inner.reloads.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reloads the keys because a token named an unknown `kid`, at most once
+    /// per [`UNKNOWN_KID_COOLDOWN`] (so a flood of made-up kids costs one
+    /// load). `true` when a reload happened and verifying again may help.
+    pub async fn reload_keys_for_unknown_kid(&self) -> bool {
+        let now = self.inner.clock.now();
+        let last = self.inner.last_miss_reload.load(Ordering::SeqCst);
+        let cooldown = secs(UNKNOWN_KID_COOLDOWN);
+        if last != i64::MIN && now < last.saturating_add(cooldown) {
+            return false;
+        }
+        if self
+            .inner
+            .last_miss_reload
+            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        match self.reload_keys().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading keys for an unknown kid failed");
+                false
+            }
+        }
+    }
+
+    /// Applies the rotation policy once: rotates the access-token keys if
+    /// due (and retires keys past their grace), then reloads the keys.
+    /// Emits a `tracing` event for every rotation.
+    pub async fn rotate_if_due(&self) -> Result<Option<RotationReport>> {
+        let now = self.inner.clock.now();
+        let report = self
+            .inner
+            .key_store
+            .rotate_if_due(now)
+            .await
+            .map_err(Error::KeyStore)?;
+        if let Some(r) = &report {
+            tracing::info!(
+                store = self.inner.key_store.name(),
+                previous = r.previous.as_deref().unwrap_or("-"),
+                active = %r.active,
+                pending = %r.pending,
+                previous_retire_at = r.previous_retire_at.unwrap_or(0),
+                retired = ?r.retired,
+                "access-token signing key rotated"
+            );
+        }
+        self.reload_keys().await?;
+        Ok(report)
+    }
+
+    /// Spawns the maintenance task on the current tokio runtime: every
+    /// `interval`, [`rotate_if_due`](Self::rotate_if_due) (which also reloads
+    /// the keys, picking up rotations made by other processes). Failures are
+    /// logged and retried at the next tick. The task stops when the returned
+    /// handle is dropped or [`stop`](MaintenanceTask::stop)ped.
+    pub fn spawn_maintenance(&self, interval: Duration) -> MaintenanceTask {
+        let service = self.clone();
+        let interval = interval.max(Duration::from_secs(1));
+        let handle = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = service.rotate_if_due().await {
+                    tracing::warn!(error = %e, retryable = e.is_retryable(), "key maintenance failed; retrying at the next tick");
+                }
+            }
+        });
+        MaintenanceTask { handle }
+    }
+
+    /// Checks that both stores answer: the key store has an active key, the
+    /// refresh store answers a lookup.
+    pub async fn health(&self) -> Health {
+        let key_store = self
+            .inner
+            .key_store
+            .active()
+            .await
+            .err()
+            .map(Error::KeyStore);
+        let probe = TokenId::parse("AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA");
+        let refresh_store = match probe {
+            Ok(id) => self
+                .inner
+                .refresh_store
+                .lookup(&id)
+                .await
+                .err()
+                .map(Error::RefreshStore),
+            Err(e) => Some(Error::RefreshStore(e)),
+        };
+        Health {
+            key_store,
+            refresh_store,
+        }
+    }
+
+    /// The kids the in-memory verifier currently knows.
+    pub fn loaded_kids(&self) -> Vec<String> {
+        self.access_keys()
+            .keys
+            .iter()
+            .filter_map(|(k, _)| k.kid().map(str::to_owned))
+            .collect()
+    }
+
+    fn verify_refresh(&self, token: &str) -> Result<(TokenId, String)> {
+        let data = self
+            .inner
+            .refresh_verifier
+            .verify::<RefreshClaims>(token)
+            .map_err(|e| {
+                if e.is_rejection() {
+                    Error::grant(GrantRefusal::Invalid(e.kind().as_str()))
+                } else {
+                    Error::Encoding(e)
+                }
+            })?;
+        let jti = TokenId::parse(&data.claims.jti)
+            .map_err(|_| Error::grant(GrantRefusal::Invalid("invalid_claim")))?;
+        Ok((jti, data.claims.sub))
+    }
+
+    /// The current keys; drops retiring keys whose grace has ended (no I/O).
+    fn access_keys(&self) -> Arc<AccessKeys> {
+        let keys = self
+            .inner
+            .access
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let now = self.inner.clock.now();
+        if now < keys.prune_at {
+            return keys;
+        }
+        match prune(&keys, &self.access_params(), now) {
+            Ok(pruned) => {
+                let pruned = Arc::new(pruned);
+                *self.inner.access.write().unwrap_or_else(|e| e.into_inner()) = pruned.clone();
+                pruned
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "pruning retired keys failed; keeping the key set");
+                keys
+            }
+        }
+    }
+
+    fn access_params(&self) -> AccessParams {
+        AccessParams {
+            issuer: self.inner.issuer.clone(),
+            audience: self.inner.audience.clone(),
+            leeway: self.inner.leeway,
+            clock: self.inner.clock.clone(),
+        }
+    }
+
+    async fn mint(&self, record: &RefreshRecord, extra: &Map<String, Value>) -> Result<TokenPair> {
+        let now = self.inner.clock.now();
+        let access_jti = random_id()?;
+        let mut claims = Map::with_capacity(6 + extra.len());
+        claims.insert("iss".into(), self.inner.issuer.clone().into());
+        claims.insert("sub".into(), record.subject.clone().into());
+        claims.insert("aud".into(), self.inner.audience.clone().into());
+        claims.insert(
+            "exp".into(),
+            now.saturating_add(secs(self.inner.access_ttl)).into(),
+        );
+        claims.insert("iat".into(), now.into());
+        claims.insert("jti".into(), access_jti.clone().into());
+        for (k, v) in extra {
+            claims.insert(k.clone(), v.clone());
+        }
+        let access_token = self
+            .inner
+            .key_store
+            .sign_token(&claims, Some(ACCESS_TYP))
+            .await
+            .map_err(Error::KeyStore)?;
+        let refresh_claims = serde_json::json!({
+            "iss": self.inner.issuer,
+            "sub": record.subject,
+            "aud": self.inner.issuer,
+            "exp": record.expires_at,
+            "iat": record.issued_at,
+            "jti": record.jti.as_str(),
+        });
+        let refresh_token = self
+            .inner
+            .refresh_signer
+            .sign(&refresh_claims)
+            .map_err(Error::Encoding)?;
+        tracing::debug!(session = %record.family, access_jti = %access_jti, "tokens minted");
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.inner.access_ttl.as_secs(),
+            refresh_token,
+            refresh_expires_at: record.expires_at,
+            session: record.family.to_string(),
+        })
+    }
+}
+
+/// Handle of the task started by [`TokenService::spawn_maintenance`]; the
+/// task stops when this is dropped.
+#[derive(Debug)]
+pub struct MaintenanceTask {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl MaintenanceTask {
+    /// Stops the task.
+    pub fn stop(self) {
+        // Drop does it.
+    }
+}
+
+impl Drop for MaintenanceTask {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn claims_map<C: Serialize + ?Sized>(claims: &C) -> Result<Map<String, Value>> {
+    let value = serde_json::to_value(claims).map_err(|e| Error::InvalidRequest {
+        reason: format!("the custom claims cannot be serialized: {e}"),
+    })?;
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        other => {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "the custom claims must be a JSON object, not {}",
+                    match other {
+                        Value::Array(_) => "an array",
+                        Value::String(_) => "a string",
+                        Value::Number(_) => "a number",
+                        _ => "a boolean",
+                    }
+                ),
+            })
+        }
+    };
+    if let Some(name) = map.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+        return Err(Error::InvalidRequest {
+            reason: format!(
+                "`{name}` is set by the token service and cannot be a custom claim (reserved: {})",
+                RESERVED_CLAIMS.join(", ")
+            ),
+        });
+    }
+    Ok(map)
+}
+
+fn access_validation(
+    issuer: &str,
+    audience: &str,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+    algs: impl IntoIterator<Item = Algorithm>,
+) -> Validation {
+    Validation::new(algs)
+        .issuer(issuer)
+        .audience(audience)
+        .typ(ACCESS_TYP)
+        .leeway(leeway)
+        .require("sub")
+        .require("iat")
+        .require("jti")
+        .clock(clock)
+}
+
+/// What the access-token validation needs besides the algorithms, which
+/// come from the keys loaded.
+#[derive(Clone)]
+pub(crate) struct AccessParams {
+    issuer: String,
+    audience: String,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccessParams {
+    fn validation(&self, algs: impl IntoIterator<Item = Algorithm>) -> Validation {
+        access_validation(
+            &self.issuer,
+            &self.audience,
+            self.leeway,
+            self.clock.clone(),
+            algs,
+        )
+    }
+}
+
+async fn load_access_keys(
+    store: &dyn KeyStore,
+    params: &AccessParams,
+    now: i64,
+) -> Result<AccessKeys> {
+    let set = store.key_set().await.map_err(Error::KeyStore)?;
+    let records = store.list().await.map_err(Error::KeyStore)?;
+    let mut keys = Vec::with_capacity(set.len());
+    for key in set.keys() {
+        let retire_at = key.kid().and_then(|kid| {
+            records
+                .iter()
+                .find(|r| r.kid == kid && r.state_at(now) == KeyState::Retiring)
+                .and_then(|r| r.retire_at)
+        });
+        keys.push((key.clone(), retire_at));
+    }
+    let snapshot = build_access_keys(keys, params)?;
+    tracing::debug!(
+        keys = snapshot.keys.len(),
+        "access-token verification keys loaded"
+    );
+    Ok(snapshot)
+}
+
+pub(crate) fn empty_access_keys() -> Result<AccessKeys> {
+    let params = AccessParams {
+        issuer: String::new(),
+        audience: String::new(),
+        leeway: Duration::ZERO,
+        clock: Arc::new(jwt_core::SystemClock),
+    };
+    build_access_keys(Vec::new(), &params)
+}
+
+fn prune(current: &AccessKeys, params: &AccessParams, now: i64) -> Result<AccessKeys> {
+    let keys = current
+        .keys
+        .iter()
+        .filter(|(_, retire_at)| retire_at.is_none_or(|at| now < at))
+        .cloned()
+        .collect();
+    build_access_keys(keys, params)
+}
+
+fn build_access_keys(
+    keys: Vec<(Arc<VerifyingKey>, Option<i64>)>,
+    params: &AccessParams,
+) -> Result<AccessKeys> {
+    let mut set = KeySet::new();
+    for (key, _) in &keys {
+        set.insert(VerifyingKey::clone(key))
+            .map_err(Error::Encoding)?;
+    }
+    let algs: Vec<Algorithm> = keys
+        .iter()
+        .map(|(k, _)| {
+            k.algorithm()
+                .unwrap_or_else(|| k.family().default_algorithm())
+        })
+        .collect();
+    let prune_at = keys
+        .iter()
+        .filter_map(|(_, at)| *at)
+        .min()
+        .unwrap_or(i64::MAX);
+    let verifier = if keys.is_empty() {
+        // No key verifies nothing; keep a verifier that refuses every token
+        // as unknown_key rather than failing the build.
+        jwt_core::Verifier::with_key_set(set, params.validation([Algorithm::ES256]))
+    } else {
+        jwt_core::Verifier::with_key_set(set, params.validation(algs))
+    }
+    .map_err(Error::Encoding)?;
+    Ok(AccessKeys {
+        verifier,
+        keys,
+        prune_at,
+    })
+}
