@@ -48,6 +48,8 @@ enum Command {
     Store(cmd::store::StoreCommand),
     /// Measure sign/verify speed per algorithm next to the bare primitive.
     Speed(cmd::speed::SpeedArgs),
+    /// Run a token service over HTTP (issue, refresh, revoke, JWKS, userinfo).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(command),
         Command::Store(command) => cmd::store::run(command),
         Command::Speed(args) => cmd::speed::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ use crate::error::CliError;
 
 pub(crate) mod inspect;
 pub(crate) mod keys;
+pub(crate) mod serve;
 pub(crate) mod sign;
 pub(crate) mod speed;
 pub(crate) mod store;

@@ -1,0 +1,289 @@
+//! `jwtkit serve`: a token service over HTTP.
+//!
+//! With no arguments it listens on 127.0.0.1:8080, keeps its ES256 keys in a
+//! file store under `./.jwtkit/keys` (created on first start, reused after)
+//! and its refresh tokens in memory. Once bound it prints exactly one line on
+//! stdout, `jwtkit serve: listening on http://ADDR`, so scripts and tests can
+//! use `--listen 127.0.0.1:0` and read the port. Endpoints and options:
+//! `docs/configuration.md`.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_keys::{KeyStore, RotationPolicy};
+use jwtkit::{RefreshKey, TokenService};
+
+use crate::error::CliError;
+
+mod config;
+mod http;
+
+pub(crate) use config::ServeArgs;
+use config::{LogFormat, RefreshBackend, Settings};
+
+/// Environment variable holding the admin token (else one is generated and printed).
+const ADMIN_TOKEN_ENV: &str = "JWTKIT_ADMIN_TOKEN";
+/// Environment variable holding the refresh-token secret (base64url, 32+ bytes).
+const REFRESH_KEY_ENV: &str = "JWTKIT_REFRESH_KEY";
+/// Environment variable with the log filter.
+const LOG_ENV: &str = "JWTKIT_LOG";
+/// Shortest admin token accepted from the environment.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Runs `jwtkit serve` until SIGTERM or SIGINT.
+pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
+    let settings = Settings::resolve(args)?;
+    init_logging(settings.log_format);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(serve(settings))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(settings: Settings) -> Result<(), CliError> {
+    let admin_token = admin_token()?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::io(format!("cannot read the bound address: {e}")))?;
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+
+    let tokens = build_service(&settings, &issuer).await?;
+    let _maintenance = tokens.spawn_maintenance(settings.maintenance_interval);
+    let state = Arc::new(http::AppState {
+        tokens: tokens.clone(),
+        admin_digest: http::digest(&admin_token.value),
+    });
+    let app = http::router(state);
+
+    if admin_token.generated {
+        crate::diag(format_args!(
+            "jwtkit serve: admin token (set {ADMIN_TOKEN_ENV} to choose one): {}",
+            admin_token.value
+        ));
+    }
+    tracing::info!(listen = %local, %issuer, audience = %settings.audience,
+        key_store = tokens.key_store().name(), refresh_store = ?settings.refresh_kind(),
+        "jwtkit serve started");
+    crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
+    let _ = std::io::stdout().flush();
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::io(format!("the server failed: {e}")))?;
+    tracing::info!("jwtkit serve stopped");
+    Ok(())
+}
+
+struct AdminToken {
+    value: String,
+    generated: bool,
+}
+
+fn admin_token() -> Result<AdminToken, CliError> {
+    match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(value) if !value.trim().is_empty() => {
+            let value = value.trim().to_owned();
+            if value.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(CliError::config(format!(
+                    "{ADMIN_TOKEN_ENV} is {} characters; use at least {MIN_ADMIN_TOKEN_LEN} random ones \
+                     (e.g. `head -c 32 /dev/urandom | base64`)",
+                    value.len()
+                )));
+            }
+            Ok(AdminToken {
+                value,
+                generated: false,
+            })
+        }
+        _ => {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes)
+                .map_err(|_| CliError::io("the system random number generator failed"))?;
+            Ok(AdminToken {
+                value: URL_SAFE_NO_PAD.encode(bytes),
+                generated: true,
+            })
+        }
+    }
+}
+
+impl Settings {
+    fn refresh_kind(&self) -> &'static str {
+        match self.refresh {
+            RefreshBackend::Memory => "memory",
+            RefreshBackend::Redis(_) => "redis",
+            RefreshBackend::Cluster(_) => "redis-cluster",
+        }
+    }
+}
+
+/// The rotation policy for a new store, and whether the user chose it.
+fn rotation_policy(settings: &Settings) -> Result<(RotationPolicy, bool), CliError> {
+    let defaults = RotationPolicy::default();
+    let explicit = settings.rotate_after.is_some() || settings.prepublish.is_some();
+    let lifetime = defaults.max_token_lifetime().max(settings.access_ttl);
+    let mut builder = RotationPolicy::builder()
+        .max_token_lifetime(lifetime)
+        .verify_grace(defaults.verify_grace().max(lifetime + defaults.leeway()));
+    if let Some(d) = settings.rotate_after {
+        builder = builder.rotate_after(d);
+        if settings.prepublish.is_none() {
+            // Keep the default prepublish valid for short rotation periods.
+            builder = builder.prepublish(defaults.prepublish().min(d / 2));
+        }
+    }
+    if let Some(d) = settings.prepublish {
+        builder = builder.prepublish(d);
+    }
+    let policy = builder.build().map_err(|e| {
+        CliError::config(format!(
+            "rotation policy (--rotate-after, --prepublish): {e}"
+        ))
+    })?;
+    Ok((policy, explicit))
+}
+
+async fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
+    if settings.store == config::DEFAULT_STORE {
+        // The embedded default: ./.jwtkit is private to the user.
+        create_private_dir(std::path::Path::new(".jwtkit"))?;
+    }
+    let store = jwt_keys::open_store(&settings.store)
+        .map_err(|e| CliError::config(format!("--store {}: {e}", settings.store)))?;
+    let (policy, _) = rotation_policy(settings)?;
+    match store.active().await {
+        Ok(_) => {}
+        Err(jwt_keys::Error::NotInitialized { .. }) => {
+            let now = jwt_core::time::now_unix();
+            match store.init(settings.algorithm, &policy, now).await {
+                Ok(report) => {
+                    tracing::info!(store = %settings.store, active = %report.active, pending = %report.pending,
+                        alg = %settings.algorithm, "initialized an empty key store");
+                }
+                Err(jwt_keys::Error::AlreadyInitialized { .. }) => {}
+                Err(e) => {
+                    return Err(CliError::config(format!(
+                        "--store {}: cannot initialize it: {e}",
+                        settings.store
+                    )))
+                }
+            }
+        }
+        Err(e) => return Err(CliError::config(format!("--store {}: {e}", settings.store))),
+    }
+    Ok(store)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| CliError::io(format!("cannot create {}: {e}", dir.display())))
+}
+
+async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService, CliError> {
+    let store = open_key_store(settings).await?;
+    let (policy, explicit_policy) = rotation_policy(settings)?;
+    let mut builder = TokenService::builder()
+        .shared_key_store(store)
+        .issuer(issuer)
+        .audience(&settings.audience)
+        .access_ttl(settings.access_ttl)
+        .refresh_ttl(settings.refresh_ttl)
+        .leeway(settings.leeway);
+    if explicit_policy {
+        builder = builder.rotation_policy(policy);
+    }
+    builder = match &settings.refresh {
+        RefreshBackend::Memory => {
+            let mut b = builder.session_lifetime(settings.session_lifetime);
+            if let Some(grace) = settings.reuse_grace {
+                b = b.reuse_grace(grace);
+            }
+            b
+        }
+        backend => {
+            let mut redis = jwtkit::RedisRefreshStore::builder()
+                .ttl(settings.refresh_ttl)
+                .max_family_lifetime(settings.session_lifetime.max(settings.refresh_ttl));
+            redis = match backend {
+                RefreshBackend::Cluster(nodes) => redis.cluster_nodes(nodes.clone()),
+                RefreshBackend::Redis(url) => redis.url(url.clone()),
+                RefreshBackend::Memory => unreachable!("handled above"),
+            };
+            if let Some(prefix) = &settings.refresh_prefix {
+                redis = redis.key_prefix(prefix.clone());
+            }
+            if let Some(grace) = settings.reuse_grace {
+                redis = redis.reuse_grace(grace);
+            }
+            let store = redis
+                .connect()
+                .await
+                .map_err(|e| CliError::config(format!("--refresh: {e}")))?;
+            builder
+                .refresh_store(store)
+                .refresh_key(refresh_key(settings)?)
+        }
+    };
+    builder
+        .build()
+        .await
+        .map_err(|e| CliError::config(e.to_string()))
+}
+
+fn refresh_key(settings: &Settings) -> Result<RefreshKey, CliError> {
+    match std::env::var(REFRESH_KEY_ENV) {
+        Ok(text) if !text.trim().is_empty() => RefreshKey::from_base64(&text)
+            .map_err(|e| CliError::config(format!("{REFRESH_KEY_ENV}: {e}"))),
+        _ => RefreshKey::load_or_create(&settings.refresh_key)
+            .map_err(|e| CliError::config(format!("--refresh-key: {e}"))),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down gracefully"),
+        () = terminate => tracing::info!("SIGTERM: shutting down gracefully"),
+    }
+}

@@ -1,0 +1,322 @@
+//! `jwtkit serve` settings: command-line options over a TOML file over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jwt_core::Algorithm;
+use serde::Deserialize;
+
+use crate::error::CliError;
+
+/// The default listen address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default key store: created (ES256) on first start.
+pub(crate) const DEFAULT_STORE: &str = "file:.jwtkit/keys";
+/// The default refresh-token key file (used with a Redis refresh store).
+pub(crate) const DEFAULT_REFRESH_KEY: &str = ".jwtkit/refresh.key";
+/// The default audience of access tokens.
+pub(crate) const DEFAULT_AUDIENCE: &str = "api";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `jwtkit serve`. Every option can also be set in the
+/// `--config` TOML file under the same name (e.g. `access-ttl = "15m"`);
+/// options given on the command line win.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// TOML file with the same keys as these options (e.g. `listen = "0.0.0.0:8080"`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// Key store for access tokens: file:DIR or env:NAME (kms:/vault: where built in)
+    /// [default: file:.jwtkit/keys, initialized on first start].
+    #[arg(long, value_name = "URI")]
+    pub(crate) store: Option<String>,
+    /// Algorithm of the keys created when the store is empty [default: ES256].
+    #[arg(long, value_name = "ALG")]
+    pub(crate) algorithm: Option<String>,
+    /// Refresh-token store: `memory`, `redis://HOST:PORT/DB` (or `rediss://`), or
+    /// comma-separated `redis://` seed nodes of a Redis Cluster [default: memory].
+    #[arg(long, value_name = "URL")]
+    pub(crate) refresh: Option<String>,
+    /// Prefix of every Redis key [default: jwtkit:refresh:].
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) refresh_prefix: Option<String>,
+    /// File holding the HS256 secret that signs refresh tokens (created 0600 if
+    /// missing); used with a Redis refresh store. `JWTKIT_REFRESH_KEY` (base64url
+    /// secret) takes precedence [default: .jwtkit/refresh.key].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) refresh_key: Option<PathBuf>,
+    /// `iss` of every token [default: http://LISTEN-ADDRESS].
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+    /// `aud` of access tokens [default: api].
+    #[arg(long, value_name = "AUD")]
+    pub(crate) audience: Option<String>,
+    /// Access-token lifetime [default: 15m].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) access_ttl: Option<Duration>,
+    /// Refresh-token lifetime (idle session timeout) [default: 14d].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) refresh_ttl: Option<Duration>,
+    /// Maximum session lifetime, however often it refreshes [default: 30d].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) session_lifetime: Option<Duration>,
+    /// Window in which a just-used refresh token may be presented again and get
+    /// the same new pair (lost responses); 0 = off, at most 60s [default: 0].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) reuse_grace: Option<Duration>,
+    /// Clock-skew tolerance when verifying [default: 60s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) leeway: Option<Duration>,
+    /// Rotation policy: rotate the signing key after this long [default: 30d].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) rotate_after: Option<Duration>,
+    /// Rotation policy: publish a new key this long before it signs [default: 1d].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) prepublish: Option<Duration>,
+    /// How often to apply the rotation policy and reload keys [default: 60s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) maintenance_interval: Option<Duration>,
+    /// Log format on stderr [default: text]; the level comes from `JWTKIT_LOG`
+    /// (e.g. `debug`, `jwtkit=debug`) [default: info].
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// The TOML file: the same keys as the options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    store: Option<String>,
+    algorithm: Option<String>,
+    refresh: Option<String>,
+    refresh_prefix: Option<String>,
+    refresh_key: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_ttl: Option<String>,
+    refresh_ttl: Option<String>,
+    session_lifetime: Option<String>,
+    reuse_grace: Option<String>,
+    leeway: Option<String>,
+    rotate_after: Option<String>,
+    prepublish: Option<String>,
+    maintenance_interval: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+/// Where refresh tokens are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RefreshBackend {
+    /// In process.
+    Memory,
+    /// One Redis server.
+    Redis(String),
+    /// Redis Cluster seed nodes.
+    Cluster(Vec<String>),
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) store: String,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) refresh: RefreshBackend,
+    pub(crate) refresh_prefix: Option<String>,
+    pub(crate) refresh_key: PathBuf,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: String,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) session_lifetime: Duration,
+    pub(crate) reuse_grace: Option<Duration>,
+    pub(crate) leeway: Duration,
+    pub(crate) rotate_after: Option<Duration>,
+    pub(crate) prepublish: Option<Duration>,
+    pub(crate) maintenance_interval: Duration,
+    pub(crate) log_format: LogFormat,
+}
+
+impl Settings {
+    /// Options over the `--config` file over the defaults.
+    pub(crate) fn resolve(args: &ServeArgs) -> Result<Settings, CliError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let dur = |arg: Option<Duration>,
+                   key: &str,
+                   value: &Option<String>|
+         -> Result<Option<Duration>, CliError> {
+            match (arg, value) {
+                (Some(d), _) => Ok(Some(d)),
+                (None, Some(text)) => crate::duration::parse(text)
+                    .map(Some)
+                    .map_err(|e| CliError::config(format!("config file: {key}: {e}"))),
+                (None, None) => Ok(None),
+            }
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN.parse().expect("valid default"),
+        };
+        let algorithm = match args.algorithm.as_deref().or(file.algorithm.as_deref()) {
+            Some(name) => crate::cmd::parse_algorithm(name)?,
+            None => Algorithm::ES256,
+        };
+        let refresh = parse_refresh(
+            args.refresh
+                .as_deref()
+                .or(file.refresh.as_deref())
+                .unwrap_or("memory"),
+        )?;
+        let reuse_grace =
+            dur(args.reuse_grace, "reuse-grace", &file.reuse_grace)?.filter(|d| !d.is_zero());
+        Ok(Settings {
+            listen,
+            store: args
+                .store
+                .clone()
+                .or(file.store)
+                .unwrap_or_else(|| DEFAULT_STORE.to_owned()),
+            algorithm,
+            refresh,
+            refresh_prefix: args.refresh_prefix.clone().or(file.refresh_prefix),
+            refresh_key: args
+                .refresh_key
+                .clone()
+                .or(file.refresh_key)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_REFRESH_KEY)),
+            issuer: args.issuer.clone().or(file.issuer),
+            audience: args
+                .audience
+                .clone()
+                .or(file.audience)
+                .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned()),
+            access_ttl: dur(args.access_ttl, "access-ttl", &file.access_ttl)?
+                .unwrap_or(jwtkit::DEFAULT_ACCESS_TTL),
+            refresh_ttl: dur(args.refresh_ttl, "refresh-ttl", &file.refresh_ttl)?
+                .unwrap_or(jwtkit::DEFAULT_REFRESH_TTL),
+            session_lifetime: dur(
+                args.session_lifetime,
+                "session-lifetime",
+                &file.session_lifetime,
+            )?
+            .unwrap_or(jwtkit::DEFAULT_SESSION_LIFETIME),
+            reuse_grace,
+            leeway: dur(args.leeway, "leeway", &file.leeway)?.unwrap_or(jwtkit::DEFAULT_LEEWAY),
+            rotate_after: dur(args.rotate_after, "rotate-after", &file.rotate_after)?,
+            prepublish: dur(args.prepublish, "prepublish", &file.prepublish)?,
+            maintenance_interval: dur(
+                args.maintenance_interval,
+                "maintenance-interval",
+                &file.maintenance_interval,
+            )?
+            .unwrap_or(Duration::from_secs(60)),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::config(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text)
+        .map_err(|e| CliError::config(format!("config file {}: {e}", path.display())))
+}
+
+fn parse_refresh(value: &str) -> Result<RefreshBackend, CliError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("memory") {
+        return Ok(RefreshBackend::Memory);
+    }
+    let is_redis = |s: &str| s.starts_with("redis://") || s.starts_with("rediss://");
+    let nodes: Vec<&str> = value.split(',').map(str::trim).collect();
+    if nodes.iter().all(|n| is_redis(n)) {
+        return Ok(if nodes.len() == 1 {
+            RefreshBackend::Redis(value.to_owned())
+        } else {
+            RefreshBackend::Cluster(nodes.into_iter().map(str::to_owned).collect())
+        });
+    }
+    Err(CliError::config(
+        "--refresh must be `memory`, a redis:// (or rediss://) URL, or comma-separated redis:// \
+         seed nodes of a Redis Cluster",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\naudience = \"file-aud\"\naccess-ttl = \"5m\"\nrefresh = \"redis://127.0.0.1:6379/\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            audience: Some("cli-aud".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(s.audience, "cli-aud");
+        assert_eq!(s.access_ttl, Duration::from_secs(300));
+        assert_eq!(
+            s.refresh,
+            RefreshBackend::Redis("redis://127.0.0.1:6379/".into())
+        );
+        assert_eq!(s.store, DEFAULT_STORE);
+        assert_eq!(s.refresh_ttl, jwtkit::DEFAULT_REFRESH_TTL);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "acess-ttl = \"5m\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(&args).unwrap_err();
+        assert_eq!(err.kind(), "config");
+        assert!(err.message().contains("acess-ttl"), "{}", err.message());
+
+        std::fs::write(&path, "access-ttl = \"5 minutes\"\n").unwrap();
+        let err = Settings::resolve(&args).unwrap_err();
+        assert!(err.message().contains("access-ttl"), "{}", err.message());
+
+        assert_eq!(parse_refresh("postgres://x").unwrap_err().kind(), "config");
+        assert_eq!(
+            parse_refresh("redis://a:1,redis://b:2").unwrap(),
+            RefreshBackend::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! The HTTP side of `jwtkit serve`: routes, OAuth error answers, admin auth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use jwtkit::axum::{bearer_token, challenge, BearerAuthLayer, Claims};
+use jwtkit::{Error, TokenService};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+/// Largest request body accepted.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Requests taking longer are answered 408.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shared by all handlers.
+pub(crate) struct AppState {
+    pub(crate) tokens: TokenService,
+    /// SHA-256 of the admin token.
+    pub(crate) admin_digest: [u8; 32],
+}
+
+/// The router with every endpoint and the body limit, timeout and tracing layers.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let userinfo = Router::new()
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .layer(BearerAuthLayer::<Map<String, Value>>::new(
+            state.tokens.clone(),
+        ));
+    Router::new()
+        .route("/token", post(token))
+        .route("/revoke", post(revoke))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .merge(userinfo)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(
+            // Method and path only: a query string could carry a token.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+}
+
+/// SHA-256 of `text`.
+pub(crate) fn digest(text: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Compares the digests of the presented and the real admin token without
+/// an early exit (hashing first also hides the length).
+fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(presented) = bearer_token(headers) else {
+        return false;
+    };
+    let presented = digest(&presented);
+    presented
+        .iter()
+        .zip(state.admin_digest.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// An OAuth error answer (RFC 6749 §5.2), never cached.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    no_store((
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    ))
+}
+
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A service error: 400 for refusals, 503 when a store is unavailable, 500 otherwise.
+fn service_error(err: &Error) -> Response {
+    match err {
+        Error::InvalidGrant { reason } => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            &reason.to_string(),
+        ),
+        Error::InvalidRequest { reason } => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", reason)
+        }
+        e if e.is_retryable() => {
+            tracing::warn!(error = %e, "a store is unavailable");
+            let mut r = oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "a store is unavailable; try again shortly",
+            );
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+        e => {
+            tracing::error!(error = %e, kind = e.kind(), "request failed");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the token service failed; see its logs",
+            )
+        }
+    }
+}
+
+/// `POST /token` JSON body (admin).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    sub: String,
+    #[serde(default)]
+    claims: Option<Map<String, Value>>,
+}
+
+/// `POST /token` form body (RFC 6749 §6).
+#[derive(Debug, Deserialize)]
+struct GrantForm {
+    grant_type: Option<String>,
+    refresh_token: Option<String>,
+}
+
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+async fn token(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match media_type(req.headers()).as_str() {
+        "application/json" => issue(state, req).await,
+        "application/x-www-form-urlencoded" => refresh(state, req).await,
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send application/json {\"sub\",\"claims\"} with the admin token to issue, or \
+             application/x-www-form-urlencoded grant_type=refresh_token&refresh_token=… to refresh",
+        ),
+    }
+}
+
+async fn issue(state: Arc<AppState>, req: Request) -> Response {
+    if !is_admin(&state, req.headers()) {
+        let presented = bearer_token(req.headers()).is_some();
+        tracing::warn!(
+            presented,
+            "token issue refused: admin token missing or wrong"
+        );
+        return challenge(presented.then_some("not the admin token"));
+    }
+    let body = match Json::<IssueBody>::from_request(req, &()).await {
+        Ok(Json(body)) => body,
+        Err(rejection) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!(
+                    "the body must be {{\"sub\": \"…\", \"claims\": {{…}}}}: {}",
+                    rejection.body_text()
+                ),
+            )
+        }
+    };
+    let claims = body.claims.unwrap_or_default();
+    match state.tokens.issue(&body.sub, &claims).await {
+        Ok(pair) => no_store(Json(pair)),
+        Err(e) => service_error(&e),
+    }
+}
+
+async fn refresh(state: Arc<AppState>, req: Request) -> Response {
+    let form = match Form::<GrantForm>::from_request(req, &()).await {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &rejection.body_text(),
+            )
+        }
+    };
+    match form.grant_type.as_deref() {
+        Some("refresh_token") => {}
+        Some(_) => return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only grant_type=refresh_token is supported here (issue with the admin JSON request)",
+        ),
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            )
+        }
+    }
+    let Some(refresh_token) = form.refresh_token.filter(|t| !t.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "refresh_token is missing",
+        );
+    };
+    match state.tokens.refresh(&refresh_token).await {
+        Ok(pair) => no_store(Json(pair)),
+        Err(e) => service_error(&e),
+    }
+}
+
+/// `POST /revoke` form body (RFC 7009 §2.1).
+#[derive(Debug, Deserialize)]
+struct RevokeForm {
+    token: Option<String>,
+}
+
+async fn revoke(
+    State(state): State<Arc<AppState>>,
+    form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let token = match form {
+        Ok(Form(RevokeForm { token: Some(t) })) if !t.is_empty() => t,
+        Ok(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "token is missing",
+            )
+        }
+        Err(rejection) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &rejection.body_text(),
+            )
+        }
+    };
+    match state.tokens.revoke_session(&token).await {
+        Ok(_) => no_store(StatusCode::OK),
+        // RFC 7009 §2.2: an invalid token (or an access token, which cannot be
+        // revoked) is answered 200 like a revoked one.
+        Err(Error::InvalidGrant { .. }) => no_store(StatusCode::OK),
+        Err(e) => service_error(&e),
+    }
+}
+
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    match state.tokens.jwks().await {
+        Ok(jwks) => {
+            let max_age = state.tokens.jwks_max_age().as_secs();
+            let mut response =
+                ([(CONTENT_TYPE, "application/json")], jwks.to_json()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                response.headers_mut().insert(CACHE_CONTROL, v);
+            }
+            response
+        }
+        Err(e) => service_error(&e),
+    }
+}
+
+async fn userinfo(Claims(claims): Claims<Map<String, Value>>) -> Response {
+    no_store(Json(claims))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let health = state.tokens.health().await;
+    let describe = |e: &Option<Error>| match e {
+        None => Value::from("ok"),
+        Some(e) => Value::from(e.to_string()),
+    };
+    let body = json!({
+        "status": if health.is_healthy() { "ok" } else { "unavailable" },
+        "key_store": describe(&health.key_store),
+        "refresh_store": describe(&health.refresh_store),
+    });
+    let status = if health.is_healthy() {
+        StatusCode::OK
+    } else {
+        tracing::warn!(%body, "health check failed");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    no_store((status, Json(body)))
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not_found", "endpoints": [
+            "POST /token", "POST /revoke", "GET /.well-known/jwks.json", "GET /userinfo", "GET /healthz"
+        ]})),
+    )
+        .into_response()
+}
