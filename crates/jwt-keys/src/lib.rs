@@ -51,6 +51,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "kms")]
+pub mod aws_kms;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod env;

@@ -41,9 +41,12 @@ impl StoreRegistry {
 
     /// `file:` and `env:` (and whatever the enabled backends add).
     pub fn with_builtin() -> Self {
-        StoreRegistry::empty()
+        let registry = StoreRegistry::empty()
             .register("file", open_file)
-            .register("env", open_env)
+            .register("env", open_env);
+        #[cfg(feature = "kms")]
+        let registry = registry.register("kms", crate::aws_kms::open_uri);
+        registry
     }
 
     /// Adds (or replaces) the opener for `scheme` (without the colon).
