@@ -129,6 +129,15 @@ fn service_error(err: &Error) -> Response {
     }
 }
 
+/// 413 for bodies over the limit, 400 for every other unreadable body.
+fn rejection_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
 /// `POST /token` JSON body (admin).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,7 +189,7 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
         Ok(Json(body)) => body,
         Err(rejection) => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
+                rejection_status(rejection.status()),
                 "invalid_request",
                 &format!(
                     "the body must be {{\"sub\": \"…\", \"claims\": {{…}}}}: {}",
@@ -201,7 +210,7 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
         Ok(Form(form)) => form,
         Err(rejection) => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
+                rejection_status(rejection.status()),
                 "invalid_request",
                 &rejection.body_text(),
             )
@@ -256,7 +265,7 @@ async fn revoke(
         }
         Err(rejection) => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
+                rejection_status(rejection.status()),
                 "invalid_request",
                 &rejection.body_text(),
             )

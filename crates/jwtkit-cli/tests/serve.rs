@@ -1,0 +1,652 @@
+//! `jwtkit serve` over real HTTP: the real binary, started in a temporary
+//! directory on `127.0.0.1:0`, driven with reqwest, stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "serve-test-admin-token-0123456789";
+
+/// A running `jwtkit serve`; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, args: &[&str]) -> Server {
+        Self::try_start(dir, args)
+            .unwrap_or_else(|stderr| panic!("jwtkit serve did not start:\n{stderr}"))
+    }
+
+    /// Starts the server; `Err(stderr)` when it exits before listening.
+    fn try_start(dir: &Path, args: &[&str]) -> Result<Server, String> {
+        let stderr_path = dir.join(format!("serve-{}.log", std::process::id()));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+            .env_remove("JWTKIT_REFRESH_KEY")
+            .env("JWTKIT_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn jwtkit serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("jwtkit serve: listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => Ok(Server { child, base }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(std::fs::read_to_string(&stderr_path).unwrap_or_default())
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown exits 0).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("jwtkit serve did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn issue(http: &reqwest::Client, server: &Server, sub: &str, claims: Value) -> Value {
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sub": sub, "claims": claims}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+async fn refresh(http: &reqwest::Client, server: &Server, token: &str) -> (StatusCode, Value) {
+    let response = http
+        .post(server.url("/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string `{key}` in {v}"))
+}
+
+/// Verifies `token` with the server's JWKS in an independent library.
+async fn verify_with_jsonwebtoken(http: &reqwest::Client, server: &Server, token: &str) -> Value {
+    let response = http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        cache, "public, max-age=3600",
+        "derived from the default prepublish (1 day)"
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = response.json().await.unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.expect("kid");
+    let jwk = jwks.find(&kid).expect("the token's kid is in the JWKS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["api"]);
+    validation.set_issuer(&[server.base.as_str()]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("jsonwebtoken verifies the access token with the published JWKS")
+        .claims
+}
+
+/// The flow of the issue: issue → userinfo → refresh → reuse (invalid_grant,
+/// successor revoked too) → revoke → refresh refused.
+async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
+    let pair = issue(
+        http,
+        server,
+        "alice",
+        json!({"scope": "read write", "client_id": "web"}),
+    )
+    .await;
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    let access = str_of(&pair, "access_token");
+    let refresh1 = str_of(&pair, "refresh_token");
+
+    // userinfo with the access token: its claims.
+    let info: Value = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], "alice");
+    assert_eq!(info["scope"], "read write");
+    assert_eq!(info["client_id"], "web");
+    assert_eq!(info["aud"], "api");
+    assert_eq!(info["iss"], server.base);
+    assert_eq!(
+        info["exp"].as_i64().unwrap() - info["iat"].as_i64().unwrap(),
+        900
+    );
+
+    // An independent verifier accepts it with the published keys.
+    let claims = verify_with_jsonwebtoken(http, server, access).await;
+    assert_eq!(claims["jti"], info["jti"]);
+
+    // A refresh token is not an access token, and vice versa.
+    let response = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(refresh1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+    let (status, body) = refresh(http, server, access).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Refresh: a new pair with the session's claims.
+    let (status, pair2) = refresh(http, server, refresh1).await;
+    assert_eq!(status, StatusCode::OK, "{pair2}");
+    let refresh2 = str_of(&pair2, "refresh_token");
+    assert_ne!(refresh2, refresh1);
+    let info2: Value = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(str_of(&pair2, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info2["scope"], "read write");
+    assert_ne!(info2["jti"], info["jti"]);
+
+    // Reuse of the consumed token: invalid_grant, and the successor dies too.
+    let (status, body) = refresh(http, server, refresh1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(
+        str_of(&body, "error_description").contains("already used"),
+        "{body}"
+    );
+    let (status, body) = refresh(http, server, refresh2).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(
+        str_of(&body, "error_description").contains("revoked"),
+        "{body}"
+    );
+
+    // Revoke (RFC 7009): 200, then the session no longer refreshes.
+    let pair3 = issue(http, server, "bob", json!({})).await;
+    let refresh3 = str_of(&pair3, "refresh_token");
+    let response = http
+        .post(server.url("/revoke"))
+        .form(&[("token", refresh3)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, body) = refresh(http, server, refresh3).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Revoking garbage is not an error either (RFC 7009 §2.2).
+    let response = http
+        .post(server.url("/revoke"))
+        .form(&[("token", "garbage")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn embedded_default_runs_the_whole_flow_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    token_lifecycle(&http, &server).await;
+
+    // Errors of the HTTP surface.
+    let response = http.get(server.url("/userinfo")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth("not-the-admin-token")
+        .json(&json!({"sub": "mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sub": "alice", "claims": {"exp": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let response = http
+        .post(server.url("/token"))
+        .form(&[("grant_type", "password"), ("username", "a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "ok");
+
+    // The embedded default created its key store, private to the user.
+    let keys = dir.path().join(".jwtkit/keys");
+    assert!(keys.join("keys.json").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_key_store_and_its_tokens_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    let first = Server::start(
+        dir.path(),
+        &["--issuer", "https://auth.test", "--audience", "api"],
+    );
+    let pair = issue(&http, &first, "carol", json!({})).await;
+    let kids = |jwks: Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let jwks1 = kids(
+        http.get(first.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(jwks1.len(), 2, "active + pending");
+    drop(first);
+
+    let second = Server::start(
+        dir.path(),
+        &["--issuer", "https://auth.test", "--audience", "api"],
+    );
+    let jwks2 = kids(
+        http.get(second.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(jwks1, jwks2);
+    let response = http
+        .get(second.url("/userinfo"))
+        .bearer_auth(str_of(&pair, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The memory refresh store and its per-process key died with the first process.
+    let (status, body) = refresh(&http, &second, str_of(&pair, "refresh_token")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn config_file_sets_options_and_contradictions_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("serve.toml"),
+        "audience = \"orders\"\naccess-ttl = \"5m\"\nrefresh-ttl = \"1h\"\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--config", "serve.toml"]);
+    let http = client();
+    let pair = issue(&http, &server, "dave", json!({})).await;
+    assert_eq!(pair["expires_in"], 300);
+    let info: Value = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(str_of(&pair, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["aud"], "orders");
+    drop(server);
+
+    // An option overrides the file: here into a contradiction, refused with exit 2.
+    let output = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "serve.toml",
+            "--refresh-ttl",
+            "1m",
+        ])
+        .current_dir(dir.path())
+        .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refresh_ttl"), "{stderr}");
+    assert!(output.stdout.is_empty(), "never listened");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--reuse-grace", "2m"])
+        .current_dir(dir.path())
+        .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reuse_grace"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("JWTKIT_ADMIN_TOKEN", "short")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("JWTKIT_ADMIN_TOKEN"));
+}
+
+#[tokio::test]
+async fn without_an_admin_token_one_is_generated_and_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("JWTKIT_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("jwtkit serve: listening on ")
+        .unwrap()
+        .to_owned();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let prefix = "jwtkit serve: admin token (set JWTKIT_ADMIN_TOKEN to choose one): ";
+    let printed: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .collect();
+    assert_eq!(printed.len(), 1, "{stderr}");
+    assert_eq!(printed[0].len(), 43, "32 random bytes, base64url");
+    assert!(base.starts_with("http://127.0.0.1:"));
+}
+
+fn redis_url() -> Option<String> {
+    jwtkit_test_support::service("JWTKIT_TEST_REDIS_URL", "Redis")
+}
+
+fn unique_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("jwtkit-test:serve:{test}:{}:{nanos}:", std::process::id())
+}
+
+#[tokio::test]
+async fn redis_refresh_store_runs_the_flow_and_one_of_50_concurrent_refreshes_wins() {
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("flow");
+    let server = Server::start(
+        dir.path(),
+        &["--refresh", &url, "--refresh-prefix", &prefix],
+    );
+    let http = client();
+    token_lifecycle(&http, &server).await;
+
+    // 50 concurrent refreshes of one token: exactly one 200, the rest invalid_grant.
+    let pair = issue(&http, &server, "erin", json!({})).await;
+    let token = str_of(&pair, "refresh_token").to_owned();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let http = http.clone();
+            let url = server.url("/token");
+            let token = token.clone();
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::BAD_REQUEST if body["error"] == "invalid_grant" => refused += 1,
+            other => panic!("unexpected answer {other}: {body}"),
+        }
+    }
+    assert_eq!((ok, refused), (1, 49));
+
+    // The refresh key file was created next to the keys, private.
+    let key_file = dir.path().join(".jwtkit/refresh.key");
+    assert!(key_file.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn with_redis_refresh_tokens_survive_a_restart() {
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("restart");
+    // A fixed issuer: the default one names the (random) listen port.
+    let args = [
+        "--refresh",
+        url.as_str(),
+        "--refresh-prefix",
+        prefix.as_str(),
+        "--issuer",
+        "https://auth.test",
+    ];
+    let http = client();
+    let first = Server::start(dir.path(), &args);
+    let pair = issue(&http, &first, "frank", json!({"scope": "read"})).await;
+    assert_eq!(first.terminate().code(), Some(0));
+
+    let second = Server::start(dir.path(), &args);
+    let (status, pair2) = refresh(&http, &second, str_of(&pair, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{pair2}");
+    let info: Value = http
+        .get(second.url("/userinfo"))
+        .bearer_auth(str_of(&pair2, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["scope"], "read");
+}
+
+#[tokio::test]
+async fn healthz_and_refresh_answer_503_while_redis_is_down() {
+    let Some(redis_bin) =
+        jwtkit_test_support::binary("JWTKIT_TEST_REDIS_SERVER_BIN", "redis-server")
+    else {
+        return;
+    };
+    let port = jwtkit_test_support::free_port();
+    let mut redis = Command::new(&redis_bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("redis://127.0.0.1:{port}/");
+    // Wait for it to accept connections.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--refresh", &url]);
+    let http = client();
+    let pair = issue(&http, &server, "grace", json!({})).await;
+    let _ = redis.kill();
+    let _ = redis.wait();
+
+    let response = http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["key_store"], "ok");
+    let (status, body) = refresh(&http, &server, str_of(&pair, "refresh_token")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // Access tokens still verify: no store is involved.
+    let response = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(str_of(&pair, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
