@@ -1,0 +1,441 @@
+//! The TokenService through its public API: builder refusals, the token
+//! flow on an injected clock, key rotation, the axum layer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwtkit::{
+    AccessClaims, Algorithm, Clock, Error, GrantRefusal, ManualClock, MemoryKeyStore,
+    MemoryRefreshStore, RefreshKey, RefreshPolicy, RotationPolicy, TokenService,
+    TokenServiceBuilder,
+};
+use serde_json::{json, Value};
+
+const MIN: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn base(clock: &Arc<ManualClock>) -> TokenServiceBuilder {
+    TokenService::builder()
+        .key_store(MemoryKeyStore::with_clock(clock.clone()))
+        .init_key_store(Algorithm::ES256)
+        .issuer("https://auth.test")
+        .audience("api")
+        .clock(clock.clone())
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_800_000_000))
+}
+
+async fn refused_setting(builder: TokenServiceBuilder) -> &'static str {
+    match builder.build().await {
+        Err(Error::Config { setting, reason }) => {
+            assert!(!reason.is_empty());
+            setting
+        }
+        other => panic!("expected a Config error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_builder_refuses_missing_unsafe_and_contradictory_settings() {
+    let c = clock();
+    assert_eq!(
+        refused_setting(TokenService::builder().issuer("i").audience("a")).await,
+        "key_store"
+    );
+    assert_eq!(
+        refused_setting(
+            TokenService::builder()
+                .key_store(MemoryKeyStore::new())
+                .audience("a")
+        )
+        .await,
+        "issuer"
+    );
+    assert_eq!(
+        refused_setting(
+            TokenService::builder()
+                .key_store(MemoryKeyStore::new())
+                .issuer("i")
+                .audience("")
+        )
+        .await,
+        "audience"
+    );
+    assert_eq!(
+        refused_setting(base(&c).access_ttl(Duration::ZERO)).await,
+        "access_ttl"
+    );
+    assert_eq!(
+        refused_setting(base(&c).access_ttl(Duration::from_millis(1500))).await,
+        "access_ttl"
+    );
+    assert_eq!(
+        refused_setting(base(&c).access_ttl(25 * HOUR)).await,
+        "access_ttl"
+    );
+    assert_eq!(
+        refused_setting(base(&c).access_ttl(HOUR).refresh_ttl(HOUR)).await,
+        "refresh_ttl"
+    );
+    assert_eq!(refused_setting(base(&c).leeway(10 * MIN)).await, "leeway");
+    assert_eq!(
+        refused_setting(base(&c).reuse_grace(61 * Duration::from_secs(1))).await,
+        "reuse_grace"
+    );
+    let own_store = || MemoryRefreshStore::new(RefreshPolicy::default());
+    assert_eq!(
+        refused_setting(base(&c).refresh_store(own_store())).await,
+        "refresh_key",
+        "a shared store with a per-process refresh key"
+    );
+    assert_eq!(
+        refused_setting(
+            base(&c)
+                .refresh_store(own_store())
+                .refresh_key(RefreshKey::generate().unwrap())
+                .reuse_grace(Duration::from_secs(5))
+        )
+        .await,
+        "reuse_grace",
+        "grace belongs on the caller's own store"
+    );
+    // Access tokens longer than the rotation policy's token lifetime would
+    // outlive their key's grace after a rotation.
+    let policy = RotationPolicy::builder()
+        .max_token_lifetime(HOUR)
+        .verify_grace(2 * HOUR)
+        .build()
+        .unwrap();
+    assert_eq!(
+        refused_setting(
+            base(&c)
+                .rotation_policy(policy.clone())
+                .access_ttl(2 * HOUR)
+        )
+        .await,
+        "access_ttl"
+    );
+    // Even with the default (or no) policy configured, the store's recorded one is checked.
+    assert_eq!(
+        refused_setting(base(&c).access_ttl(2 * HOUR)).await,
+        "access_ttl"
+    );
+
+    // A store initialized with one policy refuses a service configured with another.
+    let store = Arc::new(MemoryKeyStore::with_clock(c.clone()));
+    store.clone().init_default(&c).await;
+    let other = RotationPolicy::builder()
+        .rotate_after(7 * DAY)
+        .build()
+        .unwrap();
+    let setting = refused_setting(
+        TokenService::builder()
+            .shared_key_store(store.clone())
+            .issuer("i")
+            .audience("a")
+            .rotation_policy(other)
+            .clock(c.clone()),
+    )
+    .await;
+    assert_eq!(setting, "rotation_policy");
+    // …and accepts the recorded one.
+    TokenService::builder()
+        .shared_key_store(store)
+        .issuer("i")
+        .audience("a")
+        .rotation_policy(RotationPolicy::default())
+        .clock(c.clone())
+        .build()
+        .await
+        .unwrap();
+    // An uninitialized store without init_key_store: told how to fix it.
+    let err = TokenService::builder()
+        .key_store(MemoryKeyStore::new())
+        .issuer("i")
+        .audience("a")
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "key_store");
+}
+
+trait InitDefault {
+    async fn init_default(self, clock: &Arc<ManualClock>);
+}
+
+impl InitDefault for Arc<MemoryKeyStore> {
+    async fn init_default(self, clock: &Arc<ManualClock>) {
+        use jwtkit::KeyStore;
+        self.init(Algorithm::ES256, &RotationPolicy::default(), clock.now())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn issue_verify_refresh_reuse_and_expiry_on_an_injected_clock() {
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    let pair = tokens
+        .issue(
+            "alice",
+            &json!({"scope": "read write", "client_id": "web", "roles": ["admin"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pair.token_type, "Bearer");
+    assert_eq!(pair.expires_in, 900);
+
+    let header = jwt_core::dangerous::insecure_decode_header(&pair.access_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, Algorithm::ES256);
+    let rheader = jwt_core::dangerous::insecure_decode_header(&pair.refresh_token).unwrap();
+    assert_eq!(rheader.typ.as_deref(), Some("refresh+jwt"));
+    assert_eq!(rheader.alg, Algorithm::HS256);
+
+    let claims: AccessClaims = tokens.verify_access(&pair.access_token).unwrap();
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.iss, "https://auth.test");
+    assert!(claims.aud.contains("api"));
+    assert_eq!(claims.iat, c.now());
+    assert_eq!(claims.exp, c.now() + 900);
+    assert_eq!(claims.client_id.as_deref(), Some("web"));
+    assert!(claims.has_scope("write"));
+    assert_eq!(claims.extra["roles"], json!(["admin"]));
+
+    // Typ confusion both ways.
+    match tokens.verify_access::<Value>(&pair.refresh_token) {
+        Err(Error::InvalidToken(e)) => assert!(e.is_rejection()),
+        other => panic!("a refresh token passed as an access token: {other:?}"),
+    }
+    match tokens.refresh(&pair.access_token).await {
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Invalid(_),
+        }) => {}
+        other => panic!("an access token passed as a refresh token: {other:?}"),
+    }
+
+    // Expiry follows the injected clock (leeway 60 s).
+    c.advance(900 + 60);
+    match tokens.verify_access::<Value>(&pair.access_token) {
+        Err(Error::InvalidToken(e)) => assert_eq!(e.kind(), jwt_core::ErrorKind::Expired),
+        other => panic!("expected expired, got {other:?}"),
+    }
+
+    // Refresh: new pair, same custom claims, new jti.
+    let pair2 = tokens.refresh(&pair.refresh_token).await.unwrap();
+    assert_eq!(pair2.session, pair.session);
+    let claims2: AccessClaims = tokens.verify_access(&pair2.access_token).unwrap();
+    assert_eq!(claims2.extra["roles"], json!(["admin"]));
+    assert_ne!(claims2.jti, claims.jti);
+
+    // Reuse: the session dies, successor included.
+    assert!(matches!(
+        tokens.refresh(&pair.refresh_token).await,
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Reused
+        })
+    ));
+    assert!(matches!(
+        tokens.refresh(&pair2.refresh_token).await,
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Revoked
+        })
+    ));
+
+    // Revocation.
+    let pair3 = tokens.issue("bob", &()).await.unwrap();
+    assert!(tokens.revoke_session(&pair3.refresh_token).await.unwrap());
+    assert!(!tokens.revoke_session(&pair3.refresh_token).await.unwrap());
+    assert!(matches!(
+        tokens.refresh(&pair3.refresh_token).await,
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Revoked
+        })
+    ));
+
+    // Refresh tokens expire on the same clock.
+    let pair4 = tokens.issue("carol", &()).await.unwrap();
+    c.advance_by(15 * DAY);
+    match tokens.refresh(&pair4.refresh_token).await {
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Invalid(kind),
+        }) => assert_eq!(kind, "expired"),
+        other => panic!("expected an expired refresh token, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reserved_and_oversized_custom_claims_are_refused() {
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    for name in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"] {
+        let err = tokens
+            .issue("alice", &json!({ name: 1 }))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRequest { reason } if reason.contains(name)),
+            "{err}"
+        );
+    }
+    let err = tokens
+        .issue("alice", &json!(["not", "an", "object"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid_request");
+    let big = "x".repeat(5000);
+    let err = tokens
+        .issue("alice", &json!({ "blob": big }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid_request");
+    let err = tokens.issue("", &()).await.unwrap_err();
+    assert_eq!(err.kind(), "invalid_request");
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_valid_for_the_grace_then_drops_them_without_io() {
+    let c = clock();
+    let policy = RotationPolicy::builder()
+        .rotate_after(DAY)
+        .prepublish(HOUR)
+        .max_token_lifetime(HOUR)
+        .leeway(5 * MIN)
+        .verify_grace(2 * HOUR)
+        .build()
+        .unwrap();
+    let tokens = base(&c).rotation_policy(policy).build().await.unwrap();
+    assert_eq!(tokens.jwks_max_age(), 30 * MIN, "half the prepublish");
+    let old = tokens.issue("alice", &()).await.unwrap();
+    let old_kid = jwt_core::dangerous::insecure_decode_header(&old.access_token)
+        .unwrap()
+        .kid
+        .unwrap();
+
+    assert_eq!(tokens.rotate_if_due().await.unwrap(), None, "not due yet");
+    c.advance_by(DAY);
+    let report = tokens.rotate_if_due().await.unwrap().expect("rotation due");
+    assert_eq!(report.previous.as_deref(), Some(old_kid.as_str()));
+
+    let new = tokens.refresh(&old.refresh_token).await.unwrap();
+    let new_kid = jwt_core::dangerous::insecure_decode_header(&new.access_token)
+        .unwrap()
+        .kid
+        .unwrap();
+    assert_eq!(new_kid, report.active);
+
+    // The retiring key stays loaded for its grace (the next test shows a
+    // token it signed still verifying).
+    assert!(tokens.loaded_kids().contains(&old_kid));
+    c.advance_by(2 * HOUR);
+    // Past the grace: the retiring key is dropped by verify_access itself.
+    let _ = tokens.verify_access::<Value>(&new.access_token);
+    assert!(
+        !tokens.loaded_kids().contains(&old_kid),
+        "{:?}",
+        tokens.loaded_kids()
+    );
+    assert!(tokens.loaded_kids().contains(&new_kid));
+}
+
+#[tokio::test]
+async fn tokens_signed_just_before_a_rotation_verify_until_they_expire() {
+    let c = clock();
+    let policy = RotationPolicy::builder()
+        .rotate_after(DAY)
+        .prepublish(HOUR)
+        .max_token_lifetime(HOUR)
+        .verify_grace(2 * HOUR)
+        .build()
+        .unwrap();
+    let tokens = base(&c).rotation_policy(policy).build().await.unwrap();
+    c.advance_by(DAY);
+    let before = tokens.issue("alice", &()).await.unwrap();
+    tokens.rotate_if_due().await.unwrap().expect("rotated");
+    c.advance(899);
+    let claims: AccessClaims = tokens.verify_access(&before.access_token).unwrap();
+    assert_eq!(claims.sub, "alice");
+}
+
+#[tokio::test]
+async fn the_axum_layer_answers_rfc_6750_and_hands_claims_to_handlers() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use jwtkit::axum::{BearerAuthLayer, Claims};
+    use tower::ServiceExt;
+
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            get(|Claims(claims): Claims<AccessClaims>| async move { claims.sub }),
+        )
+        .layer(BearerAuthLayer::<AccessClaims>::new(tokens.clone()));
+    let call = |auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::builder().uri("/me");
+            if let Some(auth) = auth {
+                req = req.header("authorization", auth);
+            }
+            let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = res.status();
+            let challenge = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (status, challenge, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+
+    let pair = tokens.issue("alice", &()).await.unwrap();
+    let (status, _, body) = call(Some(format!("Bearer {}", pair.access_token))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    let (status, _, _) = call(Some(format!("bearer {}", pair.access_token))).await;
+    assert_eq!(status, StatusCode::OK, "the scheme is case-insensitive");
+
+    let (status, challenge, _) = call(None).await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("Bearer"))
+    );
+    let (status, challenge, _) = call(Some(format!("Basic {}", pair.access_token))).await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("Bearer"))
+    );
+
+    let (status, challenge, _) = call(Some(format!("Bearer {}", pair.refresh_token))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert!(
+        !challenge.contains(&pair.refresh_token[..20]),
+        "no token in the answer"
+    );
+
+    c.advance_by(HOUR);
+    let (status, challenge, _) = call(Some(format!("Bearer {}", pair.access_token))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn health_reports_each_store() {
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    let health = tokens.health().await;
+    assert!(health.is_healthy(), "{health:?}");
+}
