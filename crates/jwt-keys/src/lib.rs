@@ -64,6 +64,8 @@ mod policy;
 mod remote;
 mod store;
 mod uri;
+#[cfg(feature = "vault")]
+pub mod vault;
 mod verify;
 
 pub use env::{EnvKeyStore, EnvKeyStoreBuilder};
@@ -71,7 +73,7 @@ pub use error::{BoxError, Error, FetchError, Result};
 pub use file::FileKeyStore;
 pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
+pub use remote::parse_jwks_response;
 pub use store::{KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, RotationReport};
 pub use uri::{open_store, StoreOpener, StoreRegistry};
-pub use remote::parse_jwks_response;
 pub use verify::{CacheOptions, KeySource, Verifier, VerifierBuilder};

@@ -46,6 +46,10 @@ impl StoreRegistry {
             .register("env", open_env);
         #[cfg(feature = "kms")]
         let registry = registry.register("kms", crate::aws_kms::open_uri);
+        #[cfg(feature = "vault")]
+        let registry = registry
+            .register("vault+http", crate::vault::open_uri)
+            .register("vault+https", crate::vault::open_uri);
         registry
     }
 
