@@ -15,7 +15,10 @@ fn sign_and_verify_with_pem(
     let signer = Signer::new(SigningKey::from_pem(&private)?, alg)?;
     let exp = jwtkit::core::time::now_unix() + 600;
     let token = signer.sign(&serde_json::json!({"sub": "alice", "aud": "my-api", "exp": exp}))?;
-    println!("{alg} token (kid {}): {token}", signer.header().kid.as_deref().unwrap_or("-"));
+    println!(
+        "{alg} token (kid {}): {token}",
+        signer.header().kid.as_deref().unwrap_or("-")
+    );
 
     let verifier = Verifier::new(
         VerifyingKey::from_pem(&public)?,
@@ -26,7 +29,13 @@ fn sign_and_verify_with_pem(
     println!("verified with the public PEM: sub={}", claims["sub"]);
 
     // The same public key cannot be abused as an HMAC secret (alg confusion).
-    let wrong = Verifier::new(VerifyingKey::from_pem(&public)?, Validation::new([jwtkit::core::Algorithm::HS256]));
-    println!("public key as HS256 secret refused: {}", wrong.unwrap_err().kind());
+    let wrong = Verifier::new(
+        VerifyingKey::from_pem(&public)?,
+        Validation::new([jwtkit::core::Algorithm::HS256]),
+    );
+    println!(
+        "public key as HS256 secret refused: {}",
+        wrong.unwrap_err().kind()
+    );
     Ok(())
 }
