@@ -212,7 +212,16 @@ PY
 }
 
 bao_transit_enabled() {
-    BAO_ADDR=$1 BAO_TOKEN=$2 timeout 10 "$3" secrets list -format=json 2>/dev/null | grep -q '"transit/"'
+    # Capture, then match: `cmd | grep -q` under pipefail fails at random when
+    # grep exits before the writer is done (SIGPIPE). Retried, because the bao
+    # CLI can be slow to start on a loaded machine.
+    local out attempt
+    for attempt in 1 2 3 4 5; do
+        out=$(BAO_ADDR=$1 BAO_TOKEN=$2 timeout 20 "$3" secrets list -format=json 2>/dev/null) || out=
+        case $out in *'"transit/"'*) return 0 ;; esac
+        sleep "$attempt"
+    done
+    return 1
 }
 
 # "export NAME='value'" for each NAME VALUE pair: single quotes, so the file
