@@ -47,3 +47,19 @@ fn jwks_verify_runs() {
 fn axum_service_runs() {
     axum_service::main().unwrap();
 }
+
+#[path = "../examples/kms_store.rs"]
+mod kms_store;
+
+#[path = "../examples/vault_store.rs"]
+mod vault_store;
+
+#[test]
+fn kms_store_runs_against_moto() {
+    kms_store::main().unwrap();
+}
+
+#[test]
+fn vault_store_runs_against_openbao() {
+    vault_store::main().unwrap();
+}
