@@ -35,7 +35,9 @@ pub fn service(var: &str, what: &str) -> Option<String> {
                  (the README's test command), which starts the real servers and sets it."
             );
             if services_required() {
-                panic!("{msg} (JWTKIT_REQUIRE_SERVICES/CI is set, so this is a failure, not a skip)");
+                panic!(
+                    "{msg} (JWTKIT_REQUIRE_SERVICES/CI is set, so this is a failure, not a skip)"
+                );
             }
             eprintln!("SKIPPED: {msg}");
             None
