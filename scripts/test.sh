@@ -201,8 +201,18 @@ if ((${#packages[@]})); then test_scope=(); else test_scope=(--workspace); fi
 test_cmd=(cargo test "${test_scope[@]}" --all-features "${cargo_test_args[@]}")
 step "${test_cmd[*]}"
 # In a subshell, so the dummy AWS credentials in env.sh reach only the tests.
+# The output is also kept, to close with one total over every test binary:
+# cargo's own last line is the last binary's (often a crate with 0 doctests).
+test_log=$(mktemp)
+set +e
 (
     # shellcheck source=/dev/null
     . "${JWTKIT_SERVICES_DIR:-$ROOT/.services}/env.sh"
     exec "${test_cmd[@]}"
-) || fail "cargo test"
+) 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$test_log")
+rm -f "$test_log"
+((test_status == 0)) || fail "cargo test ($totals)"
+printf '\ntest.sh: every test binary, added up:\n%s\n' "$totals"
