@@ -7,28 +7,13 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use jwt_core::{Algorithm, Signer, SigningKey, Validation, Verifier};
-use serde::{Deserialize, Serialize};
+use jwt_core::speed::{sample_validation, SampleClaims};
+use jwt_core::{Algorithm, Signer, SigningKey, Verifier};
 
-#[derive(Serialize, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: u64,
-    nbf: u64,
-    iat: u64,
-}
+type Claims = SampleClaims;
 
 fn claims() -> Claims {
-    Claims {
-        iss: "https://auth.example.com".into(),
-        sub: "user-1234".into(),
-        aud: "my-api".into(),
-        exp: 4_000_000_000,
-        nbf: 1_700_000_000,
-        iat: 1_700_000_000,
-    }
+    SampleClaims::default()
 }
 
 fn jsonwebtoken_alg(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
@@ -85,10 +70,7 @@ fn bench(c: &mut Criterion) {
         let key = SigningKey::generate(alg).unwrap();
         let prim = jwt_core::speed::Floor::new(alg, &key).unwrap();
         let jwt_keys = jsonwebtoken_alg(alg).map(|j| (j, jsonwebtoken_keys(alg, &key)));
-        let validation = Validation::new([alg])
-            .issuer("https://auth.example.com")
-            .audience("my-api")
-            .subject("user-1234");
+        let validation = sample_validation(alg);
         let verifier = Verifier::new(key.verifying_key(), validation).unwrap();
         let signer = Signer::new(key, alg).unwrap();
         let token = signer.sign(&claims()).unwrap();

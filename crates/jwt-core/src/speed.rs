@@ -6,10 +6,53 @@
 //! checks) costs on top of the cryptography.
 
 use aws_lc_rs::signature::{self as sig, KeyPair as _};
+use serde::{Deserialize, Serialize};
 
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::error::Error;
 use crate::key::SigningKey;
+use crate::validation::Validation;
+
+/// The claims every measured token carries: the five registered claims a
+/// verifier checks (`exp`, `nbf`, `iss`, `aud`, `sub`) and `iat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject.
+    pub sub: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry (far in the future).
+    pub exp: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Issued at.
+    pub iat: u64,
+}
+
+impl Default for SampleClaims {
+    fn default() -> Self {
+        SampleClaims {
+            iss: "https://auth.example.com".into(),
+            sub: "user-1234".into(),
+            aud: "my-api".into(),
+            exp: 4_000_000_000,
+            nbf: 1_700_000_000,
+            iat: 1_700_000_000,
+        }
+    }
+}
+
+/// The validation measured verifications use: `alg`, and `iss`, `aud`, `sub`
+/// matching [`SampleClaims`] (`exp` and `nbf` are checked by default).
+pub fn sample_validation(alg: Algorithm) -> Validation {
+    let c = SampleClaims::default();
+    Validation::new([alg])
+        .issuer(c.iss)
+        .audience(c.aud)
+        .subject(c.sub)
+}
 
 /// The bare primitive for one algorithm and one key.
 pub struct Floor {

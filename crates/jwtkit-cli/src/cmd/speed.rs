@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use jwt_core::speed::Floor;
-use jwt_core::{Algorithm, Signer, SigningKey, Validation, Verifier};
-use serde::{Deserialize, Serialize};
+use jwt_core::speed::{sample_validation, Floor, SampleClaims};
+use jwt_core::{Algorithm, Signer, SigningKey, Verifier};
+use serde::Serialize;
 
 use crate::error::CliError;
 
@@ -24,26 +24,10 @@ pub(crate) struct SpeedArgs {
     json: bool,
 }
 
-/// The claims every token carries: the five registered claims a verifier checks, and `iat`.
-#[derive(Serialize, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: u64,
-    nbf: u64,
-    iat: u64,
-}
+type Claims = SampleClaims;
 
 fn claims() -> Claims {
-    Claims {
-        iss: "https://auth.example.com".into(),
-        sub: "user-1234".into(),
-        aud: "my-api".into(),
-        exp: 4_000_000_000,
-        nbf: 1_700_000_000,
-        iat: 1_700_000_000,
-    }
+    SampleClaims::default()
 }
 
 #[derive(Serialize)]
@@ -132,10 +116,7 @@ pub(crate) fn run(args: &SpeedArgs) -> Result<(), CliError> {
     for alg in algs {
         let key = SigningKey::generate(alg).map_err(CliError::from_setup)?;
         let floor = Floor::new(alg, &key).map_err(CliError::from_setup)?;
-        let validation = Validation::new([alg])
-            .issuer("https://auth.example.com")
-            .audience("my-api")
-            .subject("user-1234");
+        let validation = sample_validation(alg);
         let verifier =
             Verifier::new(key.verifying_key(), validation).map_err(CliError::from_setup)?;
         let signer = Signer::new(key, alg).map_err(CliError::from_setup)?;
