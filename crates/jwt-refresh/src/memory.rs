@@ -275,7 +275,7 @@ impl RefreshStore for MemoryRefreshStore {
                 let revoked = !fam.revoked;
                 fam.revoked = true;
                 if revoked {
-                    tracing::warn!(family = %family_id, subject = %fam.subject, "refresh token reuse detected: family revoked");
+                    tracing::warn!(family = %family_id, "refresh token reuse detected: family revoked");
                 }
                 Ok(RotateOutcome::Reused {
                     family: family_id,

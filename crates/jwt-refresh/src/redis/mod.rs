@@ -608,7 +608,7 @@ impl RefreshStore for RedisRefreshStore {
             [o, newly, subject] if o == "reused" => {
                 let revoked = newly == "1";
                 if revoked {
-                    tracing::warn!(family = %family, subject = %subject, "refresh token reuse detected: family revoked");
+                    tracing::warn!(family = %family, "refresh token reuse detected: family revoked");
                 }
                 Ok(RotateOutcome::Reused {
                     family,
