@@ -62,6 +62,8 @@ mod lifecycle;
 mod memory;
 mod policy;
 mod remote;
+#[cfg(any(feature = "kms", feature = "vault"))]
+mod state_cache;
 mod store;
 mod uri;
 #[cfg(feature = "vault")]

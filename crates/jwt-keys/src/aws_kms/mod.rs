@@ -83,7 +83,7 @@ mod signature;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
@@ -99,6 +99,7 @@ pub use self::error::KmsError;
 use self::error::{invalid, sdk, BACKEND};
 use crate::error::{Error, Result};
 use crate::policy::{self, RotationPolicy};
+use crate::state_cache::StateCache;
 use crate::store::{KeyInfo, KeyRecord, KeyState, KeyStore, RotationReport};
 
 const TAG_STORE: &str = "jwtkit:store";
@@ -128,10 +129,8 @@ pub struct KmsKeyStore {
     clock: Arc<dyn Clock>,
     client: tokio::sync::OnceCell<Client>,
     given_client: Option<Client>,
-    /// The last state read from KMS.
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
-    /// Single-flight for state refreshes.
-    refresh: tokio::sync::Mutex<()>,
+    /// The last state read from KMS (single-flight refreshes, stale on error).
+    state: StateCache<Snapshot>,
     /// Public keys by key id: fetched once, kept forever.
     public_keys: RwLock<HashMap<String, Arc<PublicKey>>>,
     /// Writes (init, rotate, retire) of this process, one at a time.
@@ -183,7 +182,6 @@ struct Member {
 /// The store's state at one moment.
 #[derive(Debug)]
 struct Snapshot {
-    fetched: Instant,
     members: Vec<Member>,
     active: Option<String>,
     pending: Option<String>,
@@ -288,40 +286,19 @@ impl KmsKeyStore {
     /// falls back to the last state read (verification keeps working while
     /// KMS is unreachable).
     async fn snapshot(&self, allow_stale: bool) -> Result<Arc<Snapshot>> {
-        if let Some(s) = self.cached(true) {
-            return Ok(s);
-        }
-        let _one = self.refresh.lock().await;
-        if let Some(s) = self.cached(true) {
-            return Ok(s);
-        }
-        match self.load().await {
-            Ok(s) => {
-                let s = Arc::new(s);
-                *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
-                Ok(s)
-            }
-            Err(e) => match self.cached(false) {
-                Some(stale) if allow_stale => {
-                    tracing::warn!(store = %self.location(), error = %e, age_secs = stale.fetched.elapsed().as_secs(),
-                        "could not refresh the key state from KMS; using the last known state");
-                    Ok(stale)
-                }
-                _ => Err(e),
-            },
-        }
-    }
-
-    fn cached(&self, fresh_only: bool) -> Option<Arc<Snapshot>> {
-        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        guard
-            .as_ref()
-            .filter(|s| !fresh_only || s.fetched.elapsed() < self.settings.state_ttl)
-            .cloned()
+        self.state
+            .get_or_load(
+                self.settings.state_ttl,
+                allow_stale,
+                "KMS",
+                &self.location(),
+                || self.load(),
+            )
+            .await
     }
 
     fn invalidate(&self) {
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.state.invalidate();
     }
 
     /// Reads the state from KMS.
@@ -353,7 +330,6 @@ impl KmsKeyStore {
         };
         let alg = public.key.algorithm().unwrap_or(Algorithm::RS256);
         Ok(Snapshot {
-            fetched: Instant::now(),
             members: vec![Member {
                 key_id: key_id.clone(),
                 record: KeyRecord::new(key_id.clone(), alg, KeyState::Active),
@@ -389,7 +365,7 @@ impl KmsKeyStore {
         ids.sort();
         ids.dedup();
 
-        let previous = self.cached(false);
+        let previous = self.state.get(None);
         let mut members = Vec::new();
         let mut policy = RotationPolicy::default();
         for id in ids {
@@ -449,7 +425,6 @@ impl KmsKeyStore {
         }
         members.sort_by_key(|m| (m.record.created_at, m.key_id.clone()));
         Ok(Snapshot {
-            fetched: Instant::now(),
             members,
             active,
             pending,
@@ -1037,8 +1012,7 @@ impl KmsKeyStoreBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             client: tokio::sync::OnceCell::new(),
             given_client: self.client,
-            snapshot: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            state: StateCache::new(),
             public_keys: RwLock::new(HashMap::new()),
             write: tokio::sync::Mutex::new(()),
         })

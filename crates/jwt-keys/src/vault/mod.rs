@@ -60,7 +60,7 @@ mod client;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -73,6 +73,7 @@ use self::client::{invalid, Http, Reply, BACKEND};
 use crate::error::{Error, Result};
 use crate::lifecycle::Ledger;
 use crate::policy::RotationPolicy;
+use crate::state_cache::StateCache;
 use crate::store::{KeyInfo, KeyRecord, KeyState, KeyStore, RotationReport};
 
 /// A token that never shows in `Debug` output.
@@ -118,8 +119,7 @@ pub struct VaultKeyStore {
     state_ttl: Duration,
     http: Http,
     clock: Arc<dyn Clock>,
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
-    refresh: tokio::sync::Mutex<()>,
+    state: StateCache<Snapshot>,
     /// Public keys by version: read once, kept forever.
     public_keys: RwLock<HashMap<u64, VerifyingKey>>,
     write: tokio::sync::Mutex<()>,
@@ -138,7 +138,6 @@ impl fmt::Debug for VaultKeyStore {
 
 #[derive(Debug)]
 struct Snapshot {
-    fetched: Instant,
     ledger: Option<Ledger>,
     /// The KV version of the ledger (0: none yet), for check-and-set.
     cas: u64,
@@ -219,40 +218,19 @@ impl VaultKeyStore {
     }
 
     async fn snapshot(&self, allow_stale: bool) -> Result<Arc<Snapshot>> {
-        if let Some(s) = self.cached(true) {
-            return Ok(s);
-        }
-        let _one = self.refresh.lock().await;
-        if let Some(s) = self.cached(true) {
-            return Ok(s);
-        }
-        match self.load().await {
-            Ok(s) => {
-                let s = Arc::new(s);
-                *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
-                Ok(s)
-            }
-            Err(e) => match self.cached(false) {
-                Some(stale) if allow_stale => {
-                    tracing::warn!(store = %self.location(), error = %e,
-                        "could not refresh the key state from Vault; using the last known state");
-                    Ok(stale)
-                }
-                _ => Err(e),
-            },
-        }
-    }
-
-    fn cached(&self, fresh_only: bool) -> Option<Arc<Snapshot>> {
-        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        guard
-            .as_ref()
-            .filter(|s| !fresh_only || s.fetched.elapsed() < self.state_ttl)
-            .cloned()
+        self.state
+            .get_or_load(
+                self.state_ttl,
+                allow_stale,
+                "Vault",
+                &self.location(),
+                || self.load(),
+            )
+            .await
     }
 
     fn invalidate(&self) {
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.state.invalidate();
     }
 
     async fn load(&self) -> Result<Snapshot> {
@@ -294,11 +272,7 @@ impl VaultKeyStore {
                 self.read_public_keys(l).await?;
             }
         }
-        Ok(Snapshot {
-            fetched: Instant::now(),
-            ledger,
-            cas,
-        })
+        Ok(Snapshot { ledger, cas })
     }
 
     async fn read_key(&self) -> Result<Option<TransitKey>> {
@@ -672,8 +646,7 @@ impl VaultKeyStoreBuilder {
             state_ttl: self.state_ttl,
             http,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            snapshot: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            state: StateCache::new(),
             public_keys: RwLock::new(HashMap::new()),
             write: tokio::sync::Mutex::new(()),
         })
