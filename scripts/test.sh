@@ -4,7 +4,7 @@
 #
 #   1. cargo fmt --all --check
 #   2. cargo clippy --workspace --all-targets --all-features -- -D warnings
-#   3. cargo deny check           (offline RustSec snapshot when the live DB is unreachable)
+#   3. cargo doc (warnings are errors), cargo deny check           (offline RustSec snapshot when the live DB is unreachable)
 #   4. starts Redis, a 3-node Redis Cluster, OpenBao and moto on 127.0.0.1 (scripts/services.sh)
 #   5. cargo test --workspace --all-features
 #
@@ -179,6 +179,12 @@ if ((!quick)); then
     ensure_component clippy clippy
     cargo clippy "${scope[@]}" --all-targets --all-features -- -D warnings ||
         fail "cargo clippy: fix the warnings above"
+
+    # Every public item is documented and every intra-doc link resolves.
+    # (jwtkit-cli is a binary whose doc path collides with the jwtkit library's.)
+    step "cargo doc --workspace --exclude jwtkit-cli --no-deps --all-features (RUSTDOCFLAGS=-D warnings)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude jwtkit-cli --no-deps --all-features ||
+        fail "cargo doc: fix the documentation warnings above"
 
     step "cargo deny check"
     run_cargo_deny

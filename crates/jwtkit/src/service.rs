@@ -106,7 +106,7 @@ impl Health {
 ///   and verified in memory ([`verify_access`](Self::verify_access) is
 ///   synchronous and does no I/O).
 /// - Refresh tokens are JWTs with header `typ: refresh+jwt`, signed with a
-///   separate HMAC [`RefreshKey`], carrying `jti` (the refresh store's token
+///   separate HMAC [`RefreshKey`](crate::RefreshKey), carrying `jti` (the refresh store's token
 ///   id), `sub`, `iat`, `exp`, and `iss` = `aud` = the issuer. Each refresh
 ///   consumes the token and returns a new pair; presenting a consumed token
 ///   revokes the whole session (reuse detection).

@@ -13,7 +13,7 @@
 //!   aliases.
 //! - a key id or key ARN (URI `kms:KEY`): **one fixed key** that jwtkit did
 //!   not create. It signs and verifies; `init`/`rotate` are refused with
-//!   [`Error::ReadOnly`](crate::Error::ReadOnly).
+//!   [`Error::ReadOnly`].
 //!
 //! # `kid`
 //!
@@ -56,7 +56,7 @@
 //! `AWS_ENDPOINT_URL_KMS`/`AWS_ENDPOINT_URL`; the builder overrides any of
 //! them. Every call is bounded by [`timeout`](KmsKeyStoreBuilder::timeout)
 //! (retries included); `ThrottlingException` is retried with backoff by the
-//! SDK and surfaces as a retryable [`Error::Backend`](crate::Error::Backend)
+//! SDK and surfaces as a retryable [`Error::Backend`]
 //! when it persists.
 //!
 //! ```no_run
