@@ -4,7 +4,8 @@
 #
 #   1. cargo fmt --all --check
 #   2. cargo clippy --workspace --all-targets --all-features -- -D warnings
-#   3. cargo doc (warnings are errors), cargo deny check           (offline RustSec snapshot when the live DB is unreachable)
+#   3. cargo doc (warnings are errors); cargo deny check (offline RustSec
+#      snapshot when the live DB is unreachable)
 #   4. starts Redis, a 3-node Redis Cluster, OpenBao and moto on 127.0.0.1 (scripts/services.sh)
 #   5. cargo test --workspace --all-features
 #
@@ -31,7 +32,7 @@ ADVISORY_DB_DIR=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e2587
 ADVISORY_SNAPSHOT=${JWTKIT_ADVISORY_SNAPSHOT:-$ROOT/../shared/advisory-db}
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 quick=0
