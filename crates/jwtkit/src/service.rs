@@ -294,6 +294,26 @@ impl TokenService {
     /// ([`Error::is_retryable`]), never a success.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let (jti, sub) = self.verify_refresh(refresh_token)?;
+        // Sign the next access token BEFORE consuming the refresh token.
+        // Signing can fail (KMS or Vault unreachable, throttled); a failure
+        // after the rotation would have consumed the token with nothing
+        // delivered, and the client's retry would then look like reuse and
+        // revoke the session. Only an active token is worth signing for; any
+        // other state goes straight to `rotate`, which decides (reuse, expiry,
+        // revocation).
+        let presigned = match self
+            .inner
+            .refresh_store
+            .lookup(&jti)
+            .await
+            .map_err(Error::RefreshStore)?
+        {
+            Some(status) if status.is_active() && status.record.subject == sub => {
+                let extra = stored_claims(&status.record)?;
+                Some(self.sign_access(&sub, &extra).await?)
+            }
+            _ => None,
+        };
         let outcome = self
             .inner
             .refresh_store
@@ -311,18 +331,13 @@ impl TokenService {
                     tracing::error!(session = %new.family, "refresh token subject differs from the store's record");
                     return Err(Error::grant(GrantRefusal::Invalid("invalid_subject")));
                 }
-                let extra = match new.metadata.as_deref() {
-                    None => Map::new(),
-                    Some(json) => match serde_json::from_str::<Value>(json) {
-                        Ok(Value::Object(map)) => map,
-                        _ => {
-                            return Err(Error::InvalidRequest {
-                                reason: "the session's stored claims are not a JSON object (written by another application?)".into(),
-                            })
-                        }
-                    },
+                let access_token = match presigned {
+                    Some(token) => token,
+                    // A replay within the reuse grace (the token was already
+                    // consumed when looked up): a retry gets the same successor.
+                    None => self.sign_access(&sub, &stored_claims(&new)?).await?,
                 };
-                let pair = self.mint(&new, &extra).await?;
+                let pair = self.finish_pair(&new, access_token)?;
                 tracing::info!(session = %new.family, generation = new.generation,
                     previous_generation = previous.generation, replayed_within_grace, "refreshed");
                 Ok(pair)
@@ -570,11 +585,23 @@ impl TokenService {
     }
 
     async fn mint(&self, record: &RefreshRecord, extra: &Map<String, Value>) -> Result<TokenPair> {
+        let access_token = self.sign_access(&record.subject, extra).await?;
+        self.finish_pair(record, access_token)
+    }
+
+    /// Signs an access token for `subject` (through the key store: this is the
+    /// step that can fail on a remote backend).
+    async fn sign_access(&self, subject: &str, extra: &Map<String, Value>) -> Result<String> {
         let now = self.inner.clock.now();
         let access_jti = random_id()?;
         let mut claims = Map::with_capacity(6 + extra.len());
+        // Custom claims first, registered claims last: stored claims can never
+        // override `iss`, `sub`, `aud`, `exp`, `iat` or `jti`.
+        for (k, v) in extra {
+            claims.insert(k.clone(), v.clone());
+        }
         claims.insert("iss".into(), self.inner.issuer.clone().into());
-        claims.insert("sub".into(), record.subject.clone().into());
+        claims.insert("sub".into(), subject.into());
         claims.insert("aud".into(), self.inner.audience.clone().into());
         claims.insert(
             "exp".into(),
@@ -582,15 +609,18 @@ impl TokenService {
         );
         claims.insert("iat".into(), now.into());
         claims.insert("jti".into(), access_jti.clone().into());
-        for (k, v) in extra {
-            claims.insert(k.clone(), v.clone());
-        }
         let access_token = self
             .inner
             .key_store
             .sign_token(&claims, Some(ACCESS_TYP))
             .await
             .map_err(Error::KeyStore)?;
+        tracing::debug!(access_jti = %access_jti, "access token signed");
+        Ok(access_token)
+    }
+
+    /// Adds the refresh token for `record` (signed in-process) to `access_token`.
+    fn finish_pair(&self, record: &RefreshRecord, access_token: String) -> Result<TokenPair> {
         let refresh_claims = serde_json::json!({
             "iss": self.inner.issuer,
             "sub": record.subject,
@@ -604,7 +634,7 @@ impl TokenService {
             .refresh_signer
             .sign(&refresh_claims)
             .map_err(Error::Encoding)?;
-        tracing::debug!(session = %record.family, access_jti = %access_jti, "tokens minted");
+        tracing::debug!(session = %record.family, "tokens minted");
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -633,6 +663,19 @@ impl MaintenanceTask {
 impl Drop for MaintenanceTask {
     fn drop(&mut self) {
         self.handle.abort();
+    }
+}
+
+/// The custom claims kept with a session (its refresh record's metadata).
+fn stored_claims(record: &RefreshRecord) -> Result<Map<String, Value>> {
+    match record.metadata.as_deref() {
+        None => Ok(Map::new()),
+        Some(json) => match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(Error::InvalidRequest {
+                reason: "the session's stored claims are not a JSON object (written by another application?)".into(),
+            }),
+        },
     }
 }
 

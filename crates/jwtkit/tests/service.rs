@@ -439,3 +439,89 @@ async fn health_reports_each_store() {
     let health = tokens.health().await;
     assert!(health.is_healthy(), "{health:?}");
 }
+
+/// A key store whose signing can be made to fail, as KMS or Vault do when
+/// unreachable; everything else goes to an in-memory store.
+#[derive(Debug)]
+struct FlakySigner {
+    inner: MemoryKeyStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl jwtkit::keys::KeyStore for FlakySigner {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn active(&self) -> jwtkit::keys::Result<jwtkit::keys::KeyInfo> {
+        self.inner.active().await
+    }
+    async fn sign(&self, kid: &str, input: &[u8]) -> jwtkit::keys::Result<Vec<u8>> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(jwtkit::keys::Error::Backend {
+                backend: "flaky",
+                retryable: true,
+                source: "the signing service is unreachable".into(),
+            });
+        }
+        self.inner.sign(kid, input).await
+    }
+    async fn verification_keys(&self) -> jwtkit::keys::Result<jwtkit::core::Jwks> {
+        self.inner.verification_keys().await
+    }
+    async fn list(&self) -> jwtkit::keys::Result<Vec<jwtkit::keys::KeyRecord>> {
+        self.inner.list().await
+    }
+    async fn policy(&self) -> jwtkit::keys::Result<RotationPolicy> {
+        self.inner.policy().await
+    }
+}
+
+#[tokio::test]
+async fn a_signing_failure_during_refresh_does_not_consume_the_refresh_token() {
+    let c = clock();
+    let inner = MemoryKeyStore::with_clock(c.clone());
+    jwtkit::keys::KeyStore::init(
+        &inner,
+        Algorithm::ES256,
+        &RotationPolicy::default(),
+        c.now(),
+    )
+    .await
+    .unwrap();
+    let store = Arc::new(FlakySigner {
+        inner,
+        fail: std::sync::atomic::AtomicBool::new(false),
+    });
+    let tokens = TokenService::builder()
+        .shared_key_store(store.clone())
+        .issuer("https://auth.test")
+        .audience("api")
+        .clock(c.clone())
+        .build()
+        .await
+        .unwrap();
+    let pair = tokens
+        .issue("alice", &json!({"scope": "read"}))
+        .await
+        .unwrap();
+
+    // The signing service goes away: the refresh fails, retryably…
+    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = tokens.refresh(&pair.refresh_token).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    // …and the client's retry with the SAME refresh token, once the service is
+    // back, succeeds: the token was not consumed, and no reuse is reported.
+    store.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let next = tokens.refresh(&pair.refresh_token).await.unwrap();
+    let claims: Value = tokens.verify_access(&next.access_token).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["scope"], "read");
+    // The old token is now consumed: presenting it again is reuse.
+    match tokens.refresh(&pair.refresh_token).await {
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Reused,
+        }) => {}
+        other => panic!("expected reuse, got {other:?}"),
+    }
+}
