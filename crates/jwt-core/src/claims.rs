@@ -44,6 +44,15 @@ pub(crate) struct Registered<'de> {
     pub(crate) aud: Option<ClaimValue<'de>>,
     pub(crate) jti: Option<ClaimValue<'de>>,
     pub(crate) names: SeenKeys<'de>,
+    /// Members whose value is `null`: absent as far as "required" goes (PyJWT).
+    pub(crate) nulls: Vec<Cow<'de, str>>,
+}
+
+impl Registered<'_> {
+    /// Whether `claim` is present with a non-null value.
+    pub(crate) fn has(&self, claim: &str) -> bool {
+        self.names.contains(claim) && !self.nulls.iter().any(|n| n == claim)
+    }
 }
 
 impl<'de> Registered<'de> {
@@ -88,9 +97,17 @@ impl<'de> Visitor<'de> for TopLevel {
                 "jti" => Some(&mut out.jti),
                 _ => None,
             };
-            match slot {
-                Some(slot) => *slot = Some(map.next_value_seed(ValueSeed { check: inner })?),
+            let is_null = match slot {
+                Some(slot) => {
+                    let value = map.next_value_seed(ValueSeed { check: inner })?;
+                    let is_null = matches!(value, ClaimValue::Other("null"));
+                    *slot = Some(value);
+                    is_null
+                }
                 None => map.next_value_seed(inner)?,
+            };
+            if is_null {
+                out.nulls.push(key.clone());
             }
             out.names.insert::<A::Error>(key)?;
         }
@@ -152,7 +169,7 @@ impl<'de> Visitor<'de> for ValueSeed {
         })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ClaimValue<'de>, A::Error> {
-        self.check.visit_map(map)?;
+        let _ = self.check.visit_map(map)?;
         Ok(ClaimValue::Other("an object"))
     }
 }

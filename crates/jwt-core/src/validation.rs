@@ -179,7 +179,7 @@ impl Validation {
     /// Checks the registered claims picked out of the payload.
     pub(crate) fn check_claims(&self, claims: &Registered<'_>) -> Result<(), Error> {
         for claim in &self.required {
-            if !claims.names.contains(claim) {
+            if !claims.has(claim) {
                 return Err(Error::MissingClaim {
                     claim: claim.clone(),
                 });

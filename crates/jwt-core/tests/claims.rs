@@ -240,6 +240,23 @@ fn required_claims() {
 }
 
 #[test]
+fn a_required_claim_that_is_null_is_missing() {
+    // PyJWT: `payload.get(claim) is None` is missing.
+    for c in [
+        json!({"exp": NOW + 9, "scope": null}),
+        json!({"exp": NOW + 9, "scope": "x", "jti": null}),
+    ] {
+        let err = verify_at(NOW, base().require("scope").require("jti"), &sign(&c)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim, "{c}: {err}");
+    }
+    // Not required: a null custom claim is just a claim.
+    assert_eq!(
+        kind_at(NOW, base(), json!({"exp": NOW + 9, "scope": null})),
+        None
+    );
+}
+
+#[test]
 fn explicit_typing() {
     let key = SigningKey::hmac(SECRET).unwrap();
     let claims = format!(r#"{{"exp":{}}}"#, NOW + 9);
