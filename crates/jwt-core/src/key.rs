@@ -752,7 +752,9 @@ struct RsaPublic {
     n: Vec<u8>,
     e: Vec<u8>,
     bits: usize,
-    parsed: [OnceLock<Option<ParsedPublicKey>>; 6],
+    /// Per algorithm, strict (0–5) and legacy weak-key verification (6–11):
+    /// separate slots, so one caller's opt-out never leaks into another's check.
+    parsed: [OnceLock<Option<ParsedPublicKey>>; 12],
 }
 
 impl RsaPublic {
@@ -791,9 +793,10 @@ impl RsaPublic {
     }
 
     fn parsed(&self, alg: Algorithm, legacy: bool) -> Option<&ParsedPublicKey> {
-        let slot = &self.parsed[rsa_slot(alg)];
+        let legacy = legacy && self.bits < MIN_RSA_BITS;
+        let slot = &self.parsed[rsa_slot(alg) + if legacy { 6 } else { 0 }];
         slot.get_or_init(|| {
-            let params = rsa_verify_alg(alg, legacy && self.bits < MIN_RSA_BITS)?;
+            let params = rsa_verify_alg(alg, legacy)?;
             ParsedPublicKey::new(params, &self.der).ok()
         })
         .as_ref()
@@ -1141,6 +1144,11 @@ impl VerifyingKey {
         let ok = match &self.inner {
             VerifyInner::Hmac(s) if alg.is_symmetric() => {
                 hmac::verify(s.key(alg), message, signature).is_ok()
+            }
+            VerifyInner::Rsa(r)
+                if alg.family() == KeyFamily::Rsa && !legacy && r.bits < MIN_RSA_BITS =>
+            {
+                return check_rsa_bits(r.bits)
             }
             VerifyInner::Rsa(r) if alg.family() == KeyFamily::Rsa => match r.parsed(alg, legacy) {
                 Some(pk) => pk.verify_sig(message, signature).is_ok(),

@@ -225,6 +225,26 @@ fn weak_rsa_keys_are_refused() {
 }
 
 #[test]
+fn legacy_weak_rsa_verification_does_not_leak_into_strict_checks() {
+    // A token signed by openssl with the 1024-bit key.
+    let token = String::from_utf8(data("rsa1024.rs256.jwt")).unwrap();
+    let token = token.trim();
+    let key = VerifyingKey::from_pem(&data("rsa1024.pub.pem")).unwrap();
+    let legacy = dangerous::allow_weak_verification_keys(Validation::new([Algorithm::RS256]));
+    let v = Verifier::new(key.clone(), legacy).unwrap();
+    let claims = v.verify::<serde_json::Value>(token).unwrap().claims;
+    assert_eq!(claims["sub"], "legacy");
+    // The same key, used strictly afterwards (and a clone of it), still refuses.
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig = b64::decode(sig.as_bytes(), "sig").unwrap();
+    let err = key
+        .verify_raw(Algorithm::RS256, input.as_bytes(), &sig)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WeakKey, "{err}");
+    assert!(Verifier::new(key, Validation::new([Algorithm::RS256])).is_err());
+}
+
+#[test]
 fn header_keys_and_urls_are_never_trusted() {
     // The attacker signs with their own key and ships its public key in `jwk`,
     // and points `jku`/`x5u` at their server.
