@@ -638,6 +638,8 @@ async fn healthz_and_refresh_answer_503_while_redis_is_down() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["key_store"], "ok");
+    // Which store, not its error text (no hosts or paths on a public endpoint).
+    assert_eq!(body["refresh_store"], "unavailable");
     let (status, body) = refresh(&http, &server, str_of(&pair, "refresh_token")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");

@@ -301,9 +301,11 @@ async fn userinfo(Claims(claims): Claims<Map<String, Value>>) -> Response {
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let health = state.tokens.health().await;
+    // The answer says only which store is down: the endpoint is public, and
+    // error details (paths, hosts, URLs) belong in the server's log.
     let describe = |e: &Option<Error>| match e {
-        None => Value::from("ok"),
-        Some(e) => Value::from(e.to_string()),
+        None => "ok",
+        Some(_) => "unavailable",
     };
     let body = json!({
         "status": if health.is_healthy() { "ok" } else { "unavailable" },
@@ -313,7 +315,13 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let status = if health.is_healthy() {
         StatusCode::OK
     } else {
-        tracing::warn!(%body, "health check failed");
+        let detail = |e: &Option<Error>| {
+            e.as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "ok".into())
+        };
+        tracing::warn!(key_store = %detail(&health.key_store), refresh_store = %detail(&health.refresh_store),
+            "health check failed");
         StatusCode::SERVICE_UNAVAILABLE
     };
     no_store((status, Json(body)))
