@@ -101,13 +101,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A private key file can be read by others than its owner.
-    #[error("insecure permissions on {}: mode {mode:03o} lets others read a private key; run `chmod 600` on it", path.display())]
+    /// A private key file others can read, or a store directory or metadata
+    /// file others can write.
+    #[error("insecure permissions on {}: mode {mode:03o} {problem}", path.display())]
     InsecurePermissions {
-        /// The private key file.
+        /// The file or directory.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+        /// What the mode allows and how to fix it.
+        problem: &'static str,
     },
     /// An environment variable is missing or unusable.
     #[error("environment variable {var}: {reason}")]

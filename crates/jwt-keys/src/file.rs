@@ -219,6 +219,11 @@ impl Inner {
             Err(e) => return Err(Error::io(path, e)),
         };
         let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        // Whoever can write keys.json or the directory decides which keys
+        // verify and for how long: refuse group- or world-writable ones.
+        check_not_writable_by_others(&path, &meta)?;
+        let dir_meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        check_not_writable_by_others(&self.dir, &dir_meta)?;
         if meta.len() > MAX_METADATA_BYTES {
             return Err(Error::corrupt(
                 &path,
@@ -253,7 +258,11 @@ impl Inner {
             use std::os::unix::fs::PermissionsExt;
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(Error::InsecurePermissions { path, mode });
+                return Err(Error::InsecurePermissions {
+                    path,
+                    mode,
+                    problem: "lets others read a private key; run `chmod 600` on it",
+                });
             }
         }
         let mut pem = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
@@ -347,6 +356,27 @@ impl Inner {
             }
         }
     }
+}
+
+/// Refuses a metadata file or store directory that others can write.
+fn check_not_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(Error::InsecurePermissions {
+                path: path.to_owned(),
+                mode,
+                problem:
+                    "lets others than its owner change which keys verify; run `chmod go-w` on it \
+                          (the store creates its directory 0700)",
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

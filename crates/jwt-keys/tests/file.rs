@@ -210,12 +210,32 @@ async fn bad_files_are_named_in_the_error() {
     std::fs::write(&active_pem, &good_pem).unwrap();
     std::fs::set_permissions(&active_pem, std::fs::Permissions::from_mode(0o644)).unwrap();
     match open_error(&dir).await {
-        Error::InsecurePermissions { path, mode } => {
+        Error::InsecurePermissions { path, mode, .. } => {
             assert_eq!((path, mode), (active_pem.clone(), 0o644));
         }
         other => panic!("{other:?}"),
     }
     std::fs::set_permissions(&active_pem, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(FileKeyStore::open(&dir).active().await.unwrap().kid, active);
+
+    // A directory or keys.json that others can write: they could extend a
+    // retired key's grace or change the policy, so the store refuses it.
+    let ledger = dir.join("keys.json");
+    for (path, bad, good) in [(&dir, 0o770, 0o700), (&ledger, 0o666, 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(bad)).unwrap();
+        match open_error(&dir).await {
+            Error::InsecurePermissions {
+                path: p,
+                mode,
+                problem,
+            } => {
+                assert_eq!((&p, mode), (path, bad));
+                assert!(problem.contains("chmod go-w"), "{problem}");
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(good)).unwrap();
+    }
     assert_eq!(FileKeyStore::open(&dir).active().await.unwrap().kid, active);
 }
 
