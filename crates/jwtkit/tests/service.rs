@@ -525,3 +525,83 @@ async fn a_signing_failure_during_refresh_does_not_consume_the_refresh_token() {
         other => panic!("expected reuse, got {other:?}"),
     }
 }
+
+/// Two service instances share one key store (two replicas). After the other
+/// replica rotates twice, its tokens carry a kid this replica has never seen:
+/// the layer reloads the keys once (rate-limited) and accepts them.
+#[tokio::test]
+async fn the_layer_reloads_keys_once_for_an_unknown_kid() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use jwtkit::axum::{BearerAuthLayer, Claims};
+    use jwtkit::keys::KeyStore;
+    use tower::ServiceExt;
+
+    let c = clock();
+    let store = Arc::new(MemoryKeyStore::with_clock(c.clone()));
+    store
+        .init(Algorithm::ES256, &RotationPolicy::default(), c.now())
+        .await
+        .unwrap();
+    let replica = |store: Arc<MemoryKeyStore>| {
+        TokenService::builder()
+            .shared_key_store(store)
+            .issuer("https://auth.test")
+            .audience("api")
+            .clock(c.clone())
+            .build()
+    };
+    let here = replica(store.clone()).await.unwrap();
+    let there = replica(store.clone()).await.unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            get(|Claims(claims): Claims<AccessClaims>| async move { claims.sub }),
+        )
+        .layer(BearerAuthLayer::<AccessClaims>::new(here.clone()));
+    let call = |token: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .uri("/me")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            app.oneshot(req).await.unwrap().status()
+        }
+    };
+
+    // Two rotations: the new active key was created after `here` loaded its keys.
+    store.rotate(c.now(), None).await.unwrap();
+    store.rotate(c.now(), None).await.unwrap();
+    there.reload_keys().await.unwrap();
+    let token = there.issue("bob", &()).await.unwrap().access_token;
+    assert!(matches!(
+        here.verify_access::<AccessClaims>(&token),
+        Err(Error::InvalidToken(jwtkit::core::Error::UnknownKey { .. }))
+    ));
+    assert_eq!(
+        call(token.clone()).await,
+        StatusCode::OK,
+        "reloaded on the unknown kid"
+    );
+    assert!(here.verify_access::<AccessClaims>(&token).is_ok());
+
+    // A made-up kid within the cooldown costs no second reload.
+    store.rotate(c.now(), None).await.unwrap();
+    store.rotate(c.now(), None).await.unwrap();
+    there.reload_keys().await.unwrap();
+    let newer = there.issue("carol", &()).await.unwrap().access_token;
+    assert_eq!(
+        call(newer.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "cooldown: no reload yet"
+    );
+    c.advance(31);
+    assert_eq!(
+        call(newer).await,
+        StatusCode::OK,
+        "after the cooldown it reloads again"
+    );
+}
