@@ -562,6 +562,26 @@ async fn redis_refresh_store_runs_the_flow_and_one_of_50_concurrent_refreshes_wi
     }
 }
 
+/// `--refresh` with the comma-separated seed nodes of a Redis Cluster: the same
+/// token lifecycle, each session's keys in one hash slot.
+#[tokio::test]
+async fn redis_cluster_refresh_store_runs_the_flow() {
+    let Some(nodes) = jwtkit_test_support::service("JWTKIT_TEST_REDIS_CLUSTER", "a Redis Cluster")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("cluster");
+    let server = Server::start(
+        dir.path(),
+        &["--refresh", &nodes, "--refresh-prefix", &prefix],
+    );
+    let http = client();
+    token_lifecycle(&http, &server).await;
+    let response = http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn with_redis_refresh_tokens_survive_a_restart() {
     let Some(url) = redis_url() else { return };
