@@ -44,15 +44,18 @@ impl<T> StateCache<T> {
     /// The cached state while it is younger than `ttl`, else `load()`'s. With
     /// `allow_stale`, a failed load falls back to the last state read
     /// (verification keeps working while the service is unreachable).
-    pub(crate) async fn get_or_load<F, Fut>(
+    /// `location` names the store in the warning logged when a stale state is
+    /// served; it is only formatted then, not on every (cached) call.
+    pub(crate) async fn get_or_load<F, Fut, L>(
         &self,
         ttl: Duration,
         allow_stale: bool,
         service: &str,
-        location: &str,
+        location: L,
         load: F,
     ) -> Result<Arc<T>>
     where
+        L: FnOnce() -> String,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
@@ -76,7 +79,7 @@ impl<T> StateCache<T> {
                 if allow_stale {
                     let guard = self.slot.read().unwrap_or_else(|p| p.into_inner());
                     if let Some(stale) = guard.as_ref() {
-                        tracing::warn!(store = %location, error = %e, age_secs = stale.fetched.elapsed().as_secs(),
+                        tracing::warn!(store = %location(), error = %e, age_secs = stale.fetched.elapsed().as_secs(),
                             "could not refresh the key state from {service}; using the last known state");
                         return Ok(stale.value.clone());
                     }

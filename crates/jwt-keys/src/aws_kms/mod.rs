@@ -291,7 +291,7 @@ impl KmsKeyStore {
                 self.settings.state_ttl,
                 allow_stale,
                 "KMS",
-                &self.location(),
+                || self.location(),
                 || self.load(),
             )
             .await

@@ -223,7 +223,7 @@ impl VaultKeyStore {
                 self.state_ttl,
                 allow_stale,
                 "Vault",
-                &self.location(),
+                || self.location(),
                 || self.load(),
             )
             .await
