@@ -24,3 +24,24 @@ pub fn decode(input: &[u8], what: &str) -> Result<Vec<u8>, Error> {
         .decode(input)
         .map_err(|e| Error::malformed(format!("{what} is not canonical unpadded base64url ({e})")))
 }
+
+/// Decodes canonical unpadded base64url and hands the bytes to `f`. Results
+/// of up to `N` bytes are decoded into a stack buffer, so the hot path of
+/// verification makes no heap allocation for them.
+pub(crate) fn with_decoded<const N: usize, R>(
+    input: &[u8],
+    what: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    let estimate = base64::decoded_len_estimate(input.len());
+    if estimate > N {
+        return decode(input, what).map(|bytes| f(&bytes));
+    }
+    let mut buf = [0u8; N];
+    match URL_SAFE_NO_PAD.decode_slice(input, &mut buf[..estimate]) {
+        Ok(n) => Ok(f(&buf[..n])),
+        Err(e) => Err(Error::malformed(format!(
+            "{what} is not canonical unpadded base64url ({e})"
+        ))),
+    }
+}

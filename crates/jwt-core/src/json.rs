@@ -152,11 +152,12 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 }
 
 /// Tracks the member names of one object and refuses a repeat. Small
-/// objects use a linear scan (no hashing, no allocation beyond the Vec);
-/// large ones switch to a hash set so hostile input stays linear.
+/// objects use a linear scan over inline storage (no hashing, no heap
+/// allocation for a typical claims set); large ones switch to a hash set so
+/// hostile input stays linear.
 #[derive(Default)]
 pub(crate) struct SeenKeys<'de> {
-    small: Vec<Cow<'de, str>>,
+    small: smallvec::SmallVec<[Cow<'de, str>; 12]>,
     large: Option<std::collections::HashSet<Cow<'de, str>>>,
 }
 
@@ -173,15 +174,22 @@ impl<'de> SeenKeys<'de> {
         if self.small.contains(&key) {
             return Err(dup());
         }
-        if self.small.capacity() == 0 {
-            // One allocation covers a typical claims set.
-            self.small.reserve_exact(16);
-        }
         self.small.push(key);
         if self.small.len() > 32 {
             self.large = Some(self.small.drain(..).collect());
         }
         Ok(())
+    }
+
+    /// The names seen, sorted (for tests).
+    #[cfg(test)]
+    pub(crate) fn sorted(&self) -> Vec<String> {
+        let mut out: Vec<String> = match &self.large {
+            Some(set) => set.iter().map(|k| k.to_string()).collect(),
+            None => self.small.iter().map(|k| k.to_string()).collect(),
+        };
+        out.sort();
+        out
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {

@@ -11,6 +11,7 @@ use crate::algorithm::Algorithm;
 use crate::b64;
 use crate::claims::Registered;
 use crate::error::Error;
+use crate::fused;
 use crate::header::Header;
 use crate::json;
 use crate::jwk::Jwks;
@@ -31,11 +32,27 @@ pub(crate) struct Parts<'a> {
     pub(crate) header: Header,
     pub(crate) signing_input: &'a str,
     pub(crate) payload_b64: &'a str,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature_b64: &'a str,
 }
 
-/// Splits a compact JWS and decodes its header and signature. The size limit
-/// is checked before anything else is looked at.
+/// Signatures up to this many bytes are decoded on the stack: every HMAC,
+/// ECDSA and EdDSA signature, and RSA up to 4096 bits.
+const SIGNATURE_STACK: usize = 512;
+
+/// Payloads up to this many bytes are decoded on the stack.
+const PAYLOAD_STACK: usize = 1024;
+
+/// Checks that a signature part is canonical base64url (and hands over the bytes).
+pub(crate) fn with_signature<R>(
+    signature_b64: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    b64::with_decoded::<SIGNATURE_STACK, R>(signature_b64.as_bytes(), "the signature", f)
+}
+
+/// Splits a compact JWS and decodes its header (the signature is decoded
+/// where it is used). The size limit is checked before anything else is
+/// looked at.
 pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
     if token.len() > max_size {
         return Err(Error::TooLarge {
@@ -63,12 +80,11 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
         ));
     }
     let header = parse_header_memo(header_b64)?;
-    let signature = b64::decode(sig_b64.as_bytes(), "the signature")?;
     Ok(Parts {
         header,
         signing_input,
         payload_b64,
-        signature,
+        signature_b64: sig_b64,
     })
 }
 
@@ -365,14 +381,33 @@ impl Verifier {
     /// Verifies `token` and deserializes its claims into `T` (any serde
     /// type, `serde_json::Value`, or a `serde_json::Map`).
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>, Error> {
-        let (header, payload) = self.verify_payload(token)?;
-        let claims = serde_json::from_str::<T>(&payload).map_err(|e| {
+        let (header, payload_b64) = self.verify_signature(token)?;
+        let claims = b64::with_decoded::<PAYLOAD_STACK, _>(
+            payload_b64.as_bytes(),
+            "the payload",
+            |payload| self.claims::<T>(payload),
+        )??;
+        Ok(TokenData { header, claims })
+    }
+
+    /// Checks the claims of a verified payload and deserializes them.
+    fn claims<T: DeserializeOwned>(&self, payload: &[u8]) -> Result<T, Error> {
+        let payload = std::str::from_utf8(payload)
+            .map_err(|e| Error::malformed(format!("the payload is not UTF-8 JSON ({e})")))?;
+        // One pass when it can (the common case), else the two-pass path,
+        // which has the same outcome and the precise error messages.
+        let mut registered = Registered::default();
+        if let Some(claims) = fused::parse::<T>(payload, &mut registered) {
+            self.validation.check_claims(&registered)?;
+            return Ok(claims);
+        }
+        self.validation.check_claims(&Registered::parse(payload)?)?;
+        serde_json::from_str::<T>(payload).map_err(|e| {
             Error::invalid_claim(
                 "payload",
                 format!("does not match the expected claims type: {e}"),
             )
-        })?;
-        Ok(TokenData { header, claims })
+        })
     }
 
     /// Verifies `token` and returns its claims as a JSON map.
@@ -381,9 +416,9 @@ impl Verifier {
             .map(|d| (d.header, d.claims))
     }
 
-    /// Verifies signature and claims; returns the header and the decoded
-    /// payload bytes (a strictly valid JSON object).
-    fn verify_payload(&self, token: &str) -> Result<(Header, String), Error> {
+    /// Verifies the signature and the header; returns the header and the
+    /// payload part, still encoded (the caller checks the claims).
+    fn verify_signature<'t>(&self, token: &'t str) -> Result<(Header, &'t str), Error> {
         let v = &self.validation;
         let parts = split(token, v.max_size)?;
         let alg = parts.header.alg;
@@ -423,17 +458,16 @@ impl Verifier {
                 });
             }
         }
-        key.verify_raw_inner(
-            alg,
-            parts.signing_input.as_bytes(),
-            &parts.signature,
-            v.allow_weak_keys,
-        )?;
+        with_signature(parts.signature_b64, |signature| {
+            key.verify_raw_inner(
+                alg,
+                parts.signing_input.as_bytes(),
+                signature,
+                v.allow_weak_keys,
+            )
+        })??;
         v.check_typ(&parts.header)?;
-        let payload = String::from_utf8(b64::decode(parts.payload_b64.as_bytes(), "the payload")?)
-            .map_err(|e| Error::malformed(format!("the payload is not UTF-8 JSON ({e})")))?;
-        v.check_claims(&Registered::parse(&payload)?)?;
-        Ok((parts.header, payload))
+        Ok((parts.header, parts.payload_b64))
     }
 
     fn select_key(&self, header: &Header) -> Result<&Arc<VerifyingKey>, Error> {

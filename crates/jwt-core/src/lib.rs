@@ -40,6 +40,7 @@ pub mod b64;
 mod claims;
 pub mod dangerous;
 mod error;
+mod fused;
 mod header;
 mod json;
 mod jwk;
