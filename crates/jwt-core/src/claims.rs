@@ -33,7 +33,7 @@ impl ClaimValue<'_> {
     }
 }
 
-/// The registered claims of a payload plus the names of all its members.
+/// The registered claims of a payload plus the names of its other members.
 #[derive(Default)]
 pub(crate) struct Registered<'de> {
     pub(crate) exp: Option<ClaimValue<'de>>,
@@ -43,19 +43,101 @@ pub(crate) struct Registered<'de> {
     pub(crate) sub: Option<ClaimValue<'de>>,
     pub(crate) aud: Option<ClaimValue<'de>>,
     pub(crate) jti: Option<ClaimValue<'de>>,
+    /// The names of the members that are not registered claims.
     pub(crate) names: SeenKeys<'de>,
-    /// Members whose value is `null`: absent as far as "required" goes (PyJWT).
+    /// Those of them whose value is `null`: absent as far as "required"
+    /// goes (PyJWT). A registered claim that is `null` is
+    /// `ClaimValue::Other("null")`.
     pub(crate) nulls: Vec<Cow<'de, str>>,
 }
 
-impl Registered<'_> {
-    /// Whether `claim` is present with a non-null value.
-    pub(crate) fn has(&self, claim: &str) -> bool {
-        self.names.contains(claim) && !self.nulls.iter().any(|n| n == claim)
+/// Which registered claim a member is.
+#[derive(Clone, Copy)]
+pub(crate) enum Slot {
+    Exp,
+    Nbf,
+    Iat,
+    Iss,
+    Sub,
+    Aud,
+    Jti,
+}
+
+impl Slot {
+    /// The registered claim named `name`, if it is one.
+    pub(crate) fn of(name: &str) -> Option<Slot> {
+        Some(match name {
+            "exp" => Slot::Exp,
+            "nbf" => Slot::Nbf,
+            "iat" => Slot::Iat,
+            "iss" => Slot::Iss,
+            "sub" => Slot::Sub,
+            "aud" => Slot::Aud,
+            "jti" => Slot::Jti,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Slot::Exp => "exp",
+            Slot::Nbf => "nbf",
+            Slot::Iat => "iat",
+            Slot::Iss => "iss",
+            Slot::Sub => "sub",
+            Slot::Aud => "aud",
+            Slot::Jti => "jti",
+        }
     }
 }
 
 impl<'de> Registered<'de> {
+    fn slot(&self, slot: Slot) -> &Option<ClaimValue<'de>> {
+        match slot {
+            Slot::Exp => &self.exp,
+            Slot::Nbf => &self.nbf,
+            Slot::Iat => &self.iat,
+            Slot::Iss => &self.iss,
+            Slot::Sub => &self.sub,
+            Slot::Aud => &self.aud,
+            Slot::Jti => &self.jti,
+        }
+    }
+
+    /// Records a registered claim; a second one of the same name (however
+    /// it is spelled: `"exp"`, `"\u0065xp"`) is a duplicate member.
+    pub(crate) fn set<E: serde::de::Error>(
+        &mut self,
+        slot: Slot,
+        value: ClaimValue<'de>,
+    ) -> Result<(), E> {
+        let place = match slot {
+            Slot::Exp => &mut self.exp,
+            Slot::Nbf => &mut self.nbf,
+            Slot::Iat => &mut self.iat,
+            Slot::Iss => &mut self.iss,
+            Slot::Sub => &mut self.sub,
+            Slot::Aud => &mut self.aud,
+            Slot::Jti => &mut self.jti,
+        };
+        if place.is_some() {
+            return Err(E::custom(format_args!(
+                "duplicate member name {:?}",
+                slot.name()
+            )));
+        }
+        *place = Some(value);
+        Ok(())
+    }
+
+    /// Whether `claim` is present with a non-null value.
+    pub(crate) fn has(&self, claim: &str) -> bool {
+        match Slot::of(claim) {
+            Some(slot) => !matches!(self.slot(slot), None | Some(ClaimValue::Other("null"))),
+            None => self.names.contains(claim) && !self.nulls.iter().any(|n| n == claim),
+        }
+    }
+
     /// Parses the decoded payload strictly.
     pub(crate) fn parse(text: &'de str) -> Result<Registered<'de>, Error> {
         // `from_str`: the payload was checked to be UTF-8 once, as a whole.
@@ -87,29 +169,19 @@ impl<'de> Visitor<'de> for TopLevel {
         let mut out = Registered::default();
         let inner = Check { depth: 1 };
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let slot = match &*key {
-                "exp" => Some(&mut out.exp),
-                "nbf" => Some(&mut out.nbf),
-                "iat" => Some(&mut out.iat),
-                "iss" => Some(&mut out.iss),
-                "sub" => Some(&mut out.sub),
-                "aud" => Some(&mut out.aud),
-                "jti" => Some(&mut out.jti),
-                _ => None,
-            };
-            let is_null = match slot {
+            match Slot::of(&key) {
                 Some(slot) => {
                     let value = map.next_value_seed(ValueSeed { check: inner })?;
-                    let is_null = matches!(value, ClaimValue::Other("null"));
-                    *slot = Some(value);
-                    is_null
+                    out.set::<A::Error>(slot, value)?;
                 }
-                None => map.next_value_seed(inner)?,
-            };
-            if is_null {
-                out.nulls.push(key.clone());
+                None => {
+                    let is_null = map.next_value_seed(inner)?;
+                    if is_null {
+                        out.nulls.push(key.clone());
+                    }
+                    out.names.insert::<A::Error>(key)?;
+                }
             }
-            out.names.insert::<A::Error>(key)?;
         }
         Ok(out)
     }

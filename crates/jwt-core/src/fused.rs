@@ -26,7 +26,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
-use crate::claims::{ClaimValue, Registered};
+use crate::claims::{ClaimValue, Registered, Slot};
 use crate::json::{Check, Key, MAX_DEPTH};
 
 /// serde_json's private names for `RawValue` (and, with `arbitrary_precision`,
@@ -217,49 +217,11 @@ impl<'s, 'r, 'de, V: Visitor<'de>> Visitor<'de> for TopVisitor<'s, 'r, 'de, V> {
     // which sends the caller to the two-pass path (and its clear message).
 }
 
-/// Which registered claim a member is.
-#[derive(Clone, Copy)]
-enum Slot {
-    Exp,
-    Nbf,
-    Iat,
-    Iss,
-    Sub,
-    Aud,
-    Jti,
-}
-
-impl Slot {
-    fn of(name: &str) -> Option<Slot> {
-        Some(match name {
-            "exp" => Slot::Exp,
-            "nbf" => Slot::Nbf,
-            "iat" => Slot::Iat,
-            "iss" => Slot::Iss,
-            "sub" => Slot::Sub,
-            "aud" => Slot::Aud,
-            "jti" => Slot::Jti,
-            _ => return None,
-        })
-    }
-
-    fn of_mut<'r, 'de>(self, reg: &'r mut Registered<'de>) -> &'r mut Option<ClaimValue<'de>> {
-        match self {
-            Slot::Exp => &mut reg.exp,
-            Slot::Nbf => &mut reg.nbf,
-            Slot::Iat => &mut reg.iat,
-            Slot::Iss => &mut reg.iss,
-            Slot::Sub => &mut reg.sub,
-            Slot::Aud => &mut reg.aud,
-            Slot::Jti => &mut reg.jti,
-        }
-    }
-}
-
 struct TopMap<'s, 'r, 'de, A> {
     map: A,
     state: &'s mut State<'r, 'de>,
-    key: Option<Cow<'de, str>>,
+    /// The member whose value comes next: its name, or its registered slot.
+    key: Option<Result<Slot, Cow<'de, str>>>,
 }
 
 /// Hands a member name to the caller's key seed the way serde_json does.
@@ -284,37 +246,42 @@ impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
             self.state.done = true;
             return Ok(None);
         };
-        self.state.reg.names.insert::<A::Error>(key.clone())?;
         let out = key_into(&key, seed)?;
-        self.key = Some(key);
+        self.key = Some(match Slot::of(&key) {
+            Some(slot) => Ok(slot),
+            None => {
+                self.state.reg.names.insert::<A::Error>(key.clone())?;
+                Err(key)
+            }
+        });
         Ok(Some(out))
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        let key = self.key.take().ok_or_else(bail::<A::Error>)?;
-        let reg = &mut self.state.reg;
-        let Some(slot) = Slot::of(&key) else {
-            let null = Cell::new(false);
-            let out = self.map.next_value_seed(Seed {
-                seed,
-                depth: 1,
-                null: Some(&null),
-            })?;
-            if null.get() {
-                reg.nulls.push(key);
+        let reg = &mut *self.state.reg;
+        match self.key.take().ok_or_else(bail::<A::Error>)? {
+            Ok(slot) => {
+                let captured = self.map.next_value_seed(CaptureSeed)?;
+                let out = seed.deserialize(Replay::<A::Error> {
+                    view: captured.view(),
+                    error: PhantomData,
+                })?;
+                reg.set::<A::Error>(slot, captured.into_claim())?;
+                Ok(out)
             }
-            return Ok(out);
-        };
-        let captured = self.map.next_value_seed(CaptureSeed)?;
-        let out = seed.deserialize(Replay::<A::Error> {
-            view: captured.view(),
-            error: PhantomData,
-        })?;
-        if matches!(captured, Captured::Null) {
-            reg.nulls.push(key);
+            Err(name) => {
+                let null = Cell::new(false);
+                let out = self.map.next_value_seed(Seed {
+                    seed,
+                    depth: 1,
+                    null: Some(&null),
+                })?;
+                if null.get() {
+                    reg.nulls.push(name);
+                }
+                Ok(out)
+            }
         }
-        *slot.of_mut(reg) = Some(captured.into_claim());
-        Ok(out)
     }
 
     fn size_hint(&self) -> Option<usize> {

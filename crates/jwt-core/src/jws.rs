@@ -60,17 +60,24 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
             limit: max_size,
         });
     }
-    let (signing_input, sig_b64) = token
-        .rsplit_once('.')
+    // One vectorized scan finds both separators and refuses a third.
+    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+    let first = dots
+        .next()
         .ok_or_else(|| Error::malformed("the token has no `.` separators"))?;
-    let (header_b64, payload_b64) = signing_input.split_once('.').ok_or_else(|| {
+    let second = dots.next().ok_or_else(|| {
         Error::malformed("the token has 2 parts; a JWS has 3 (JWE tokens are not supported)")
     })?;
-    if payload_b64.contains('.') {
+    if dots.next().is_some() {
         return Err(Error::malformed(
             "the token has more than 3 parts (JWE tokens, with 5 parts, are not supported)",
         ));
     }
+    // `.` is ASCII, so these are character boundaries.
+    let header_b64 = &token[..first];
+    let payload_b64 = &token[first + 1..second];
+    let signing_input = &token[..second];
+    let sig_b64 = &token[second + 1..];
     if header_b64.is_empty() {
         return Err(Error::malformed("the header part is empty"));
     }
