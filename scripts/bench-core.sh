@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs jwt-core's criterion bench (jwtkit vs the bare aws-lc-rs primitive vs
-# jsonwebtoken, all in one run) and prints a table of medians and ratios.
+# Runs jwt-core's benches: criterion (jwtkit vs the bare aws-lc-rs
+# primitive vs jsonwebtoken, all in one run; a table of its medians and
+# ratios), then the alternating-rounds comparison (benches/versus.rs), whose
+# per-round ratios hold up on a noisy machine.
 #
 #   scripts/bench-core.sh                 every algorithm (~5 minutes)
 #   JWTKIT_BENCH_ALGS=HS256,ES256 scripts/bench-core.sh
@@ -35,3 +37,6 @@ for alg in order:
         print(f"| {alg} | {op} | {fmt(r['jwtkit'])} | {fmt(r['primitive'])} | {fmt(j) if j else 'n/a'} | "
               f"{r['jwtkit']/r['primitive']:.2f} | {(r['jwtkit']/j) if j else float('nan'):.2f} |")
 PY
+echo
+echo "Alternating rounds (benches/versus.rs):"
+cargo bench -q -p jwt-core --bench versus 2>/dev/null

@@ -349,6 +349,41 @@ fn duplicate_member_names_are_refused() {
         &format!(r#"{{"exp":{EXP},"a":{{"b":1,"b":2}}}}"#),
     );
     assert_eq!(kind(&v, &nested), ErrorKind::Malformed);
+
+    // The same through typed claims: whether the caller's type reads the
+    // member, skips it, or collects everything, and however it is spelled.
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Reads {
+        exp: u64,
+        a: std::collections::HashMap<String, u8>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Skips {
+        exp: u64,
+    }
+    for payload in [
+        format!(r#"{{"exp":{EXP},"a":{{"b":1,"b":2}}}}"#),
+        format!(r#"{{"exp":{EXP},"a":{{"b":1,"\u0062":2}}}}"#),
+        format!(r#"{{"exp":{EXP},"a":{{"b":1}},"z":[{{"c":1,"c":2}}]}}"#),
+        format!(r#"{{"exp":{EXP},"a":{{"b":1}},"\u0065xp":{EXP}}}"#),
+        format!(r#"{{"exp":{EXP},"a":{{"b":1}},"a":{{"b":1}}}}"#),
+    ] {
+        let token = raw_token(&key, Algorithm::HS256, r#"{"alg":"HS256"}"#, &payload);
+        for err in [
+            v.verify::<Reads>(&token).unwrap_err(),
+            v.verify::<Skips>(&token).unwrap_err(),
+            v.verify::<serde_json::Map<String, serde_json::Value>>(&token)
+                .unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::Malformed, "{payload}: {err}");
+            assert!(
+                err.to_string().contains("duplicate member name"),
+                "{payload}: {err}"
+            );
+        }
+    }
 }
 
 #[test]
