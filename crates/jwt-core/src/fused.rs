@@ -42,6 +42,7 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
     let mut state = State {
         reg: registered,
         done: false,
+        poisoned: Cell::new(false),
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let value = T::deserialize(Top {
@@ -51,23 +52,19 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
     .ok()?;
     de.end().ok()?;
     // `done`: the top-level object was read to its end by our map access.
-    state.done.then_some(value)
+    // `poisoned`: some error was raised on the way, even if the caller's
+    // type swallowed it (e.g. `deserialize_with` and `unwrap_or_default`).
+    (state.done && !state.poisoned.get()).then_some(value)
 }
 
 struct State<'r, 'de> {
     reg: &'r mut Registered<'de>,
     done: bool,
+    poisoned: Cell<bool>,
 }
 
 fn bail<E: de::Error>() -> E {
     E::custom("not on the fused path")
-}
-
-fn deeper<E: de::Error>(depth: usize) -> Result<usize, E> {
-    if depth >= MAX_DEPTH {
-        return Err(bail());
-    }
-    Ok(depth + 1)
 }
 
 /// Refuses a deserializer method (the caller falls back to two passes).
@@ -235,13 +232,16 @@ fn key_into<'de, K: DeserializeSeed<'de>, E: de::Error>(
     }
 }
 
-impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
-    type Error = A::Error;
+/// Marks the pass as failed when `result` is an error.
+fn watch<T, E>(poisoned: &Cell<bool>, result: Result<T, E>) -> Result<T, E> {
+    if result.is_err() {
+        poisoned.set(true);
+    }
+    result
+}
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
+impl<'s, 'r, 'de, A: MapAccess<'de>> TopMap<'s, 'r, 'de, A> {
+    fn key<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         let Some(Key(key)) = self.map.next_key::<Key<'de>>()? else {
             self.state.done = true;
             return Ok(None);
@@ -257,8 +257,8 @@ impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
         Ok(Some(out))
     }
 
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        let reg = &mut *self.state.reg;
+    fn value<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        let State { reg, poisoned, .. } = &mut *self.state;
         match self.key.take().ok_or_else(bail::<A::Error>)? {
             Ok(slot) => {
                 let captured = self.map.next_value_seed(CaptureSeed)?;
@@ -273,8 +273,11 @@ impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
                 let null = Cell::new(false);
                 let out = self.map.next_value_seed(Seed {
                     seed,
-                    depth: 1,
-                    null: Some(&null),
+                    ctx: Ctx {
+                        depth: 1,
+                        null: Some(&null),
+                        poisoned,
+                    },
                 })?;
                 if null.get() {
                     reg.nulls.push(name);
@@ -282,6 +285,23 @@ impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
                 Ok(out)
             }
         }
+    }
+}
+
+impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let result = self.key(seed);
+        watch(&self.state.poisoned, result)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        let result = self.value(seed);
+        watch(&self.state.poisoned, result)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -292,36 +312,72 @@ impl<'s, 'r, 'de, A: MapAccess<'de>> MapAccess<'de> for TopMap<'s, 'r, 'de, A> {
 // ---------------------------------------------------------------------------
 // Any other value: checked as the caller's type reads it.
 
-struct Seed<'n, S> {
-    seed: S,
+/// Where a value sits, and where to report what was seen.
+#[derive(Clone, Copy)]
+struct Ctx<'n> {
+    /// Nesting depth, counted as [`Check`] counts it.
     depth: usize,
     /// Set when the value is `null` (top-level members only).
     null: Option<&'n Cell<bool>>,
+    /// Set when any error passes through (see [`parse`]).
+    poisoned: &'n Cell<bool>,
+}
+
+impl<'n> Ctx<'n> {
+    fn watch<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        watch(self.poisoned, result)
+    }
+
+    fn fail<T, E: de::Error>(self) -> Result<T, E> {
+        self.poisoned.set(true);
+        Err(bail())
+    }
+
+    /// The context of the values inside a container at this level.
+    fn deeper<E: de::Error>(self) -> Result<Ctx<'n>, E> {
+        if self.depth >= MAX_DEPTH {
+            return self.fail();
+        }
+        Ok(Ctx {
+            depth: self.depth + 1,
+            null: None,
+            poisoned: self.poisoned,
+        })
+    }
+
+    fn nested(self) -> Ctx<'n> {
+        Ctx { null: None, ..self }
+    }
+
+    fn saw_null(self) {
+        if let Some(null) = self.null {
+            null.set(true);
+        }
+    }
+}
+
+struct Seed<'n, S> {
+    seed: S,
+    ctx: Ctx<'n>,
 }
 
 impl<'n, 'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'n, S> {
     type Value = S::Value;
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<S::Value, D::Error> {
-        self.seed.deserialize(Wrap {
-            de,
-            depth: self.depth,
-            null: self.null,
-        })
+        self.seed.deserialize(Wrap { de, ctx: self.ctx })
     }
 }
 
 struct Wrap<'n, D> {
     de: D,
-    depth: usize,
-    null: Option<&'n Cell<bool>>,
+    ctx: Ctx<'n>,
 }
 
 impl<'n, D> Wrap<'n, D> {
     fn visitor<V>(&self, inner: V) -> WrapVisitor<'n, V> {
         WrapVisitor {
             inner,
-            depth: self.depth,
-            null: self.null,
+            ctx: self.ctx,
         }
     }
 }
@@ -330,7 +386,7 @@ macro_rules! wrap_plain {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
             let v = self.visitor(visitor);
-            self.de.$method(v)
+            self.ctx.watch(self.de.$method(v))
         }
     )*};
 }
@@ -342,18 +398,25 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
         deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
-        deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
-        deserialize_identifier
+        deserialize_str deserialize_string deserialize_option deserialize_unit
+        deserialize_seq deserialize_map deserialize_identifier
     }
 
+    // serde_json reads strings for bytes without validating them (control
+    // characters, lone surrogates); the strict pass refuses those.
+    fn deserialize_bytes<V: Visitor<'de>>(self, _: V) -> Result<V::Value, D::Error> {
+        self.ctx.fail()
+    }
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, _: V) -> Result<V::Value, D::Error> {
+        self.ctx.fail()
+    }
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         let v = self.visitor(visitor);
-        self.de.deserialize_unit_struct(name, v)
+        self.ctx.watch(self.de.deserialize_unit_struct(name, v))
     }
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
@@ -361,10 +424,10 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         if name.starts_with(SERDE_JSON_PRIVATE) {
-            return Err(bail());
+            return self.ctx.fail();
         }
         let v = self.visitor(visitor);
-        self.de.deserialize_newtype_struct(name, v)
+        self.ctx.watch(self.de.deserialize_newtype_struct(name, v))
     }
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
@@ -372,7 +435,7 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         let v = self.visitor(visitor);
-        self.de.deserialize_tuple(len, v)
+        self.ctx.watch(self.de.deserialize_tuple(len, v))
     }
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
@@ -381,7 +444,8 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         let v = self.visitor(visitor);
-        self.de.deserialize_tuple_struct(name, len, v)
+        self.ctx
+            .watch(self.de.deserialize_tuple_struct(name, len, v))
     }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
@@ -390,7 +454,7 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         let v = self.visitor(visitor);
-        self.de.deserialize_struct(name, fields, v)
+        self.ctx.watch(self.de.deserialize_struct(name, fields, v))
     }
     fn deserialize_enum<V: Visitor<'de>>(
         self,
@@ -399,13 +463,18 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         let v = self.visitor(visitor);
-        self.de.deserialize_enum(name, variants, v)
+        self.ctx.watch(self.de.deserialize_enum(name, variants, v))
     }
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         // The caller skips this value; it is still checked.
-        let is_null = Check { depth: self.depth }.deserialize(self.de)?;
-        if let (true, Some(null)) = (is_null, self.null) {
-            null.set(true);
+        let is_null = self.ctx.watch(
+            Check {
+                depth: self.ctx.depth,
+            }
+            .deserialize(self.de),
+        )?;
+        if is_null {
+            self.ctx.saw_null();
         }
         visitor.visit_unit()
     }
@@ -416,8 +485,7 @@ impl<'n, 'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'n, D> {
 
 struct WrapVisitor<'n, V> {
     inner: V,
-    depth: usize,
-    null: Option<&'n Cell<bool>>,
+    ctx: Ctx<'n>,
 }
 
 impl<'n, 'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'n, V> {
@@ -436,85 +504,66 @@ impl<'n, 'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'n, V> {
     }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-        if let Some(null) = self.null {
-            null.set(true);
-        }
+        self.ctx.saw_null();
         self.inner.visit_none()
     }
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        if let Some(null) = self.null {
-            null.set(true);
-        }
+        self.ctx.saw_null();
         self.inner.visit_unit()
     }
     fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<V::Value, D::Error> {
-        self.inner.visit_some(Wrap {
-            de,
-            depth: self.depth,
-            null: self.null,
-        })
+        self.inner.visit_some(Wrap { de, ctx: self.ctx })
     }
     fn visit_newtype_struct<D: Deserializer<'de>>(self, de: D) -> Result<V::Value, D::Error> {
-        self.inner.visit_newtype_struct(Wrap {
-            de,
-            depth: self.depth,
-            null: self.null,
-        })
+        self.inner.visit_newtype_struct(Wrap { de, ctx: self.ctx })
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        let depth = deeper(self.depth)?;
-        self.inner.visit_seq(WrapSeq { seq, depth })
+        let ctx = self.ctx.deeper()?;
+        self.inner.visit_seq(WrapSeq { seq, ctx })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        let depth = deeper(self.depth)?;
+        let ctx = self.ctx.deeper()?;
         self.inner.visit_map(WrapMap {
             map,
-            depth,
+            ctx,
             seen: Default::default(),
         })
     }
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.inner.visit_enum(WrapEnum {
             data,
-            depth: self.depth,
+            ctx: self.ctx.nested(),
         })
     }
 }
 
-struct WrapSeq<A> {
+struct WrapSeq<'n, A> {
     seq: A,
-    depth: usize,
+    ctx: Ctx<'n>,
 }
 
-impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<A> {
+impl<'n, 'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'n, A> {
     type Error = A::Error;
     fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, A::Error> {
-        self.seq.next_element_seed(Seed {
-            seed,
-            depth: self.depth,
-            null: None,
-        })
+        let ctx = self.ctx;
+        ctx.watch(self.seq.next_element_seed(Seed { seed, ctx }))
     }
     fn size_hint(&self) -> Option<usize> {
         self.seq.size_hint()
     }
 }
 
-struct WrapMap<'de, A> {
+struct WrapMap<'n, 'de, A> {
     map: A,
-    depth: usize,
+    ctx: Ctx<'n>,
     seen: crate::json::SeenKeys<'de>,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for WrapMap<'de, A> {
-    type Error = A::Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
+impl<'n, 'de, A: MapAccess<'de>> WrapMap<'n, 'de, A> {
+    fn key<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         let Some(Key(key)) = self.map.next_key::<Key<'de>>()? else {
             return Ok(None);
         };
@@ -522,85 +571,86 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WrapMap<'de, A> {
         self.seen.insert::<A::Error>(key)?;
         Ok(Some(out))
     }
+}
+
+impl<'n, 'de, A: MapAccess<'de>> MapAccess<'de> for WrapMap<'n, 'de, A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let result = self.key(seed);
+        self.ctx.watch(result)
+    }
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        self.map.next_value_seed(Seed {
-            seed,
-            depth: self.depth,
-            null: None,
-        })
+        let ctx = self.ctx;
+        ctx.watch(self.map.next_value_seed(Seed { seed, ctx }))
     }
     fn size_hint(&self) -> Option<usize> {
         self.map.size_hint()
     }
 }
 
-struct WrapEnum<A> {
+struct WrapEnum<'n, A> {
     data: A,
-    depth: usize,
+    ctx: Ctx<'n>,
 }
 
-impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for WrapEnum<A> {
+impl<'n, 'de, A: EnumAccess<'de>> EnumAccess<'de> for WrapEnum<'n, A> {
     type Error = A::Error;
-    type Variant = WrapVariant<A::Variant>;
+    type Variant = WrapVariant<'n, A::Variant>;
     fn variant_seed<S: DeserializeSeed<'de>>(
         self,
         seed: S,
     ) -> Result<(S::Value, Self::Variant), A::Error> {
-        let (value, variant) = self.data.variant_seed(seed)?;
-        Ok((
-            value,
-            WrapVariant {
-                variant,
-                depth: self.depth,
-            },
-        ))
+        let ctx = self.ctx;
+        // The variant's name goes through the checking wrapper too.
+        let (value, variant) = ctx.watch(self.data.variant_seed(Seed { seed, ctx }))?;
+        Ok((value, WrapVariant { variant, ctx }))
     }
 }
 
 /// An enum's content sits one level inside `{"Variant": …}`.
-struct WrapVariant<A> {
+struct WrapVariant<'n, A> {
     variant: A,
-    depth: usize,
+    ctx: Ctx<'n>,
 }
 
-impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapVariant<A> {
+impl<'n, 'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapVariant<'n, A> {
     type Error = A::Error;
     fn unit_variant(self) -> Result<(), A::Error> {
-        self.variant.unit_variant()
+        // `{"Variant":null}` is a unit variant too, one level down.
+        self.ctx.deeper::<A::Error>()?;
+        self.ctx.watch(self.variant.unit_variant())
     }
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
-        let depth = deeper(self.depth)?;
-        self.variant.newtype_variant_seed(Seed {
-            seed,
-            depth,
-            null: None,
-        })
+        let ctx = self.ctx.deeper()?;
+        self.ctx
+            .watch(self.variant.newtype_variant_seed(Seed { seed, ctx }))
     }
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
-        let depth = deeper(self.depth)?;
-        self.variant.tuple_variant(
+        let ctx = self.ctx.deeper()?;
+        self.ctx.watch(self.variant.tuple_variant(
             len,
             WrapVisitor {
                 inner: visitor,
-                depth,
-                null: None,
+                ctx,
             },
-        )
+        ))
     }
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, A::Error> {
-        let depth = deeper(self.depth)?;
-        self.variant.struct_variant(
+        let ctx = self.ctx.deeper()?;
+        self.ctx.watch(self.variant.struct_variant(
             fields,
             WrapVisitor {
                 inner: visitor,
-                depth,
-                null: None,
+                ctx,
             },
-        )
+        ))
     }
 }
 
@@ -746,10 +796,19 @@ impl<'c, 'de, E: de::Error> Deserializer<'de> for Replay<'c, 'de, E> {
             View::Null => visitor.visit_unit(),
             View::Str(Cow::Borrowed(s)) => visitor.visit_borrowed_str(s),
             View::Str(Cow::Owned(s)) => visitor.visit_str(s),
-            View::StrArray(items) => visitor.visit_seq(ReplaySeq {
-                items: items.iter(),
-                error: PhantomData,
-            }),
+            View::StrArray(items) => {
+                let mut seq = ReplaySeq {
+                    items: items.iter(),
+                    error: PhantomData,
+                };
+                let out = visitor.visit_seq(&mut seq)?;
+                // serde_json refuses an array with elements left unread
+                // (a tuple or a fixed-size array shorter than the input).
+                if seq.items.len() != 0 {
+                    return Err(bail());
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -1093,6 +1152,77 @@ mod tests {
         assert!(!agree::<Raw>(r#"{"sub":"a","extra":{"k":1}}"#));
         assert!(serde_json::from_str::<Raw>(r#"{"sub":"a","extra":{"k":1,"k":2}}"#).is_ok());
         assert!(Registered::parse(r#"{"sub":"a","extra":{"k":1,"k":2}}"#).is_err());
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct TupleAud {
+        exp: u64,
+        aud: (String,),
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Bytes {
+        exp: u64,
+        name: std::ffi::CString,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    enum Tree {
+        Leaf,
+        Node(Box<Tree>),
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Trees {
+        exp: u64,
+        t: Tree,
+    }
+
+    fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+        Ok(Vec::<Value>::deserialize(d).unwrap_or_default())
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Swallows {
+        exp: u64,
+        #[serde(deserialize_with = "lenient")]
+        tags: Vec<Value>,
+    }
+
+    #[test]
+    fn reviewed_differentials_stay_closed() {
+        // An array with elements the caller's tuple does not read.
+        assert!(!agree::<TupleAud>(r#"{"exp":4000000000,"aud":["a","b"]}"#));
+        assert!(agree::<TupleAud>(r#"{"exp":4000000000,"aud":["a"]}"#));
+        // Byte strings: serde_json does not validate them.
+        assert!(!agree::<Bytes>(r#"{"exp":1,"name":"\ud800"}"#));
+        assert!(!agree::<Bytes>("{\"exp\":1,\"name\":\"a\u{1}b\"}"));
+        // A unit variant written as an object, at the depth limit.
+        let deep = |n: usize, leaf: &str| {
+            format!(
+                r#"{{"exp":1,"t":{}{leaf}{}}}"#,
+                r#"{"Node":"#.repeat(n),
+                "}".repeat(n)
+            )
+        };
+        assert!(!agree::<Trees>(&deep(31, r#"{"Leaf":null}"#)));
+        assert!(agree::<Trees>(&deep(20, r#"{"Leaf":null}"#)));
+        assert!(agree::<Trees>(&deep(20, r#""Leaf""#)));
+        // A depth error the caller's type swallows.
+        let too_deep = format!(r#"{{"exp":1,"tags":{}{}}}"#, "[".repeat(32), "]".repeat(32));
+        assert!(!agree::<Swallows>(&too_deep));
+        assert!(agree::<Swallows>(r#"{"exp":1,"tags":[1,[2]]}"#));
+    }
+
+    #[test]
+    fn serde_json_private_member_names_are_refused() {
+        let hidden = r#"{"exp":1,"d":{"$serde_json::private::RawValue":"{\"a\":1,\"a\":2}"}}"#;
+        assert!(Registered::parse(hidden).is_err());
+        assert!(crate::json::parse_object(hidden.as_bytes(), "the payload").is_err());
+        all_types(hidden);
+        let top = r#"{"$serde_json::private::Number":"1"}"#;
+        assert!(Registered::parse(top).is_err());
+        all_types(top);
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl<'de> Visitor<'de> for StrictValue {
         let inner = self.deeper::<A::Error>()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            reserved_name::<A::Error>(&key)?;
             let value = map.next_value_seed(inner)?;
             if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format_args!(
@@ -151,6 +152,22 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Member names that serde_json's own types treat as instructions: with its
+/// `raw_value` feature, a `Value` holding `{"$serde_json::private::RawValue":
+/// "<json>"}` parses the string as JSON, which would hide a duplicate member
+/// (or anything else) from the strict pass inside a string. No claims set
+/// needs such a name, so none is accepted.
+const RESERVED_PREFIX: &str = "$serde_json::private::";
+
+fn reserved_name<E: serde::de::Error>(key: &str) -> Result<(), E> {
+    if key.starts_with(RESERVED_PREFIX) {
+        return Err(E::custom(format_args!(
+            "member name {key:?} is reserved (serde_json gives it a meaning of its own)"
+        )));
+    }
+    Ok(())
+}
+
 /// Tracks the member names of one object and refuses a repeat. Small
 /// objects use a linear scan over inline storage (no hashing, no heap
 /// allocation for a typical claims set); large ones switch to a hash set so
@@ -163,6 +180,7 @@ pub(crate) struct SeenKeys<'de> {
 
 impl<'de> SeenKeys<'de> {
     pub(crate) fn insert<E: serde::de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        reserved_name::<E>(&key)?;
         let dup = || E::custom(format_args!("duplicate member name {key:?}"));
         if let Some(set) = &mut self.large {
             if set.contains(&key) {
