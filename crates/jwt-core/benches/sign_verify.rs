@@ -11,7 +11,7 @@ use jwt_core::speed::{sample_validation, SampleClaims};
 use jwt_core::{Algorithm, Signer, SigningKey, Verifier};
 
 mod common;
-use common::{jsonwebtoken_alg, jsonwebtoken_keys};
+use common::{jsonwebtoken_alg, jsonwebtoken_keys, jsonwebtoken_validation};
 
 type Claims = SampleClaims;
 
@@ -60,11 +60,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| assert!(prim.verify(black_box(input.as_bytes()), black_box(&sig_bytes))))
         });
         if let Some((j, (_, dec))) = &jwt_keys {
-            let mut v = jsonwebtoken::Validation::new(*j);
-            v.set_issuer(&["https://auth.example.com"]);
-            v.set_audience(&["my-api"]);
-            v.sub = Some("user-1234".into());
-            v.validate_nbf = true;
+            let v = jsonwebtoken_validation(*j);
             g.bench_function("jsonwebtoken", |b| {
                 b.iter(|| jsonwebtoken::decode::<Claims>(black_box(&token), dec, &v).unwrap())
             });

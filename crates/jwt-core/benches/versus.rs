@@ -18,7 +18,7 @@ use jwt_core::speed::{sample_validation, Floor, SampleClaims};
 use jwt_core::{Algorithm, Signer, SigningKey, Verifier};
 
 mod common;
-use common::{jsonwebtoken_alg, jsonwebtoken_keys};
+use common::{jsonwebtoken_alg, jsonwebtoken_keys, jsonwebtoken_validation};
 
 /// How long one batch of one contender runs.
 const BATCH: Duration = Duration::from_millis(20);
@@ -120,11 +120,7 @@ fn main() {
         let (input, sig_b64) = token.rsplit_once('.').expect("three parts");
         let sig = jwt_core::b64::decode(sig_b64.as_bytes(), "sig").expect("signature");
         let header = jsonwebtoken::Header::new(j);
-        let mut v = jsonwebtoken::Validation::new(j);
-        v.set_issuer(&[&claims.iss]);
-        v.set_audience(&[&claims.aud]);
-        v.sub = Some(claims.sub.clone());
-        v.validate_nbf = true;
+        let v = jsonwebtoken_validation(j);
         // Both libraries must accept the token, or the comparison means nothing.
         jsonwebtoken::decode::<SampleClaims>(&token, &dec, &v).expect("jsonwebtoken verifies");
 

@@ -15,6 +15,9 @@ use std::hint::black_box;
 use jwt_core::speed::{sample_validation, SampleClaims};
 use jwt_core::{Algorithm, Signer, SigningKey, Verifier};
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "jwtkit".into());
@@ -39,11 +42,7 @@ fn main() {
         }
         "jsonwebtoken" => {
             let dec = jsonwebtoken::DecodingKey::from_secret(&secret);
-            let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-            v.set_issuer(&[&claims.iss]);
-            v.set_audience(&[&claims.aud]);
-            v.sub = Some(claims.sub.clone());
-            v.validate_nbf = true;
+            let v = common::jsonwebtoken_validation(jsonwebtoken::Algorithm::HS256);
             for _ in 0..n {
                 let d = jsonwebtoken::decode::<SampleClaims>(black_box(&token), &dec, &v)
                     .expect("valid");

@@ -93,20 +93,30 @@ struct Top<'s, 'r, 'de, D> {
     state: &'s mut State<'r, 'de>,
 }
 
+impl<'s, 'r, 'de, D> Top<'s, 'r, 'de, D> {
+    /// The inner deserializer, and the caller's visitor wrapped to track the
+    /// top-level members.
+    fn with<V>(self, inner: V) -> (D, TopVisitor<'s, 'r, 'de, V>) {
+        (
+            self.de,
+            TopVisitor {
+                inner,
+                state: self.state,
+            },
+        )
+    }
+}
+
 impl<'s, 'r, 'de, D: Deserializer<'de>> Deserializer<'de> for Top<'s, 'r, 'de, D> {
     type Error = D::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.de.deserialize_any(TopVisitor {
-            inner: visitor,
-            state: self.state,
-        })
+        let (de, v) = self.with(visitor);
+        de.deserialize_any(v)
     }
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.de.deserialize_map(TopVisitor {
-            inner: visitor,
-            state: self.state,
-        })
+        let (de, v) = self.with(visitor);
+        de.deserialize_map(v)
     }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
@@ -114,20 +124,12 @@ impl<'s, 'r, 'de, D: Deserializer<'de>> Deserializer<'de> for Top<'s, 'r, 'de, D
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
-        self.de.deserialize_struct(
-            name,
-            fields,
-            TopVisitor {
-                inner: visitor,
-                state: self.state,
-            },
-        )
+        let (de, v) = self.with(visitor);
+        de.deserialize_struct(name, fields, v)
     }
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.de.deserialize_option(TopVisitor {
-            inner: visitor,
-            state: self.state,
-        })
+        let (de, v) = self.with(visitor);
+        de.deserialize_option(v)
     }
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
@@ -137,13 +139,8 @@ impl<'s, 'r, 'de, D: Deserializer<'de>> Deserializer<'de> for Top<'s, 'r, 'de, D
         if name.starts_with(SERDE_JSON_PRIVATE) {
             return Err(bail());
         }
-        self.de.deserialize_newtype_struct(
-            name,
-            TopVisitor {
-                inner: visitor,
-                state: self.state,
-            },
-        )
+        let (de, v) = self.with(visitor);
+        de.deserialize_newtype_struct(name, v)
     }
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,

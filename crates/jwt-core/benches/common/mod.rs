@@ -1,6 +1,22 @@
-//! Shared by the benches: the same keys and algorithms in `jsonwebtoken`.
+//! Shared by the benches and the `hs256_count` example: the same keys,
+//! algorithms and claims checks in `jsonwebtoken`.
+// Each user needs only some of these.
+#![allow(dead_code)]
 
+use jwt_core::speed::SampleClaims;
 use jwt_core::{Algorithm, SigningKey};
+
+/// `jsonwebtoken`'s validation doing what `jwt_core::speed::sample_validation`
+/// does: `alg`, `exp`, `nbf`, and `iss`, `aud`, `sub` matching [`SampleClaims`].
+pub fn jsonwebtoken_validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
+    let claims = SampleClaims::default();
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[&claims.iss]);
+    v.set_audience(&[&claims.aud]);
+    v.sub = Some(claims.sub);
+    v.validate_nbf = true;
+    v
+}
 
 /// The same algorithm in `jsonwebtoken` (which has no ES512).
 pub fn jsonwebtoken_alg(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
