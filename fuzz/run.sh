@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(verify claims jwk key_load remote_jwks)
+[ ${#targets[@]} -gt 0 ] || targets=(verify claims sign_verify jwk key_load remote_jwks)
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "== $t for ${seconds}s" >&2

@@ -1,13 +1,79 @@
 //! One strict pass over the payload: refuses duplicate members and deep
 //! nesting, and picks out the registered claims without building a tree.
+//!
+//! The same pass guards signing: [`check_signable`] runs it over the JSON
+//! about to be signed, and [`parse_claims`] over claims that arrive as text,
+//! so nothing is signed that the verifier would refuse or read differently.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::json::{Check, Key, SeenKeys};
+use crate::json::{self, Check, Key, SeenKeys};
+
+/// Parses claims given as JSON text (a command-line flag, a request body,
+/// claims kept in a store) with the verifier's strict rules, for signing.
+///
+/// Refused, each with a [`ErrorKind::Config`](crate::ErrorKind::Config)
+/// error that says why: text that is not a JSON object; duplicate member
+/// names at any depth (however spelled: `"a"` and `"\u0061"` are the same
+/// name); serde_json's private member names (`$serde_json::private::…`,
+/// which `serde_json::Value` would otherwise replace by the JSON inside the
+/// string); nesting deeper than [`MAX_DEPTH`](crate::MAX_DEPTH); and a
+/// registered claim of the wrong type (`exp`, `nbf`, `iat` not a number;
+/// `iss`, `sub`, `jti` not a string; `aud` not a string or a non-empty array
+/// of strings), which every verifier refuses.
+///
+/// Never parse such text with `serde_json::from_str::<Value>` before
+/// signing it: once a `Value` exists, a private member name has already
+/// been acted on and the check cannot see it.
+///
+/// ```
+/// let claims = jwt_core::parse_claims(br#"{"sub":"alice","roles":["admin"]}"#)?;
+/// assert_eq!(claims["roles"][0], "admin");
+///
+/// let dup = jwt_core::parse_claims(br#"{"role":"user","role":"admin"}"#).unwrap_err();
+/// assert!(dup.to_string().contains("duplicate member name \"role\""));
+///
+/// let hidden = br#"{"$serde_json::private::RawValue":"{\"role\":\"admin\"}"}"#;
+/// assert!(jwt_core::parse_claims(hidden).unwrap_err().to_string().contains("reserved"));
+///
+/// let soon = jwt_core::parse_claims(br#"{"exp":"soon"}"#).unwrap_err();
+/// assert_eq!(soon.kind(), jwt_core::ErrorKind::Config);
+/// # Ok::<(), jwt_core::Error>(())
+/// ```
+pub fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, Error> {
+    let map = json::parse_object(json, "the claims set").map_err(|e| match e {
+        Error::Malformed { reason } => Error::config(reason),
+        other => other,
+    })?;
+    // `parse_object` succeeded, so the text is UTF-8; the second pass is the
+    // one that judges the registered claims, exactly as signing does.
+    let text = std::str::from_utf8(json).map_err(|e| Error::config(format!("{e}")))?;
+    check_signable(text)?;
+    Ok(map)
+}
+
+/// Checks JSON about to be signed, without building a tree: the strict
+/// rules of the verifier (duplicate or private member names, depth) and the
+/// types of the registered claims. Errors are configuration errors: the
+/// caller asked to sign something no verifier would accept as meant.
+pub(crate) fn check_signable(text: &str) -> Result<(), Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let registered = de
+        .deserialize_map(TopLevel)
+        .and_then(|r| de.end().map(|()| r))
+        .map_err(|e| {
+            Error::config(format!(
+                "the claims are not acceptable JSON for a token ({e}); a verifier would \
+                 refuse them or read them differently"
+            ))
+        })?;
+    registered.check_types()
+}
 
 /// A registered claim's value, as much as validation needs of it.
 #[derive(Debug)]
@@ -138,6 +204,43 @@ impl<'de> Registered<'de> {
         }
     }
 
+    /// Refuses a registered claim whose type no verifier accepts (RFC 7519
+    /// §4.1): `exp`, `nbf`, `iat` must be NumericDates; `iss`, `sub`, `jti`
+    /// strings; `aud` a string or a non-empty array of strings.
+    fn check_types(&self) -> Result<(), Error> {
+        for slot in [Slot::Exp, Slot::Nbf, Slot::Iat] {
+            match self.slot(slot) {
+                None | Some(ClaimValue::Num(_)) => {}
+                Some(other) => {
+                    return Err(wrong_type(
+                        slot,
+                        "a NumericDate (a JSON number of seconds since 1970)",
+                        other,
+                    ))
+                }
+            }
+        }
+        for slot in [Slot::Iss, Slot::Sub, Slot::Jti] {
+            match self.slot(slot) {
+                None | Some(ClaimValue::Str(_)) => {}
+                Some(other) => return Err(wrong_type(slot, "a string", other)),
+            }
+        }
+        match &self.aud {
+            None | Some(ClaimValue::Str(_)) => Ok(()),
+            Some(ClaimValue::StrArray(items)) if !items.is_empty() => Ok(()),
+            Some(ClaimValue::StrArray(_)) => Err(Error::config(
+                "the claim `aud` is an empty array, which names no audience, so every verifier \
+                 refuses the token; give one audience or more, or leave `aud` out",
+            )),
+            Some(other) => Err(wrong_type(
+                Slot::Aud,
+                "a string or an array of strings",
+                other,
+            )),
+        }
+    }
+
     /// Parses the decoded payload strictly.
     pub(crate) fn parse(text: &'de str) -> Result<Registered<'de>, Error> {
         // `from_str`: the payload was checked to be UTF-8 once, as a whole.
@@ -154,6 +257,15 @@ impl<'de> Registered<'de> {
             })?;
         Ok(out)
     }
+}
+
+fn wrong_type(slot: Slot, expected: &str, found: &ClaimValue<'_>) -> Error {
+    Error::config(format!(
+        "the claim `{}` must be {expected}, found {}; a verifier refuses such a token \
+         (RFC 7519 §4.1), so it is not signed",
+        slot.name(),
+        found.type_name()
+    ))
 }
 
 struct TopLevel;

@@ -81,12 +81,15 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
     if header_b64.is_empty() {
         return Err(Error::malformed("the header part is empty"));
     }
+    // The header (and so its `alg`) is judged before the signature part: an
+    // unsigned token (`alg: none`, empty signature) is an algorithm attack and
+    // must be reported as `invalid_algorithm`, not as a malformed token.
+    let header = parse_header_memo(header_b64)?;
     if sig_b64.is_empty() {
         return Err(Error::malformed(
             "the signature part is empty (unsigned tokens are never accepted)",
         ));
     }
-    let header = parse_header_memo(header_b64)?;
     Ok(Parts {
         header,
         signing_input,
@@ -134,6 +137,7 @@ pub(crate) fn decode_payload(payload_b64: &str) -> Result<Map<String, Value>, Er
 /// Builds the signing input `BASE64URL(header) . BASE64URL(claims)`.
 ///
 /// This is what remote signers (KMS, Vault) sign; finish the token with [`assemble`].
+/// The claims are checked exactly as [`Signer::sign`] checks them.
 pub fn signing_input<T: Serialize + ?Sized>(header: &Header, claims: &T) -> Result<String, Error> {
     let header_json =
         serde_json::to_vec(header).map_err(|source| Error::Serialization { source })?;
@@ -142,6 +146,12 @@ pub fn signing_input<T: Serialize + ?Sized>(header: &Header, claims: &T) -> Resu
     Ok(out)
 }
 
+/// Serializes `claims`, checks the bytes with the verifier's strict rules
+/// (what a custom `Serialize` or a `Value` built by hand can produce:
+/// duplicate member names, serde_json's private member names, nesting past
+/// [`json::MAX_DEPTH`], registered claims of the wrong type), and appends
+/// them. Checking the bytes rather than the value means nothing is signed
+/// that jwtkit's verifier would refuse or read differently.
 fn append_claims<T: Serialize + ?Sized>(out: &mut String, claims: &T) -> Result<(), Error> {
     let claims_json =
         serde_json::to_vec(claims).map_err(|source| Error::Serialization { source })?;
@@ -150,6 +160,10 @@ fn append_claims<T: Serialize + ?Sized>(out: &mut String, claims: &T) -> Result<
             "the claims must serialize to a JSON object (RFC 7519 §7.1)",
         ));
     }
+    // serde_json writes UTF-8; the check cannot fail, but never panic.
+    let text = std::str::from_utf8(&claims_json)
+        .map_err(|e| Error::config(format!("the claims serialized to invalid UTF-8 ({e})")))?;
+    crate::claims::check_signable(text)?;
     out.push('.');
     b64::encode_into(&claims_json, out);
     Ok(())
@@ -242,6 +256,14 @@ impl Signer {
     }
 
     /// Signs `claims` (anything that serializes to a JSON object).
+    ///
+    /// The serialized claims are checked with the verifier's strict rules
+    /// first; a configuration error ([`ErrorKind::Config`](crate::ErrorKind::Config))
+    /// refuses duplicate member names (e.g. a `#[serde(flatten)]` map that
+    /// repeats a field), serde_json's private member names
+    /// (`$serde_json::private::…`), nesting deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH), and registered claims of the wrong
+    /// type (see [`parse_claims`](crate::parse_claims)).
     pub fn sign<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, Error> {
         let mut input = String::with_capacity(self.header_b64.len() + 256);
         input.push_str(&self.header_b64);

@@ -126,10 +126,117 @@ fn rejected(what: &str) -> impl Fn(aws_lc_rs::error::KeyRejected) -> Error + '_ 
                      key with `jwtkit keys generate --alg RS256`"
                 ),
             }
+        } else if e.description_() == "InconsistentComponents" {
+            Error::invalid_key(format!(
+                "{what}'s private part does not belong to its public part: the key is corrupt or \
+                 was assembled from two keys; export the key pair again"
+            ))
         } else {
             Error::invalid_key(format!("{what} was rejected by the crypto library ({e})"))
         }
     }
+}
+
+/// What `secret` is when it is really a key (or a key's text form) rather
+/// than a secret, for the refusal message; `None` for anything else.
+///
+/// This is the one check every HMAC secret goes through (the library's
+/// `hmac` constructors, `oct` JWKs, the CLI's `--secret-file`/`--secret-env`
+/// and the env key store all build their secret with [`HmacSecret::new`]).
+/// It looks for a PEM block anywhere (so a leading comment line, a UTF-8 BOM
+/// or `openssl x509 -text` output around it changes nothing), the text that
+/// `openssl x509|pkey|rsa -text -noout` prints, a JWK, an OpenSSH public key,
+/// and DER (raw, or as the base64 body of a PEM without its armor lines) that
+/// parses as a public key, private key or certificate. Random secrets match
+/// none of these; secrets are checked once, when loaded, never per token.
+fn key_material_kind(secret: &[u8]) -> Option<&'static str> {
+    use memchr::memmem::find;
+    if find(secret, b"-----BEGIN").is_some() {
+        return Some("a PEM document (it contains a `-----BEGIN` line)");
+    }
+    const OPENSSL_TEXT: [&[u8]; 3] = [b"Subject Public Key Info:", b"Public-Key:", b"Private-Key:"];
+    if OPENSSL_TEXT
+        .iter()
+        .any(|marker| find(secret, marker).is_some())
+    {
+        return Some("the text form of a key or certificate (`openssl ... -text` output)");
+    }
+    let trimmed = secret.trim_ascii();
+    if trimmed.starts_with(b"{") && find(trimmed, b"\"kty\"").is_some() {
+        return Some("a JWK");
+    }
+    const SSH_PREFIXES: [&[u8]; 4] = [b"ssh-rsa ", b"ssh-ed25519 ", b"ecdsa-sha2-", b"ssh-dss "];
+    if SSH_PREFIXES.iter().any(|p| trimmed.starts_with(p)) {
+        return Some("an OpenSSH public key");
+    }
+    if let Some(what) = der_key_kind(secret) {
+        return Some(what);
+    }
+    // The base64 body of a PEM document without its armor lines. DER starts
+    // with a SEQUENCE tag (0x30), whose base64 starts with `M`.
+    if trimmed.first() == Some(&b'M')
+        && trimmed
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(b) || b.is_ascii_whitespace())
+    {
+        use base64::Engine as _;
+        let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
+            trimmed
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+                .map(|b| match b {
+                    b'-' => b'+',
+                    b'_' => b'/',
+                    other => other,
+                })
+                .collect(),
+        );
+        let engine = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+                .with_decode_allow_trailing_bits(true),
+        );
+        if let Ok(der) = engine.decode(&*compact) {
+            let der = Zeroizing::new(der);
+            if der_key_kind(&der).is_some() {
+                return Some("the base64 form of a DER key or certificate (a PEM body without its armor lines)");
+            }
+        }
+    }
+    None
+}
+
+/// What DER-encoded `bytes` are, when they are a public key, private key or
+/// certificate. Every one of these is a DER SEQUENCE (first byte 0x30), and
+/// each parser needs the whole input to be one exact structure, so random
+/// secrets do not match.
+fn der_key_kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.first() != Some(&0x30) {
+        return None;
+    }
+    if spki::SubjectPublicKeyInfoRef::from_der(bytes).is_ok() {
+        return Some("a DER public key (SubjectPublicKeyInfo)");
+    }
+    if x509_cert::Certificate::from_der(bytes).is_ok() {
+        return Some("a DER X.509 certificate");
+    }
+    if pkcs8::PrivateKeyInfo::from_der(bytes).is_ok() {
+        return Some("a DER PKCS#8 private key");
+    }
+    if sec1::EcPrivateKey::from_der(bytes).is_ok() {
+        return Some("a DER SEC1 EC private key");
+    }
+    // PKCS#1: RSAPublicKey is a SEQUENCE of 2 INTEGERs, RSAPrivateKey of 9
+    // (two-prime; multi-prime keys add a sequence and fail this shape, but
+    // then also fail the crypto library's parser).
+    if let Ok(ints) = Vec::<der::asn1::IntRef<'_>>::from_der(bytes) {
+        if ints.len() == 2 || ints.len() >= 9 {
+            return Some("a DER PKCS#1 RSA key");
+        }
+    }
+    None
 }
 
 /// An HMAC secret with its HMAC contexts precomputed for each hash.
@@ -145,18 +252,13 @@ impl HmacSecret {
                 reason: "the HMAC secret is empty".into(),
             });
         }
-        let trimmed = secret.trim_ascii_start();
-        if trimmed.starts_with(b"-----BEGIN") {
-            return Err(Error::invalid_key(
-                "this looks like a PEM key, not an HMAC secret: a public key must never be used \
-                 as an HMAC secret (that is the classic algorithm-confusion attack); load it as a key \
-                 (`--key`, `VerifyingKey::from_pem`) instead",
-            ));
-        }
-        if trimmed.starts_with(b"{") && trimmed.windows(5).any(|w| w == b"\"kty\"") {
-            return Err(Error::invalid_key(
-                "this looks like a JWK, not an HMAC secret; load it as a key (`--key`, `from_jwk`) instead",
-            ));
+        if let Some(what) = key_material_kind(secret) {
+            return Err(Error::invalid_key(format!(
+                "this HMAC secret is {what}, not a secret: a key must never be used as an HMAC \
+                 secret (with a public key that is the classic algorithm-confusion attack, RFC 8725 \
+                 §2.1). Load it as a key instead (`--key FILE`, `VerifyingKey::from_pem`/`from_der`/\
+                 `from_jwk`), or use a random secret (`jwtkit keys generate --alg HS256`)"
+            )));
         }
         Ok(HmacSecret {
             bytes: Zeroizing::new(secret.to_vec()),
@@ -225,32 +327,69 @@ impl SigningKey {
 
     /// Parses a PEM private key: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`)
     /// or SEC1 (`EC PRIVATE KEY`).
+    ///
+    /// The document must hold one key: exactly one private key block, plus,
+    /// optionally, that same key's public key or certificate (a certificate
+    /// chain's issuer certificates after the first are ignored). Blocks that
+    /// are not keys (e.g. `EC PARAMETERS`) are skipped. A document with
+    /// several different keys is refused rather than silently using one.
     pub fn from_pem(pem_bytes: &[u8]) -> Result<Self, Error> {
         let blocks = parse_pem(pem_bytes)?;
-        for block in &blocks {
-            match block.tag() {
-                "PRIVATE KEY" => return Self::from_pkcs8_der(block.contents()),
-                "RSA PRIVATE KEY" => return Self::from_pkcs1_der(block.contents()),
-                "EC PRIVATE KEY" => return Self::from_sec1_der(block.contents()),
-                "ENCRYPTED PRIVATE KEY" => {
-                    return Err(Error::invalid_key(
-                        "the private key is encrypted; decrypt it first (e.g. `openssl pkcs8 -in key.pem -out plain.pem`) \
-                         and protect the file with mode 0600 instead",
-                    ))
-                }
-                "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => {
-                    return Err(Error::invalid_key(format!(
+        let candidates = pem_key_candidates(&blocks);
+        let private: Vec<&pem::Pem> = candidates
+            .iter()
+            .copied()
+            .filter(|b| is_private_tag(b.tag()))
+            .collect();
+        let key = match private.as_slice() {
+            [one] => Self::from_pem_block(one)?,
+            [] => {
+                return Err(match candidates.first() {
+                    Some(public) => Error::invalid_key(format!(
                         "this PEM holds a {}, which can only verify; signing needs the private key",
-                        block.tag().to_lowercase()
-                    )))
+                        public.tag().to_lowercase()
+                    )),
+                    None => Error::invalid_key(format!(
+                        "no private key in the PEM (found: {}); expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY",
+                        pem_tags(&blocks)
+                    )),
+                })
+            }
+            several => {
+                return Err(Error::invalid_key(format!(
+                    "the PEM holds {} private keys (found: {}); a key file must hold exactly one key. \
+                     Split the file and pass the key to sign with",
+                    several.len(),
+                    pem_tags(&blocks)
+                )))
+            }
+        };
+        if candidates.len() > 1 {
+            let own = key.thumbprint()?;
+            for block in candidates.iter().filter(|b| !is_private_tag(b.tag())) {
+                if VerifyingKey::from_pem_block(block)?.thumbprint()? != own {
+                    return Err(several_keys(&blocks));
                 }
-                _ => {}
             }
         }
-        Err(Error::invalid_key(format!(
-            "no private key in the PEM (found: {}); expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY",
-            pem_tags(&blocks)
-        )))
+        Ok(key)
+    }
+
+    /// One private key block.
+    fn from_pem_block(block: &pem::Pem) -> Result<Self, Error> {
+        match block.tag() {
+            "PRIVATE KEY" => Self::from_pkcs8_der(block.contents()),
+            "RSA PRIVATE KEY" => Self::from_pkcs1_der(block.contents()),
+            "EC PRIVATE KEY" => Self::from_sec1_der(block.contents()),
+            "ENCRYPTED PRIVATE KEY" => Err(Error::invalid_key(
+                "the private key is encrypted; decrypt it first (e.g. `openssl pkcs8 -in key.pem -out plain.pem`) \
+                 and protect the file with mode 0600 instead",
+            )),
+            other => Err(Error::invalid_key(format!(
+                "a {} PEM block is not a private key; signing needs the private key",
+                other.to_lowercase()
+            ))),
+        }
     }
 
     /// Parses a DER private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
@@ -335,16 +474,19 @@ impl SigningKey {
     }
 
     /// Parses a private JWK (`RSA`, `EC`, `OKP`/Ed25519 or `oct`). Its `alg`,
-    /// when present, binds the key to exactly that algorithm.
+    /// when present, binds the key to exactly that algorithm; its `use`, when
+    /// present, must be `sig` and its `key_ops` must include `sign`. The
+    /// private part must match the public part (checked by signing once with
+    /// the private key and verifying with the public members).
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
+        check_jwk_purpose(jwk, "sign")?;
+        Self::from_private_jwk(jwk)
+    }
+
+    /// The key of a private JWK, its private part checked against its public
+    /// part; `use` and `key_ops` are the caller's to check.
+    fn from_private_jwk(jwk: &Jwk) -> Result<Self, Error> {
         let alg = jwk_alg(jwk)?;
-        if let Some(ops) = &jwk.key_ops {
-            if !ops.iter().any(|o| o == "sign") {
-                return Err(Error::invalid_key(format!(
-                    "the JWK's key_ops {ops:?} do not permit signing"
-                )));
-            }
-        }
         let inner = match jwk.kty.as_str() {
             "oct" => SigningInner::Hmac(Box::new(HmacSecret::new(&Zeroizing::new(
                 decode_member(&jwk.k, "oct", "k")?,
@@ -415,7 +557,36 @@ impl SigningKey {
         if let Some(alg) = alg {
             key.check_family(alg)?;
         }
+        key.check_matches_public_jwk(jwk)?;
         Ok(key)
+    }
+
+    /// Pairwise consistency test (as FIPS 140 does for generated keys): a
+    /// signature made with the private part must verify with the JWK's own
+    /// public members. A JWK whose private part belongs to another key is
+    /// refused, whatever the crypto library's parser checked.
+    fn check_matches_public_jwk(&self, jwk: &Jwk) -> Result<(), Error> {
+        if self.family() == KeyFamily::Hmac {
+            return Ok(());
+        }
+        const MESSAGE: &[u8] = b"jwtkit: pairwise consistency test of a private JWK";
+        let public = VerifyingKey::public_from_jwk(jwk)?;
+        let alg = self.default_algorithm();
+        let signature = self.sign_raw(alg, MESSAGE)?;
+        public
+            .verify_raw_inner(alg, MESSAGE, &signature, false)
+            .map_err(|_| {
+                Error::invalid_key(format!(
+                    "the {} JWK's private part does not belong to its public part ({}): the key \
+                     is corrupt or was assembled from two keys; export the key pair again",
+                    jwk.kty,
+                    match self.family() {
+                        KeyFamily::Rsa => "`n`/`e`",
+                        KeyFamily::Ec(_) => "`x`/`y`",
+                        _ => "`x`",
+                    }
+                ))
+            })
     }
 
     /// Generates a fresh key for `alg`: 64 random bytes for HS*, RSA-2048 for
@@ -642,6 +813,39 @@ fn parse_pem(bytes: &[u8]) -> Result<Vec<pem::Pem>, Error> {
     Ok(blocks)
 }
 
+/// PEM labels of private keys.
+fn is_private_tag(tag: &str) -> bool {
+    matches!(
+        tag,
+        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "ENCRYPTED PRIVATE KEY"
+    )
+}
+
+/// The blocks of a PEM document that each name a key to use: every private
+/// and public key block, and the first `CERTIFICATE` (the leaf of a chain;
+/// the certificates after it are its issuers, not keys to use). Blocks that
+/// are not keys (`EC PARAMETERS`, …) are left out.
+fn pem_key_candidates(blocks: &[pem::Pem]) -> Vec<&pem::Pem> {
+    let mut seen_certificate = false;
+    blocks
+        .iter()
+        .filter(|b| match b.tag() {
+            "CERTIFICATE" => !std::mem::replace(&mut seen_certificate, true),
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => true,
+            tag => is_private_tag(tag),
+        })
+        .collect()
+}
+
+fn several_keys(blocks: &[pem::Pem]) -> Error {
+    Error::invalid_key(format!(
+        "the PEM holds several different keys (found: {}); a key file must hold one key, and jwtkit \
+         does not guess which one to use. Split the file and pass the one key (a certificate chain \
+         is fine: its first certificate, the leaf, is used)",
+        pem_tags(blocks)
+    ))
+}
+
 fn pem_tags(blocks: &[pem::Pem]) -> String {
     blocks
         .iter()
@@ -711,6 +915,33 @@ fn jwk_alg(jwk: &Jwk) -> Result<Option<Algorithm>, Error> {
             })
         })
         .transpose()
+}
+
+/// A JWK's `use`, when present, must be `sig` (RFC 7517 §4.2: `enc` keys
+/// are for encryption), and its `key_ops`, when present, must include `op`.
+fn check_jwk_purpose(jwk: &Jwk, op: &str) -> Result<(), Error> {
+    let purpose = if op == "sign" {
+        "signing"
+    } else {
+        "verification"
+    };
+    if let Some(u) = &jwk.use_ {
+        if u != "sig" {
+            return Err(Error::invalid_key(format!(
+                "the JWK's `use` is {u:?}; only `sig` keys sign or verify signatures (RFC 7517 §4.2), \
+                 so it cannot be used for {purpose}. Use the issuer's signing key, or set `use` to `sig` \
+                 if this key really is one"
+            )));
+        }
+    }
+    if let Some(ops) = &jwk.key_ops {
+        if !ops.iter().any(|o| o == op) {
+            return Err(Error::invalid_key(format!(
+                "the JWK's key_ops {ops:?} do not permit {purpose}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn unsupported_kty(kty: &str) -> Error {
@@ -827,6 +1058,88 @@ impl EdPublic {
         let parsed = ParsedPublicKey::new(&signature::ED25519, &raw).ok();
         EdPublic { raw, parsed }
     }
+
+    /// A public key from outside (PEM, DER, JWK): 32 bytes, a valid point,
+    /// and not of small order. `form` names where it came from, for errors.
+    fn from_untrusted(raw: Vec<u8>, form: &str) -> Result<Self, Error> {
+        let Ok(bytes) = <&[u8; 32]>::try_from(raw.as_slice()) else {
+            return Err(Error::invalid_key(format!(
+                "{form} is not a valid Ed25519 public key: it is {} bytes, an Ed25519 public key is 32",
+                raw.len()
+            )));
+        };
+        if ed25519_has_small_order(bytes) {
+            return Err(Error::invalid_key(format!(
+                "{form} is an Ed25519 public key of small order (the identity or another of the 8 \
+                 low-order points): with it one fixed signature verifies every message, so it is \
+                 refused, as libsodium does. Use the issuer's real public key"
+            )));
+        }
+        let ed = EdPublic::new(raw);
+        if ed.parsed.is_none() {
+            return Err(Error::invalid_key(format!(
+                "{form} is not a valid Ed25519 public key (not a point on the curve)"
+            )));
+        }
+        Ok(ed)
+    }
+}
+
+/// The y coordinates (little-endian, sign bit clear) of the Ed25519 points of
+/// small order, as libsodium lists them in `ge25519_has_small_order`
+/// (src/libsodium/crypto_core/ed25519/ref10/ed25519_ref10.c, called when
+/// `crypto_sign/ed25519/ref10/open.c` checks a public key). The 8 low-order
+/// points have 5 distinct y values (0, 1, p-1 and the two order-8 ones); the
+/// list adds the non-canonical y = p (≡ 0) and y = p+1 (≡ 1). The x sign bit
+/// (bit 255) is ignored when comparing, so these 7 rows cover all 14
+/// encodings: the 8 canonical ones and 6 non-canonical ones.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    // 0 (order 4)
+    [0; 32],
+    // 1 (order 1: the identity)
+    [
+        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0,
+    ],
+    // 2707385501144840649318225287225658788936804267575313519463743609750303402022 (order 8)
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    // 55188659117513257062467267217118295137698188065244968500265048394206261417927 (order 8)
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // p-1 (order 2)
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p (non-canonical 0, order 4)
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p+1 (non-canonical 1, order 1)
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// `true` when an encoded Ed25519 public key is a point of small order (in
+/// any of its encodings, canonical or not). Public keys are not secret, so a
+/// plain comparison is fine.
+fn ed25519_has_small_order(key: &[u8; 32]) -> bool {
+    ED25519_SMALL_ORDER_Y
+        .iter()
+        .any(|y| key[..31] == y[..31] && key[31] & 0x7f == y[31])
 }
 
 #[derive(Clone)]
@@ -868,27 +1181,45 @@ impl VerifyingKey {
 
     /// Parses a PEM public key (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`),
     /// or a private key (whose public part is used).
+    ///
+    /// The document must hold one key. A certificate chain is accepted and
+    /// its first certificate (the leaf, as in TLS) gives the key; the
+    /// certificates after it are the leaf's issuers and are not used. Other
+    /// key blocks (a private key with its certificate, a key twice) must all
+    /// be the same key. Blocks that are not keys (e.g. `EC PARAMETERS`) are
+    /// skipped. A document with several different keys is refused rather
+    /// than silently verifying with one of them.
     pub fn from_pem(pem_bytes: &[u8]) -> Result<Self, Error> {
         let blocks = parse_pem(pem_bytes)?;
-        for block in &blocks {
-            match block.tag() {
-                "PUBLIC KEY" => return Self::from_spki_der(block.contents()),
-                "RSA PUBLIC KEY" => {
-                    return Ok(Self::from_inner(VerifyInner::Rsa(Box::new(
-                        RsaPublic::from_der(block.contents())?,
-                    ))))
+        let candidates = pem_key_candidates(&blocks);
+        let Some((first, rest)) = candidates.split_first() else {
+            return Err(Error::invalid_key(format!(
+                "no key in the PEM (found: {}); expected PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE or a private key",
+                pem_tags(&blocks)
+            )));
+        };
+        let key = Self::from_pem_block(first)?;
+        if !rest.is_empty() {
+            let own = key.thumbprint()?;
+            for block in rest {
+                if Self::from_pem_block(block)?.thumbprint()? != own {
+                    return Err(several_keys(&blocks));
                 }
-                "CERTIFICATE" => return Self::from_certificate_der(block.contents()),
-                "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
-                    return SigningKey::from_pem(pem_bytes).map(|k| k.verifying_key())
-                }
-                _ => {}
             }
         }
-        Err(Error::invalid_key(format!(
-            "no key in the PEM (found: {}); expected PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE or a private key",
-            pem_tags(&blocks)
-        )))
+        Ok(key)
+    }
+
+    /// One key block (a private key gives its public part).
+    fn from_pem_block(block: &pem::Pem) -> Result<Self, Error> {
+        match block.tag() {
+            "PUBLIC KEY" => Self::from_spki_der(block.contents()),
+            "RSA PUBLIC KEY" => Ok(Self::from_inner(VerifyInner::Rsa(Box::new(
+                RsaPublic::from_der(block.contents())?,
+            )))),
+            "CERTIFICATE" => Self::from_certificate_der(block.contents()),
+            _ => SigningKey::from_pem_block(block).map(|k| k.verifying_key()),
+        }
     }
 
     /// Parses DER: SubjectPublicKeyInfo, an X.509 certificate, PKCS#1 RSA
@@ -944,14 +1275,10 @@ impl VerifyingKey {
                 }
                 VerifyInner::Ec(curve, ec)
             }
-            OID_ED25519 => {
-                let raw = info.subject_public_key.raw_bytes().to_vec();
-                let ed = EdPublic::new(raw);
-                if ed.parsed.is_none() || ed.raw.len() != 32 {
-                    return Err(Error::invalid_key("invalid Ed25519 public key"));
-                }
-                VerifyInner::Ed25519(ed)
-            }
+            OID_ED25519 => VerifyInner::Ed25519(EdPublic::from_untrusted(
+                info.subject_public_key.raw_bytes().to_vec(),
+                "the public key",
+            )?),
             other => {
                 return Err(Error::invalid_key(format!(
                     "unsupported public key algorithm (OID {other}); use RSA, EC P-256/384/521 or Ed25519"
@@ -961,23 +1288,21 @@ impl VerifyingKey {
         Ok(Self::from_inner(inner))
     }
 
-    /// Parses a JWK (public or private). `alg` binds the key; `use` must be
-    /// `sig` and `key_ops`, if present, must include `verify`.
+    /// Parses a JWK (public or private). `alg` binds the key; `use`, if
+    /// present, must be `sig` and `key_ops`, if present, must include
+    /// `verify`. A private JWK's private part must match its public part (a
+    /// mismatch means a corrupt or tampered key, and is refused).
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
-        if let Some(u) = &jwk.use_ {
-            if u != "sig" {
-                return Err(Error::invalid_key(format!(
-                    "the JWK's `use` is {u:?}; only `sig` keys verify signatures"
-                )));
-            }
+        check_jwk_purpose(jwk, "verify")?;
+        let key = Self::public_from_jwk(jwk)?;
+        if jwk.kty != "oct" && jwk.d.is_some() {
+            SigningKey::from_private_jwk(jwk)?;
         }
-        if let Some(ops) = &jwk.key_ops {
-            if !ops.iter().any(|o| o == "verify") {
-                return Err(Error::invalid_key(format!(
-                    "the JWK's key_ops {ops:?} do not permit verification"
-                )));
-            }
-        }
+        Ok(key)
+    }
+
+    /// The key of a JWK's public members (for `oct`, its secret).
+    fn public_from_jwk(jwk: &Jwk) -> Result<Self, Error> {
         let alg = jwk_alg(jwk)?;
         let inner = match jwk.kty.as_str() {
             "oct" => VerifyInner::Hmac(Box::new(HmacSecret::new(&Zeroizing::new(decode_member(
@@ -1009,13 +1334,7 @@ impl VerifyingKey {
             "OKP" => {
                 okp_check_curve(jwk)?;
                 let x = decode_member(&jwk.x, "OKP", "x")?;
-                let ed = EdPublic::new(x);
-                if ed.parsed.is_none() || ed.raw.len() != 32 {
-                    return Err(Error::invalid_key(
-                        "the Ed25519 JWK's `x` is not a valid public key",
-                    ));
-                }
-                VerifyInner::Ed25519(ed)
+                VerifyInner::Ed25519(EdPublic::from_untrusted(x, "the Ed25519 JWK's `x`")?)
             }
             other => return Err(unsupported_kty(other)),
         };

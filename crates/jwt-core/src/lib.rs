@@ -30,6 +30,9 @@
 //! - Header `jwk`, `jku`, `x5u`, `x5c` are never used; `crit` and `b64:false`
 //!   are refused; only canonical unpadded base64url is accepted; duplicate JSON
 //!   members are refused; tokens over 64 KiB are refused before decoding.
+//! - Signing holds itself to the same rules: [`Signer::sign`] and
+//!   [`signing_input`] refuse claims the verifier would refuse or read
+//!   differently, and [`parse_claims`] reads claims given as JSON text.
 //! - `exp` is required; `nbf`/`iat` are checked; an unexpected `aud` is refused.
 //! - Unverified decoding lives in [`dangerous`].
 #![forbid(unsafe_code)]
@@ -51,6 +54,7 @@ pub mod time;
 mod validation;
 
 pub use algorithm::{Algorithm, Curve, KeyFamily};
+pub use claims::parse_claims;
 pub use error::{Error, ErrorKind, Result};
 pub use header::{typ_matches, Header};
 pub use json::MAX_DEPTH;

@@ -184,7 +184,10 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
     assert_eq!(store.policy().await.expect("policy"), policy);
 
     // Not due yet.
-    assert_eq!(store.rotate_if_due(t0 + 60).await.expect("not due"), None);
+    assert_eq!(
+        store.rotate_if_due(t0 + 60).await.expect("not due").rotated,
+        None
+    );
 
     // T1 is signed a minute before the rotation, so it is still valid after it.
     let t_rot = t0 + 86_400;
@@ -199,6 +202,7 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
         .rotate_if_due(t_rot)
         .await
         .expect("rotate")
+        .rotated
         .expect("due after rotate_after");
     assert_eq!(report.previous.as_deref(), Some(init.active.as_str()));
     assert_eq!(report.active, init.pending, "the pending key is promoted");

@@ -6,10 +6,14 @@
 //!
 //! | variable | content |
 //! |---|---|
-//! | `NAME` | the signing key: a PEM private key, a private JWK (JSON), or an HMAC secret (its bytes as given, or `base64url:…` for binary secrets) |
+//! | `NAME` | the signing key: a PEM private key, a private JWK (JSON), or an HMAC secret (its bytes as given, or `base64url:…` for binary secrets; see [`hmac_secret_from_value`]) |
 //! | `NAME_KID` | optional `kid` (default: the JWK's `kid`, else the RFC 7638 thumbprint) |
 //! | `NAME_ALG` | optional algorithm (default: the JWK's `alg`, else the key type's: ES256/ES384/ES512, EdDSA, RS256, HS256) |
 //! | `NAME_PREVIOUS` | optional JWKS of previous keys that still verify but no longer sign |
+//!
+//! Surrounding whitespace of a value is ignored. An HMAC secret is read by
+//! [`hmac_secret_from_value`], the same rule as `jwtkit --secret-env NAME`,
+//! so one variable gives one secret whichever way it is used.
 
 use std::fmt;
 
@@ -91,20 +95,73 @@ impl fmt::Debug for EnvKeyStoreBuilder {
     }
 }
 
+/// Reads an environment variable as this backend does: unset, empty and
+/// whitespace-only all count as unset; a value that is not UTF-8 is an error
+/// (binary secrets are written `base64url:…`).
+fn read_var(name: &str) -> Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Env {
+            var: name.to_owned(),
+            reason: "is not valid UTF-8; write a binary secret as `base64url:` followed by its \
+                     unpadded base64url encoding"
+                .into(),
+        }),
+    }
+}
+
+/// The HMAC secret an environment variable's value stands for — the one rule
+/// shared by the `env:NAME` store and `jwtkit sign|verify --secret-env NAME`,
+/// so one variable always means one secret:
+///
+/// - surrounding whitespace (e.g. the newline of `export S="$(cat file)"`
+///   style assignments) is not part of the secret;
+/// - `base64url:` followed by unpadded base64url is decoded, for binary secrets;
+/// - anything else is the secret's bytes as written.
+///
+/// Whether the bytes are an acceptable secret (not a key, long enough) is
+/// checked when they become a key ([`SigningKey::hmac`]).
+///
+/// ```
+/// use jwt_keys::env::hmac_secret_from_value;
+/// assert_eq!(&*hmac_secret_from_value(" s3cret\n").unwrap(), b"s3cret");
+/// assert_eq!(&*hmac_secret_from_value("base64url:AAEC").unwrap(), &[0u8, 1, 2]);
+/// ```
+pub fn hmac_secret_from_value(
+    value: &str,
+) -> std::result::Result<Zeroizing<Vec<u8>>, jwt_core::Error> {
+    let value = value.trim();
+    match value.strip_prefix("base64url:") {
+        Some(b64) => jwt_core::b64::decode(b64.as_bytes(), "the `base64url:` HMAC secret")
+            .map(Zeroizing::new),
+        None => Ok(Zeroizing::new(value.as_bytes().to_vec())),
+    }
+}
+
+/// Reads the HMAC secret in the environment variable `var` by the rule of
+/// [`hmac_secret_from_value`] (what `jwtkit --secret-env VAR` uses). An
+/// unset, empty or non-UTF-8 variable is an [`Error::Env`] naming it.
+pub fn hmac_secret_from_env(var: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let value = Zeroizing::new(read_var(var)?.ok_or_else(|| {
+        Error::Env {
+            var: var.to_owned(),
+            reason: "is not set or empty; export it with the HMAC secret (its bytes, or \
+                 `base64url:…` for a binary secret)"
+                .into(),
+        }
+    })?);
+    hmac_secret_from_value(&value).map_err(|e| Error::Env {
+        var: var.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 impl EnvKeyStore {
     /// Reads `var`, `var_KID`, `var_ALG` and `var_PREVIOUS` from the environment.
     pub fn from_env(var: &str) -> Result<EnvKeyStore> {
-        let get = |name: &str| -> Result<Option<String>> {
-            match std::env::var(name) {
-                Ok(v) if v.trim().is_empty() => Ok(None),
-                Ok(v) => Ok(Some(v)),
-                Err(std::env::VarError::NotPresent) => Ok(None),
-                Err(std::env::VarError::NotUnicode(_)) => Err(Error::Env {
-                    var: name.to_owned(),
-                    reason: "is not valid UTF-8".into(),
-                }),
-            }
-        };
+        let get = read_var;
         let key = get(var)?.ok_or_else(|| Error::Env {
             var: var.to_owned(),
             reason: "is not set; it must hold the signing key (PEM, private JWK, or HMAC secret)"
@@ -243,18 +300,15 @@ impl EnvKeyStoreBuilder {
 }
 
 fn parse_signing_key(value: &str) -> std::result::Result<SigningKey, String> {
-    if value.starts_with("-----BEGIN") {
+    // A PEM block anywhere (after a comment line or a BOM too) is a key.
+    if value.contains("-----BEGIN") {
         SigningKey::from_pem(value.as_bytes()).map_err(|e| format!("PEM: {e}"))
     } else if value.starts_with('{') {
         let jwk = Jwk::from_json(value.as_bytes()).map_err(|e| format!("JWK: {e}"))?;
         SigningKey::from_jwk(&jwk).map_err(|e| format!("JWK: {e}"))
-    } else if let Some(b64) = value.strip_prefix("base64url:") {
-        let bytes = Zeroizing::new(
-            jwt_core::b64::decode(b64.as_bytes(), "the HMAC secret").map_err(|e| e.to_string())?,
-        );
-        SigningKey::hmac(&bytes).map_err(|e| format!("HMAC secret: {e}"))
     } else {
-        SigningKey::hmac(value.as_bytes()).map_err(|e| format!("HMAC secret: {e}"))
+        let secret = hmac_secret_from_value(value).map_err(|e| e.to_string())?;
+        SigningKey::hmac(&secret).map_err(|e| format!("HMAC secret: {e}"))
     }
 }
 

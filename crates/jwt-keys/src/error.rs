@@ -112,6 +112,56 @@ pub enum Error {
         /// What the mode allows and how to fix it.
         problem: &'static str,
     },
+    /// A store directory or file owned by another user than the one this
+    /// process runs as (its effective uid) or root: that user could plant
+    /// keys the store would trust.
+    #[error(
+        "insecure owner of {}: it belongs to uid {owner}, but this process runs as uid {euid}; \
+         only files and directories owned by that user or by root are trusted (another user could \
+         plant keys in them): `chown` it to uid {euid}, or run as its owner",
+        path.display()
+    )]
+    InsecureOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// The uid that owns it.
+        owner: u32,
+        /// The effective uid of this process.
+        euid: u32,
+    },
+    /// `init` found files in the store's directory that the store did not
+    /// write. Nothing was written: the store never shares its directory, so
+    /// it can never delete or overwrite someone else's file.
+    #[error(
+        "refusing to initialize a key store in {}: it holds files the store did not write ({}); \
+         use an empty or new directory for the store",
+        dir.display(),
+        files.join(", ")
+    )]
+    UnexpectedFiles {
+        /// The store directory.
+        dir: PathBuf,
+        /// The names of the files found (at most 20).
+        files: Vec<String>,
+    },
+    /// A directory that holds key files but no metadata file (`keys.json`):
+    /// a store whose metadata was lost, or a directory that is not a key
+    /// store. It is never initialized over; nothing was changed.
+    #[error(
+        "the key store directory {} holds key files ({}) but no keys.json: its metadata was lost \
+         (or this is not a key store directory); nothing was changed. Restore keys.json from a \
+         backup to recover the store (the key files alone do not say which key signs or how long \
+         the others verify); or, to start over, move these files out of the directory (tokens they \
+         signed will stop verifying) and initialize it again",
+        dir.display(),
+        files.join(", ")
+    )]
+    DamagedStore {
+        /// The store directory.
+        dir: PathBuf,
+        /// The key files found (at most 20).
+        files: Vec<String>,
+    },
     /// An environment variable is missing or unusable.
     #[error("environment variable {var}: {reason}")]
     Env {
@@ -181,6 +231,21 @@ pub enum FetchError {
     /// The body is not a JWKS.
     #[error("the response is not a valid JWKS: {0}")]
     InvalidJwks(#[source] jwt_core::Error),
+    /// The server answered with a redirect, which is never followed: its
+    /// target could be a URL the verifier would refuse (plain `http`,
+    /// another host), so the configured URL must be the final one.
+    #[error(
+        "the server answered HTTP {status} redirecting to {location}; redirects are not followed \
+         (the target could be a URL that would be refused, such as plain http): \
+         configure the final JWKS URL instead"
+    )]
+    Redirect {
+        /// The 3xx status code.
+        status: u16,
+        /// The `Location` header as received (non-printable bytes escaped
+        /// as `\xNN`, cut at 256 bytes), or `(none)`.
+        location: String,
+    },
     /// The JWKS holds no key this library can verify with.
     #[error("the JWKS has no usable signature key ({skipped} entries skipped)")]
     NoUsableKeys {
@@ -198,7 +263,7 @@ impl FetchError {
             FetchError::NotJson { .. }
             | FetchError::InvalidJwks(_)
             | FetchError::NoUsableKeys { .. } => true,
-            FetchError::TooLarge { .. } => false,
+            FetchError::TooLarge { .. } | FetchError::Redirect { .. } => false,
         }
     }
 }
@@ -245,6 +310,9 @@ impl Error {
             Error::Io { .. } => "io",
             Error::CorruptStore { .. } => "corrupt_store",
             Error::InsecurePermissions { .. } => "insecure_permissions",
+            Error::InsecureOwner { .. } => "insecure_owner",
+            Error::UnexpectedFiles { .. } => "unexpected_files",
+            Error::DamagedStore { .. } => "damaged_store",
             Error::Env { .. } => "env",
             Error::Fetch { .. } => "fetch",
             Error::StaleKeys { .. } => "stale_keys",

@@ -13,14 +13,31 @@
 //! written (temporary file, fsync, rename, fsync of the directory) *before*
 //! `keys.json` is atomically replaced the same way, so `keys.json` never
 //! names a key that is not on disk, and a crash at any point leaves the
-//! previous `keys.json` — the previous consistent state. Leftover temporary
-//! files and key files `keys.json` does not name (or names as retired) are
-//! removed by the next write.
+//! previous `keys.json` — the previous consistent state.
+//!
+//! The store deletes only files it wrote itself: its own temporary files
+//! (`.NAME.tmp-PID-N`, left by an interrupted write) and the key file of a
+//! key that `keys.json` records as retired. Any other file in the directory
+//! is left alone (a key file an interrupted rotation wrote but never recorded
+//! is logged, not deleted), and [`init`](KeyStore::init) refuses a directory
+//! that holds anything but the store's own files
+//! ([`Error::UnexpectedFiles`]). A directory with key files but no
+//! `keys.json` is a damaged store ([`Error::DamagedStore`]): it is never
+//! initialized over.
+//!
+//! Trust (like OpenSSH's `StrictModes`): the directory, `keys.json`, every
+//! key file and `.lock` must be owned by the user the process runs as (its
+//! effective uid) or by root, and writable by no one else; key files must
+//! not be readable by anyone else either ([`check_protection`]). `init`
+//! checks the directory before it writes any private key, and the lock file
+//! is never opened through a symbolic link.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+#[cfg(unix)]
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +58,122 @@ pub const METADATA_FILE: &str = "keys.json";
 pub const LOCK_FILE: &str = ".lock";
 const MAX_METADATA_BYTES: u64 = 4 << 20;
 const MAX_KEY_BYTES: u64 = 64 << 10;
+/// How many file names an error lists at most.
+const MAX_LISTED_FILES: usize = 20;
+
+/// What a file or directory the store trusts must keep from other users
+/// (see [`check_protection`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// A secret (a private key, a refresh-token secret): no permission bit
+    /// for group or others (`chmod 600`).
+    Secret,
+    /// A directory or file that decides which keys are trusted (the store
+    /// directory, `keys.json`, `.lock`): others may read it but not write it
+    /// (`chmod go-w`).
+    Integrity,
+}
+
+/// Checks `meta` (the metadata of `path`) the way the file store checks its
+/// own directory and files, like OpenSSH's `StrictModes`: the owner must be
+/// the user this process runs as (its effective uid) or root, and the mode
+/// must not give other users what `protection` keeps from them.
+///
+/// Fails with [`Error::InsecureOwner`] or [`Error::InsecurePermissions`],
+/// which name the path and the fix. Always succeeds on non-Unix platforms.
+///
+/// ```
+/// use jwt_keys::file::{check_protection, Protection};
+///
+/// let dir = tempfile::tempdir().unwrap(); // created 0700 by this user
+/// let meta = std::fs::metadata(dir.path()).unwrap();
+/// check_protection(dir.path(), &meta, Protection::Integrity)?;
+/// # Ok::<(), jwt_keys::Error>(())
+/// ```
+pub fn check_protection(path: &Path, meta: &fs::Metadata, protection: Protection) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let owner = meta.uid();
+        if owner != 0 {
+            let euid = effective_uid()?;
+            if owner != euid {
+                return Err(Error::InsecureOwner {
+                    path: path.to_owned(),
+                    owner,
+                    euid,
+                });
+            }
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        let (forbidden, problem) = match protection {
+            Protection::Secret => (
+                0o077,
+                "lets other users read or change a secret (a private key); run `chmod 600` on it",
+            ),
+            Protection::Integrity => (
+                0o022,
+                "lets others than its owner change which keys verify; run `chmod go-w` on it \
+                 (the store creates its directory 0700)",
+            ),
+        };
+        if mode & forbidden != 0 {
+            return Err(Error::InsecurePermissions {
+                path: path.to_owned(),
+                mode,
+                problem,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta, protection);
+    Ok(())
+}
+
+/// The effective uid of this process, read from the kernel's
+/// `/proc/self/status` (its `Uid:` line: real, effective, saved, fs). Std
+/// has no `geteuid`, and calling libc needs `unsafe`; unlike the owner of
+/// `/proc/self`, this line stays right when the process is not dumpable.
+#[cfg(target_os = "linux")]
+fn effective_uid() -> Result<u32> {
+    const STATUS: &str = "/proc/self/status";
+    let text = fs::read_to_string(STATUS).map_err(|e| Error::io(STATUS, e))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|euid| euid.parse().ok())
+        .ok_or_else(|| {
+            Error::io(
+                STATUS,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "no effective uid in its `Uid:` line, so the owners of key files cannot be checked",
+                ),
+            )
+        })
+}
+
+/// The effective uid of this process, without `/proc`: POSIX gives a new
+/// file the effective uid of its creator, so create one and look.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn effective_uid() -> Result<u32> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let probe = std::env::temp_dir().join(format!(
+        ".jwt-keys-euid-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| Error::io(&probe, e))?;
+    let uid = file.metadata().map(|m| m.uid());
+    drop(file);
+    let _ = fs::remove_file(&probe);
+    uid.map_err(|e| Error::io(&probe, e))
+}
 
 /// Keys in a directory (see the [module docs](self) for the layout).
 ///
@@ -172,13 +305,75 @@ impl Inner {
         }
     }
 
+    /// The error for a store without `keys.json`: [`Error::DamagedStore`]
+    /// when the directory holds key files anyway, else not initialized.
+    fn missing_ledger(&self) -> Error {
+        match self.foreign_files() {
+            Ok(found) if !found.keys.is_empty() => Error::DamagedStore {
+                dir: self.dir.clone(),
+                files: found.keys,
+            },
+            Ok(_) => self.not_initialized(),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                self.not_initialized()
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// For `init`: the store never shares its directory, so whatever is in
+    /// it and not the store's own is refused, never touched.
+    fn refuse_foreign_files(&self) -> Result<()> {
+        let found = self.foreign_files()?;
+        if !found.keys.is_empty() {
+            return Err(Error::DamagedStore {
+                dir: self.dir.clone(),
+                files: found.keys,
+            });
+        }
+        if !found.other.is_empty() {
+            return Err(Error::UnexpectedFiles {
+                dir: self.dir.clone(),
+                files: found.other,
+            });
+        }
+        Ok(())
+    }
+
+    /// The files of a directory without `keys.json` that are not the
+    /// store's own (`.lock`, its temporary files): key files (`*.pem`) and
+    /// anything else, by name.
+    fn foreign_files(&self) -> Result<ForeignFiles> {
+        let mut found = ForeignFiles::default();
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == LOCK_FILE || name == METADATA_FILE || is_own_temp(&name) {
+                continue;
+            }
+            // Printable whatever the name holds (control characters escaped).
+            let shown = name.escape_debug().to_string();
+            let list = if name.ends_with(".pem") {
+                &mut found.keys
+            } else {
+                &mut found.other
+            };
+            list.push(shown);
+        }
+        found.keys.sort();
+        found.other.sort();
+        truncate_listing(&mut found.keys);
+        truncate_listing(&mut found.other);
+        Ok(found)
+    }
+
     fn snapshot(&self) -> Result<Arc<Snapshot>> {
         let path = self.metadata_path();
         let stamp = match fs::metadata(&path) {
             Ok(m) => Stamp::of(&m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(self.not_initialized())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_ledger()),
             Err(e) => return Err(Error::io(path, e)),
         };
         let previous = {
@@ -190,7 +385,7 @@ impl Inner {
         };
         let (stamp, ledger) = match self.read_ledger()? {
             Some(found) => found,
-            None => return Err(self.not_initialized()),
+            None => return Err(self.missing_ledger()),
         };
         let mut keys = HashMap::new();
         for r in ledger.keys.iter().filter(|r| r.state != KeyState::Retired) {
@@ -219,11 +414,11 @@ impl Inner {
             Err(e) => return Err(Error::io(path, e)),
         };
         let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
-        // Whoever can write keys.json or the directory decides which keys
-        // verify and for how long: refuse group- or world-writable ones.
-        check_not_writable_by_others(&path, &meta)?;
-        let dir_meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        check_not_writable_by_others(&self.dir, &dir_meta)?;
+        // Whoever owns or can write keys.json or the directory decides which
+        // keys verify and for how long: refuse any but ours (or root's), and
+        // group- or world-writable ones.
+        self.check_dir()?;
+        check_protection(&path, &meta, Protection::Integrity)?;
         if meta.len() > MAX_METADATA_BYTES {
             return Err(Error::corrupt(
                 &path,
@@ -253,18 +448,7 @@ impl Inner {
             _ => Error::io(&path, e),
         })?;
         let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(Error::InsecurePermissions {
-                    path,
-                    mode,
-                    problem: "lets others read a private key; run `chmod 600` on it",
-                });
-            }
-        }
+        check_protection(&path, &meta, Protection::Secret)?;
         let mut pem = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
         file.take(MAX_KEY_BYTES)
             .read_to_end(&mut pem)
@@ -303,8 +487,10 @@ impl Inner {
         } else if !self.dir.is_dir() {
             return Err(self.not_initialized());
         }
+        // Before anything is written (`init`'s private keys included).
+        self.check_dir()?;
         let lock_path = self.dir.join(LOCK_FILE);
-        let lock = open_private(&lock_path, false).map_err(|e| Error::io(&lock_path, e))?;
+        let lock = open_lock(&lock_path)?;
         fs4::FileExt::lock(&lock).map_err(|e| Error::io(&lock_path, e))?;
         let result = (|| {
             let current = self.read_ledger()?.map(|(_, l)| l);
@@ -325,24 +511,40 @@ impl Inner {
         result
     }
 
+    /// Checks the directory's owner and mode.
+    fn check_dir(&self) -> Result<()> {
+        let meta = fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        check_protection(&self.dir, &meta, Protection::Integrity)
+    }
+
     fn write_key(&self, kid: &str, key: &SigningKey) -> Result<()> {
         let pem = key.to_pkcs8_pem()?;
         write_atomic(&self.dir, &format!("{kid}.pem"), pem.as_bytes(), 0o600)
     }
 
-    /// Removes leftovers of interrupted writes and the private keys of
-    /// retired keys. Runs under the lock, so no other writer is mid-write.
+    /// Removes what the store itself wrote and no longer needs: its
+    /// temporary files (leftovers of interrupted writes) and the key files
+    /// of keys `ledger` records as retired. Nothing else, ever: a key file
+    /// `ledger` does not name may be someone else's. Runs under the lock, so
+    /// no other writer is mid-write.
     fn sweep(&self, ledger: &Ledger) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
+        let mut unlisted = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let remove = if name.starts_with('.') && name.contains(".tmp-") {
+            let remove = if is_own_temp(name) {
                 true
             } else if let Some(kid) = name.strip_suffix(".pem") {
-                kid_is_safe(kid) && ledger.get(kid).is_none_or(|r| r.state == KeyState::Retired)
+                match ledger.get(kid) {
+                    Some(r) => r.state == KeyState::Retired,
+                    None => {
+                        unlisted.push(name.escape_debug().to_string());
+                        false
+                    }
+                }
             } else {
                 false
             };
@@ -355,28 +557,50 @@ impl Inner {
                 }
             }
         }
+        if !unlisted.is_empty() {
+            truncate_listing(&mut unlisted);
+            tracing::warn!(dir = %self.dir.display(), files = ?unlisted,
+                "key files that keys.json does not list were left in place (written by an \
+                 interrupted rotation, or put there by hand); the store never deletes them: \
+                 remove them if they are not needed");
+        }
     }
 }
 
-/// Refuses a metadata file or store directory that others can write.
-fn check_not_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o022 != 0 {
-            return Err(Error::InsecurePermissions {
-                path: path.to_owned(),
-                mode,
-                problem:
-                    "lets others than its owner change which keys verify; run `chmod go-w` on it \
-                          (the store creates its directory 0700)",
-            });
-        }
+/// Files found in a store directory that are not the store's own.
+#[derive(Debug, Default)]
+struct ForeignFiles {
+    /// `*.pem` files.
+    keys: Vec<String>,
+    /// Anything else.
+    other: Vec<String>,
+}
+
+/// Caps a listing of file names for an error message.
+fn truncate_listing(names: &mut Vec<String>) {
+    if names.len() > MAX_LISTED_FILES {
+        let more = names.len() - MAX_LISTED_FILES;
+        names.truncate(MAX_LISTED_FILES);
+        names.push(format!("and {more} more"));
     }
-    #[cfg(not(unix))]
-    let _ = (path, meta);
-    Ok(())
+}
+
+/// `true` for the names of the store's own temporary files,
+/// `.NAME.tmp-PID-N` with NAME `keys.json` or a key file (see [`write_atomic`]).
+fn is_own_temp(name: &str) -> bool {
+    let Some((target, suffix)) = name
+        .strip_prefix('.')
+        .and_then(|rest| rest.rsplit_once(".tmp-"))
+    else {
+        return false;
+    };
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((pid, n)) = suffix.split_once('-') else {
+        return false;
+    };
+    number(pid)
+        && number(n)
+        && (target == METADATA_FILE || target.strip_suffix(".pem").is_some_and(kid_is_safe))
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -387,17 +611,68 @@ fn create_dir(dir: &Path) -> Result<()> {
     builder.create(dir).map_err(|e| Error::io(dir, e))
 }
 
-fn open_private(path: &Path, create_new: bool) -> std::io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true);
-    if create_new {
-        opts.create_new(true);
-    } else {
-        opts.create(true).truncate(false);
+/// Opens (or creates, mode 0600) the lock file without following a
+/// symbolic link: a new file is created with `O_EXCL`, which never follows
+/// one; an existing one must be a regular file before it is opened (without
+/// `O_CREAT`) and the same file (device and inode) after, and pass
+/// [`check_protection`].
+fn open_lock(path: &Path) -> Result<File> {
+    let io = |e| Error::io(path, e);
+    // Twice: another process may create the file between our two attempts.
+    for _ in 0..2 {
+        let before = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut opts = OpenOptions::new();
+                opts.read(true).write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                match opts.open(path) {
+                    Ok(file) => return Ok(file),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            Err(e) => return Err(io(e)),
+        };
+        if !before.file_type().is_file() {
+            return Err(Error::corrupt(
+                path,
+                "the lock file is a symbolic link or not a regular file; the store never follows \
+                 one here (it could make the store open another file): remove it, the store \
+                 creates a new one",
+            ));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let after = file.metadata().map_err(io)?;
+        if !same_file(&before, &after) {
+            return Err(Error::corrupt(
+                path,
+                "the lock file was replaced while it was being opened; refusing it (run the \
+                 command again, and check who else writes to the store directory)",
+            ));
+        }
+        check_protection(path, &after, Protection::Integrity)?;
+        return Ok(file);
     }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)
+    Err(io(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "the lock file keeps appearing and disappearing; check who else writes to the store directory",
+    )))
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    true
 }
 
 /// Writes `dir/name` atomically: a temporary file in the same directory,
@@ -511,6 +786,11 @@ impl KeyStore for FileKeyStore {
                 let (active_kid, active) = generate_key(alg)?;
                 let (pending_kid, pending) = generate_key(alg)?;
                 let ledger = Ledger::new(policy, alg, now, &active_kid, &pending_kid)?;
+                // Refuse a directory that is not ours before creating even
+                // the lock file in it; checked again under the lock.
+                if inner.dir.is_dir() && !inner.metadata_path().exists() {
+                    inner.refuse_foreign_files()?;
+                }
                 inner.write_locked(true, |inner, current| {
                     if current.is_some() {
                         return Err(Error::AlreadyInitialized {
@@ -518,6 +798,7 @@ impl KeyStore for FileKeyStore {
                             location: inner.dir.display().to_string(),
                         });
                     }
+                    inner.refuse_foreign_files()?;
                     inner.write_key(&active_kid, &active)?;
                     inner.write_key(&pending_kid, &pending)?;
                     Ok((
@@ -546,7 +827,7 @@ impl KeyStore for FileKeyStore {
             .blocking(move |inner| {
                 let (mut kid, mut key) = generate_key(alg)?;
                 inner.write_locked(false, |inner, current| {
-                    let mut ledger = current.ok_or_else(|| inner.not_initialized())?;
+                    let mut ledger = current.ok_or_else(|| inner.missing_ledger())?;
                     let alg_now = ledger.next_algorithm();
                     if alg_now != alg {
                         (kid, key) = generate_key(alg_now)?;
@@ -565,7 +846,7 @@ impl KeyStore for FileKeyStore {
         let retired = self
             .blocking(move |inner| {
                 inner.write_locked(false, |inner, current| {
-                    let mut ledger = current.ok_or_else(|| inner.not_initialized())?;
+                    let mut ledger = current.ok_or_else(|| inner.missing_ledger())?;
                     let retired = ledger.retire_expired(now);
                     Ok((ledger, retired))
                 })

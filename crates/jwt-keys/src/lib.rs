@@ -76,6 +76,8 @@ pub use file::FileKeyStore;
 pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
 pub use remote::parse_jwks_response;
-pub use store::{KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, RotationReport};
+pub use store::{
+    KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, MaintenanceReport, RotationReport,
+};
 pub use uri::{open_store, StoreOpener, StoreRegistry};
 pub use verify::{CacheOptions, KeySource, Verifier, VerifierBuilder};

@@ -15,14 +15,14 @@ const DAY: u64 = 24 * 3600;
 /// When keys rotate and how long they stay published. Build it with
 /// [`RotationPolicy::builder`]; the build refuses contradictory settings.
 ///
-/// | knob | meaning | default |
-/// |---|---|---|
-/// | `rotate_after` | maximum time a key signs | 30 days |
-/// | `prepublish` | minimum time a pending key is published before it signs; cover your verifiers' JWKS cache TTL | 1 day |
-/// | `max_token_lifetime` | the longest `exp - iat` of tokens signed with the store | 1 hour |
-/// | `leeway` | clock skew verifiers tolerate | 5 minutes |
-/// | `verify_grace` | how long a former signer still verifies; at least `max_token_lifetime + leeway` | 1 day |
-/// | `allowed_algorithms` | algorithms keys may use | every asymmetric algorithm |
+/// | knob | meaning | default | maximum |
+/// |---|---|---|---|
+/// | `rotate_after` | maximum time a key signs | 30 days | 5 years |
+/// | `prepublish` | minimum time a pending key is published before it signs; cover your verifiers' JWKS cache TTL | 1 day | `rotate_after` |
+/// | `max_token_lifetime` | the longest `exp - iat` of tokens signed with the store | 1 hour | 365 days |
+/// | `leeway` | clock skew verifiers tolerate | 5 minutes | 1 day |
+/// | `verify_grace` | how long a former signer still verifies; at least `max_token_lifetime + leeway` | 1 day | 5 years |
+/// | `allowed_algorithms` | algorithms keys may use | every asymmetric algorithm | |
 ///
 /// ```
 /// use std::time::Duration;
@@ -154,6 +154,15 @@ impl RotationPolicy {
         Duration::from_secs(self.max_token_lifetime)
     }
 
+    /// The longest `rotate_after` a policy accepts: 5 years.
+    pub const MAX_ROTATE_AFTER: Duration = Duration::from_secs(5 * 365 * DAY);
+    /// The longest `verify_grace` a policy accepts: 5 years.
+    pub const MAX_VERIFY_GRACE: Duration = Duration::from_secs(5 * 365 * DAY);
+    /// The longest `max_token_lifetime` a policy accepts: 365 days.
+    pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * DAY);
+    /// The largest `leeway` a policy accepts: 1 day.
+    pub const MAX_LEEWAY: Duration = Duration::from_secs(DAY);
+
     /// The clock skew verifiers tolerate.
     pub fn leeway(&self) -> Duration {
         Duration::from_secs(self.leeway)
@@ -218,9 +227,36 @@ impl RotationPolicyBuilder {
         self
     }
 
-    /// Checks the settings against each other.
+    /// Checks each setting against its range and the settings against each
+    /// other.
     pub fn build(self) -> Result<RotationPolicy> {
         let p = self.policy;
+        for (setting, value, max) in [
+            (
+                "rotate_after",
+                p.rotate_after,
+                RotationPolicy::MAX_ROTATE_AFTER,
+            ),
+            (
+                "verify_grace",
+                p.verify_grace,
+                RotationPolicy::MAX_VERIFY_GRACE,
+            ),
+            (
+                "max_token_lifetime",
+                p.max_token_lifetime,
+                RotationPolicy::MAX_TOKEN_LIFETIME,
+            ),
+            ("leeway", p.leeway, RotationPolicy::MAX_LEEWAY),
+        ] {
+            if value > max.as_secs() {
+                return Err(Error::policy(format!(
+                    "{setting} ({value}s) is over its maximum of {}s ({} days); choose a shorter duration",
+                    max.as_secs(),
+                    max.as_secs() / DAY
+                )));
+            }
+        }
         if p.rotate_after == 0 {
             return Err(Error::policy(
                 "rotate_after must be above zero (it is the maximum time a key signs)",
@@ -396,4 +432,41 @@ pub(crate) fn audit(
         }
     }
     AuditReport { now, findings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_over_their_maximum_are_refused_naming_setting_and_limit() {
+        let huge = Duration::from_secs(u64::MAX / 2);
+        let cases: [(&str, RotationPolicyBuilder); 4] = [
+            ("rotate_after", RotationPolicy::builder().rotate_after(huge)),
+            ("verify_grace", RotationPolicy::builder().verify_grace(huge)),
+            (
+                "max_token_lifetime",
+                RotationPolicy::builder().max_token_lifetime(huge),
+            ),
+            ("leeway", RotationPolicy::builder().leeway(huge)),
+        ];
+        for (setting, builder) in cases {
+            match builder.build() {
+                Err(Error::Policy { reason }) => {
+                    assert!(reason.starts_with(setting), "{reason}");
+                    assert!(reason.contains("over its maximum"), "{reason}");
+                }
+                other => panic!("{setting}: expected a policy error, got {other:?}"),
+            }
+        }
+        // The maxima themselves are accepted together.
+        let p = RotationPolicy::builder()
+            .rotate_after(RotationPolicy::MAX_ROTATE_AFTER)
+            .max_token_lifetime(RotationPolicy::MAX_TOKEN_LIFETIME)
+            .leeway(RotationPolicy::MAX_LEEWAY)
+            .verify_grace(RotationPolicy::MAX_VERIFY_GRACE)
+            .build()
+            .unwrap();
+        assert_eq!(p.rotate_after(), RotationPolicy::MAX_ROTATE_AFTER);
+    }
 }

@@ -1,10 +1,12 @@
-//! Fetching a JWKS over HTTP(S): size-bounded, content-checked, with the
-//! cache lifetime taken from `Cache-Control`.
+//! Fetching a JWKS over HTTP(S): size-bounded, content-checked, never
+//! redirected, with the cache lifetime taken from `Cache-Control`.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::time::Duration;
 
-use jwt_core::{Jwks, KeySet};
-use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use jwt_core::{Jwk, Jwks, KeySet, VerifyingKey};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::Url;
 
 use crate::error::{Error, FetchError, Result};
@@ -46,7 +48,10 @@ pub(crate) fn client(options: &CacheOptions) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(options.fetch_timeout())
         .connect_timeout(options.fetch_timeout())
-        .redirect(reqwest::redirect::Policy::limited(3))
+        // No redirects (like panva/jose's `redirect: "manual"`): a redirect
+        // could lead to a URL that `parse_url` refuses (https → http), and
+        // the configured URL is the one the operator vetted.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jwtkit-jwt-keys/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Backend {
@@ -56,12 +61,32 @@ pub(crate) fn client(options: &CacheOptions) -> Result<reqwest::Client> {
         })
 }
 
+/// Longest `Location` quoted in an error: enough for any real JWKS URL.
+const MAX_QUOTED_LOCATION: usize = 256;
+
+/// A header value as printable ASCII: it came from a remote server and
+/// ends up in logs and on terminals.
+fn printable_header(value: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in value.iter().take(MAX_QUOTED_LOCATION) {
+        if (0x20..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if value.len() > MAX_QUOTED_LOCATION {
+        out.push('…');
+    }
+    out
+}
+
 /// Fetches and parses the JWKS; returns the usable keys and the TTL in seconds.
 pub(crate) async fn fetch(
     client: &reqwest::Client,
     url: &Url,
     options: &CacheOptions,
-) -> Result<(KeySet, i64)> {
+) -> Result<(JwksKeys, i64)> {
     let fail = |source: FetchError| Error::Fetch {
         url: url.to_string(),
         source,
@@ -73,6 +98,16 @@ pub(crate) async fn fetch(
         .await
         .map_err(|e| fail(FetchError::Transport(e)))?;
     let status = resp.status();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .map_or_else(|| "(none)".to_owned(), |l| printable_header(l.as_bytes()));
+        return Err(fail(FetchError::Redirect {
+            status: status.as_u16(),
+            location,
+        }));
+    }
     if !status.is_success() {
         return Err(fail(FetchError::Status {
             status: status.as_u16(),
@@ -108,17 +143,117 @@ pub(crate) async fn fetch(
         }
         body.extend_from_slice(&chunk);
     }
-    let (set, ttl) = parse_jwks_response(
+    let (keys, ttl) = parse_jwks_document(
         content_type.as_deref(),
         cache_control.as_deref(),
         &body,
         options,
     )
     .map_err(fail)?;
-    for (kid, reason) in set.skipped() {
-        tracing::debug!(%url, kid = kid.as_deref().unwrap_or("-"), %reason, "JWKS entry skipped");
+    // Debug formatting: kids and reasons come from the remote document and
+    // may hold control characters.
+    for (kid, reason) in keys.primary.skipped() {
+        tracing::debug!(%url, ?kid, ?reason, "JWKS entry skipped");
     }
-    Ok((set, ttl))
+    keys.warn_duplicates(url.as_str());
+    Ok((keys, ttl))
+}
+
+/// Most keys tried for one `kid` (jose tries every match; a bound keeps a
+/// hostile JWKS from turning one token into many signature checks).
+pub(crate) const MAX_KEYS_PER_KID: usize = 4;
+
+/// The usable keys of a JWKS, where one `kid` may name several keys.
+///
+/// A `kid` should name one key, but some providers publish two under the
+/// same `kid` (a rotation done in place). Like panva/jose, the verifier then
+/// tries each of them in document order, at most [`MAX_KEYS_PER_KID`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JwksKeys {
+    /// The first key of every `kid`, plus the unusable entries (in
+    /// [`KeySet::skipped`]): exactly what [`KeySet::from_jwks`] keeps of a
+    /// JWKS whose kids are unique.
+    pub(crate) primary: KeySet,
+    /// `alternates[i]` holds the `(i + 2)`-th key of every `kid` that has
+    /// that many; at most `MAX_KEYS_PER_KID - 1` sets.
+    pub(crate) alternates: Vec<KeySet>,
+    /// The kids naming more than one key, with how many keys each names.
+    pub(crate) duplicated: Vec<(String, usize)>,
+}
+
+impl JwksKeys {
+    /// Splits `jwks` by occurrence of each `kid` (a key without `kid` is
+    /// named by its RFC 7638 thumbprint, as in [`KeySet`]).
+    pub(crate) fn from_jwks(jwks: &Jwks) -> JwksKeys {
+        let mut layers: Vec<Vec<Jwk>> = vec![Vec::new()];
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for jwk in &jwks.keys {
+            match VerifyingKey::from_jwk(jwk).and_then(|k| k.kid_or_thumbprint()) {
+                // Unusable: `KeySet::from_jwks` records it in `skipped`.
+                Err(_) => layers[0].push(jwk.clone()),
+                Ok(kid) => {
+                    let count = seen.entry(kid.clone()).or_insert(0);
+                    let layer = *count;
+                    *count += 1;
+                    if layer == 1 {
+                        order.push(kid);
+                    }
+                    if layer < MAX_KEYS_PER_KID {
+                        if layers.len() == layer {
+                            layers.push(Vec::new());
+                        }
+                        layers[layer].push(jwk.clone());
+                    }
+                }
+            }
+        }
+        let mut sets = layers
+            .into_iter()
+            .map(|keys| KeySet::from_jwks(&Jwks { keys }));
+        let primary = sets.next().unwrap_or_default();
+        let duplicated = order
+            .into_iter()
+            .map(|kid| {
+                let n = seen.get(&kid).copied().unwrap_or(0);
+                (kid, n)
+            })
+            .collect();
+        JwksKeys {
+            primary,
+            alternates: sets.collect(),
+            duplicated,
+        }
+    }
+
+    /// Logs one warning for the whole document when a `kid` names several keys.
+    pub(crate) fn warn_duplicates(&self, source: &str) {
+        if self.duplicated.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            source = %source,
+            kids = ?DuplicateKids(&self.duplicated),
+            "the JWKS has several keys under one kid; each is tried in document order \
+             (at most {MAX_KEYS_PER_KID} per kid, later ones are ignored); ask the provider \
+             to give every key its own kid"
+        );
+    }
+}
+
+/// `kid` (n keys), … with the kids escaped (they came from the document).
+struct DuplicateKids<'a>(&'a [(String, usize)]);
+
+impl fmt::Debug for DuplicateKids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (kid, n)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{kid:?} ({n} keys)")?;
+        }
+        Ok(())
+    }
 }
 
 fn check_content_type(content_type: &str) -> std::result::Result<(), FetchError> {
@@ -135,7 +270,8 @@ fn check_content_type(content_type: &str) -> std::result::Result<(), FetchError>
 /// keys and the cache TTL in seconds, exactly as the remote verifier does.
 ///
 /// Public for callers with their own HTTP client, and for fuzzing: no input
-/// makes it panic.
+/// makes it panic. When a `kid` names several keys, the set holds the first
+/// of them (the remote [`Verifier`](crate::Verifier) tries up to four).
 ///
 /// ```
 /// use jwt_keys::{parse_jwks_response, CacheOptions};
@@ -152,6 +288,17 @@ pub fn parse_jwks_response(
     body: &[u8],
     options: &CacheOptions,
 ) -> std::result::Result<(KeySet, i64), FetchError> {
+    parse_jwks_document(content_type, cache_control, body, options)
+        .map(|(keys, ttl)| (keys.primary, ttl))
+}
+
+/// [`parse_jwks_response`] with every key of a duplicated `kid` kept.
+pub(crate) fn parse_jwks_document(
+    content_type: Option<&str>,
+    cache_control: Option<&str>,
+    body: &[u8],
+    options: &CacheOptions,
+) -> std::result::Result<(JwksKeys, i64), FetchError> {
     if let Some(ct) = content_type {
         check_content_type(ct)?;
     }
@@ -160,13 +307,13 @@ pub fn parse_jwks_response(
         return Err(FetchError::TooLarge { limit });
     }
     let jwks = Jwks::from_json(body).map_err(FetchError::InvalidJwks)?;
-    let set = KeySet::from_jwks(&jwks);
-    if set.is_empty() {
+    let keys = JwksKeys::from_jwks(&jwks);
+    if keys.primary.is_empty() {
         return Err(FetchError::NoUsableKeys {
-            skipped: set.skipped().len(),
+            skipped: keys.primary.skipped().len(),
         });
     }
-    Ok((set, ttl_from(cache_control, options)))
+    Ok((keys, ttl_from(cache_control, options)))
 }
 
 /// The cache lifetime: `max-age` (0 for `no-store`/`no-cache`) clamped to

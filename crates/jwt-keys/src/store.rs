@@ -141,6 +141,32 @@ pub struct RotationReport {
     pub published_for_secs: Option<i64>,
 }
 
+/// Everything [`KeyStoreExt::rotate_if_due`] changed: an audit record that
+/// lists every change, never "nothing" when something was changed.
+///
+/// Serialized (e.g. `jwtkit store rotate --if-due --json`) as
+/// `{"rotated": {…} | null, "retired": ["kid", …]}`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintenanceReport {
+    /// The rotation, when one was due and this call made it; `None` when
+    /// none was due, the pending key was not published long enough yet, or
+    /// another process rotated first.
+    pub rotated: Option<RotationReport>,
+    /// Every key this call retired because its grace had ended, whether
+    /// along with a rotation or alone; the backend destroyed their private
+    /// keys where it can (see [`KeyStore::retire_expired`]). They no longer
+    /// verify.
+    pub retired: Vec<String>,
+}
+
+impl MaintenanceReport {
+    /// `true` when the call changed the store (rotated or retired a key).
+    pub fn changed(&self) -> bool {
+        self.rotated.is_some() || !self.retired.is_empty()
+    }
+}
+
 /// A source of signing keys with a lifecycle: every backend (memory, file,
 /// env, and remote ones such as KMS or Vault) implements this small trait;
 /// callers hold an `Arc<dyn KeyStore>` and use the conveniences of
@@ -308,9 +334,11 @@ pub trait KeyStoreExt: KeyStore {
     /// Also retires keys whose grace has ended. Safe to run from several
     /// processes at once (e.g. a cron job on each host): only one rotates.
     ///
-    /// Returns the rotation, or `None` when none was due (or another process
-    /// rotated first).
-    async fn rotate_if_due(&self, now: i64) -> Result<Option<RotationReport>> {
+    /// Returns every change it made: the rotation (if one was due and this
+    /// process made it) and every key it retired, so that a run that only
+    /// retired a key (and destroyed its private key) never reads as "nothing
+    /// changed".
+    async fn rotate_if_due(&self, now: i64) -> Result<MaintenanceReport> {
         let policy = self.policy().await?;
         let records = self.list().await?;
         let active = records.iter().find(|r| r.state_at(now) == KeyState::Active);
@@ -329,11 +357,12 @@ pub trait KeyStoreExt: KeyStore {
         let ready = pending
             .is_none_or(|p| now - p.created_at.unwrap_or(now) >= policy::secs(policy.prepublish()));
         if !due || !ready {
+            let mut report = MaintenanceReport::default();
             if records
                 .iter()
                 .any(|r| r.state_at(now) == KeyState::Retired && r.has_private_key)
             {
-                self.retire_expired(now).await?;
+                report.retired = self.retire_expired(now).await?;
             }
             if due {
                 tracing::warn!(
@@ -342,11 +371,15 @@ pub trait KeyStoreExt: KeyStore {
                     "rotation is due but the pending key has not been published for `prepublish` yet; waiting"
                 );
             }
-            return Ok(None);
+            return Ok(report);
         }
         match self.rotate(now, Some(&active.kid)).await {
-            Ok(report) => Ok(Some(report)),
-            Err(Error::Conflict { .. }) => Ok(None),
+            Ok(rotation) => Ok(MaintenanceReport {
+                retired: rotation.retired.clone(),
+                rotated: Some(rotation),
+            }),
+            // The other process's rotation retired what was due, and its report says so.
+            Err(Error::Conflict { .. }) => Ok(MaintenanceReport::default()),
             Err(e) => Err(e),
         }
     }

@@ -13,19 +13,24 @@
 //! store's retiring keys stop verifying exactly when their grace ends.
 //!
 //! Keys come only from the configured source: header `jku`, `x5u`, `jwk` and
-//! `x5c` are never followed (RFC 8725 §3.10).
+//! `x5c` are never followed (RFC 8725 §3.10). A remote JWKS is fetched from
+//! the configured URL only: redirects are refused, not followed.
+//!
+//! When a JWKS names several keys with one `kid`, each of them is tried in
+//! document order (at most four), as panva/jose does, and one warning is
+//! logged per fetched document.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jwt_core::{Clock, Jwks, KeySet, SystemClock, TokenData, Validation};
+use jwt_core::{Clock, ErrorKind, Jwks, KeySet, SystemClock, TokenData, Validation};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::policy::secs;
-use crate::remote;
+use crate::remote::{self, JwksKeys};
 use crate::store::{KeyState, KeyStore};
 
 /// Where a [`Verifier`] gets its keys.
@@ -38,7 +43,9 @@ pub enum KeySource {
     Jwks(Jwks),
     /// A fixed key set (may hold HMAC secrets).
     KeySet(Arc<KeySet>),
-    /// A JWKS URL (`https://`, or `http://` to a loopback address).
+    /// A JWKS URL (`https://`, or `http://` to a loopback address). A
+    /// redirect answer is an error naming the status and the `Location`:
+    /// configure the final URL.
     Remote(String),
 }
 
@@ -242,30 +249,34 @@ impl VerifierBuilder {
                 )
             }
             KeySource::Jwks(jwks) => {
-                let set = KeySet::from_jwks(&jwks);
-                if set.is_empty() {
+                let keys = JwksKeys::from_jwks(&jwks);
+                if keys.primary.is_empty() {
                     return Err(Error::policy(format!(
                         "the JWKS has no usable signature key ({} entries skipped: {:?})",
-                        set.skipped().len(),
-                        set.skipped()
+                        keys.primary.skipped().len(),
+                        keys.primary.skipped()
                     )));
                 }
-                (Source::Static, "a fixed JWKS".to_owned(), Some(set))
+                keys.warn_duplicates("a fixed JWKS");
+                (Source::Static, "a fixed JWKS".to_owned(), Some(keys))
             }
             KeySource::KeySet(set) => (
                 Source::Static,
                 "a fixed key set".to_owned(),
-                Some(KeySet::clone(&set)),
+                Some(JwksKeys {
+                    primary: KeySet::clone(&set),
+                    ..JwksKeys::default()
+                }),
             ),
         };
         let snapshot = match initial {
-            Some(set) => Some(Arc::new(Snapshot {
-                keys: Arc::new(set.clone()),
-                verifier: jwt_core::Verifier::with_key_set(set, self.validation.clone())?,
-                loaded_at: self.clock.now(),
-                fresh_until: i64::MAX,
-                hard_until: i64::MAX,
-            })),
+            Some(keys) => Some(Arc::new(Snapshot::new(
+                keys,
+                &self.validation,
+                self.clock.now(),
+                i64::MAX,
+                i64::MAX,
+            )?)),
             None => None,
         };
         Ok(Verifier {
@@ -298,6 +309,9 @@ enum Source {
 
 struct Snapshot {
     verifier: jwt_core::Verifier,
+    /// Verifiers over the second, third, … key of kids that name several
+    /// (see [`JwksKeys`]); empty when every kid is unique.
+    alternates: Vec<jwt_core::Verifier>,
     keys: Arc<KeySet>,
     loaded_at: i64,
     /// Refresh (in the background) from `fresh_until - refresh_ahead` on.
@@ -359,12 +373,14 @@ impl Verifier {
     /// `invalid_signature`, `expired`, …).
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
         let snap = self.inner.current().await?;
-        match snap.verifier.verify::<T>(token) {
+        match snap.verify::<T>(token) {
             Err(jwt_core::Error::UnknownKey { kid: Some(kid) }) if self.inner.refreshable() => {
-                tracing::debug!(source = %self.inner.name, %kid, "unknown kid");
+                // Debug formatting: the kid is the token's, and may hold
+                // control characters meant for a terminal.
+                tracing::debug!(source = %self.inner.name, kid = ?kid, "unknown kid");
                 if self.inner.refresh(Trigger::Miss).await? {
                     if let Some(snap) = self.inner.loaded() {
-                        return Ok(snap.verifier.verify::<T>(token)?);
+                        return Ok(snap.verify::<T>(token)?);
                     }
                 }
                 Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }))
@@ -403,9 +419,87 @@ impl Verifier {
 }
 
 impl Snapshot {
+    fn new(
+        keys: JwksKeys,
+        validation: &Validation,
+        loaded_at: i64,
+        fresh_until: i64,
+        hard_until: i64,
+    ) -> Result<Snapshot> {
+        let primary = Arc::new(keys.primary);
+        let alternates = keys
+            .alternates
+            .into_iter()
+            .map(|set| jwt_core::Verifier::with_key_set(set, validation.clone()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Snapshot {
+            verifier: jwt_core::Verifier::with_key_set(primary.clone(), validation.clone())?,
+            alternates,
+            keys: primary,
+            loaded_at,
+            fresh_until,
+            hard_until,
+        })
+    }
+
     fn keys_len(&self) -> usize {
         self.keys.len()
     }
+
+    /// Verifies with the key the token's `kid` names; when the JWKS names
+    /// several keys with that `kid`, tries the others in order until one
+    /// verifies the signature. The error of a failed search is the most
+    /// telling one: a bad signature over an algorithm mismatch.
+    fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> std::result::Result<TokenData<T>, jwt_core::Error> {
+        let first = match self.verifier.verify::<T>(token) {
+            Ok(data) => return Ok(data),
+            Err(e) => e,
+        };
+        if self.alternates.is_empty() || !another_key_may_verify(&first) {
+            return Err(first);
+        }
+        // Only a token that names its kid: without one, a set with a single
+        // key uses it, and an alternate set must not stand in for it.
+        let named = jwt_core::dangerous::insecure_decode_header(token)
+            .is_ok_and(|header| header.kid.is_some());
+        if !named {
+            return Err(first);
+        }
+        let mut best = first;
+        for alternate in &self.alternates {
+            match alternate.verify::<T>(token) {
+                Ok(data) => return Ok(data),
+                // Sets are filled in order: no further key has this kid.
+                Err(jwt_core::Error::UnknownKey { .. }) => break,
+                Err(e) if another_key_may_verify(&e) => {
+                    if e.kind() == ErrorKind::InvalidSignature
+                        && best.kind() != ErrorKind::InvalidSignature
+                    {
+                        best = e;
+                    }
+                }
+                // The signature verified with this key: the claims decide.
+                Err(e) => return Err(e),
+            }
+        }
+        Err(best)
+    }
+}
+
+/// Whether another key under the same `kid` could verify a token that this
+/// error rejected: the signature did not match, or the key does not fit
+/// the token's algorithm.
+fn another_key_may_verify(e: &jwt_core::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidKey
+            | ErrorKind::WeakKey
+    )
 }
 
 impl Inner {
@@ -518,7 +612,7 @@ impl Inner {
     }
 
     async fn load(&self, now: i64) -> Result<Snapshot> {
-        let (set, ttl, hard_cap) = match &self.source {
+        let (keys, ttl, hard_cap) = match &self.source {
             // Never called: static sources are not refreshable.
             Source::Static => return Err(Error::policy("a fixed key set cannot be reloaded")),
             Source::Store(store) => {
@@ -530,11 +624,15 @@ impl Inner {
                     .filter(|r| r.state_at(now) == KeyState::Retiring)
                     .filter_map(|r| r.retire_at)
                     .min();
-                (set, secs(self.options.default_ttl), next_retirement)
+                let keys = JwksKeys {
+                    primary: set,
+                    ..JwksKeys::default()
+                };
+                (keys, secs(self.options.default_ttl), next_retirement)
             }
             Source::Remote { url, client } => {
-                let (set, ttl) = remote::fetch(client, url, &self.options).await?;
-                (set, ttl, None)
+                let (keys, ttl) = remote::fetch(client, url, &self.options).await?;
+                (keys, ttl, None)
             }
         };
         let fresh_until = now.saturating_add(ttl);
@@ -542,13 +640,12 @@ impl Inner {
         if let Some(cap) = hard_cap {
             hard_until = hard_until.min(cap);
         }
-        let keys = Arc::new(set);
-        Ok(Snapshot {
-            verifier: jwt_core::Verifier::with_key_set(keys.clone(), self.validation.clone())?,
+        Snapshot::new(
             keys,
-            loaded_at: now,
-            fresh_until: fresh_until.min(hard_until),
+            &self.validation,
+            now,
+            fresh_until.min(hard_until),
             hard_until,
-        })
+        )
     }
 }

@@ -76,16 +76,23 @@ async fn rotate_if_due_follows_the_policy() {
     let clock = Arc::new(ManualClock::new(T0));
     let store = MemoryKeyStore::with_clock(clock.clone());
     let init = store.init(Algorithm::EdDSA, &policy(), T0).await.unwrap();
-    assert_eq!(store.rotate_if_due(T0 + 7 * DAY - 1).await.unwrap(), None);
+    assert_eq!(
+        store.rotate_if_due(T0 + 7 * DAY - 1).await.unwrap().rotated,
+        None
+    );
     let r = store
         .rotate_if_due(T0 + 7 * DAY)
         .await
         .unwrap()
+        .rotated
         .expect("due");
     assert_eq!(r.active, init.pending);
     assert_eq!(r.published_for_secs, Some(7 * DAY));
     // Just rotated: nothing due, even if called again by another host.
-    assert_eq!(store.rotate_if_due(T0 + 7 * DAY).await.unwrap(), None);
+    assert_eq!(
+        store.rotate_if_due(T0 + 7 * DAY).await.unwrap().rotated,
+        None
+    );
     // An emergency rotation (e.g. a leaked key) happens at once, reports how
     // briefly its key was published, and restarts the policy's clock.
     let emergency = store.rotate(T0 + 7 * DAY + 10, None).await.unwrap();
@@ -95,6 +102,7 @@ async fn rotate_if_due_follows_the_policy() {
             .rotate_if_due(T0 + 14 * DAY + 20)
             .await
             .unwrap()
+            .rotated
             .map(|r| r.previous),
         Some(Some(emergency.active))
     );

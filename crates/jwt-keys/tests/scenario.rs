@@ -84,6 +84,7 @@ async fn rotation_scenario() {
         .rotate_if_due(clock.now())
         .await
         .unwrap()
+        .rotated
         .expect("due");
     assert_eq!(rotation.previous.as_deref(), Some(init.active.as_str()));
     assert_eq!(rotation.active, init.pending);

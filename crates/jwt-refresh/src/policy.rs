@@ -45,6 +45,15 @@ impl Default for RefreshPolicy {
 }
 
 impl RefreshPolicy {
+    /// Upper bound of [`RefreshPolicyBuilder::ttl`]: 365 days. A refresh token is a
+    /// bearer credential; a year without use is an abandoned session. The bound also
+    /// keeps `now + ttl` far from overflowing a Unix time.
+    pub const MAX_TTL: Duration = Duration::from_secs(365 * 86_400);
+
+    /// Upper bound of [`RefreshPolicyBuilder::max_family_lifetime`]: 365 days. Users
+    /// log in again at least once a year.
+    pub const MAX_FAMILY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+
     /// A builder starting from [`RefreshPolicy::default`].
     pub fn builder() -> RefreshPolicyBuilder {
         RefreshPolicyBuilder {
@@ -89,13 +98,15 @@ pub struct RefreshPolicyBuilder {
 }
 
 impl RefreshPolicyBuilder {
-    /// Default lifetime of a refresh token (whole seconds, at least 1 s).
+    /// Default lifetime of a refresh token (whole seconds, 1 s to
+    /// [`RefreshPolicy::MAX_TTL`]).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.policy.ttl = ttl;
         self
     }
 
-    /// Absolute lifetime of a family (whole seconds, at least the `ttl`).
+    /// Absolute lifetime of a family (whole seconds, at least the `ttl`, at most
+    /// [`RefreshPolicy::MAX_FAMILY_LIFETIME`]).
     pub fn max_family_lifetime(mut self, lifetime: Duration) -> Self {
         self.policy.max_family_lifetime = lifetime;
         self
@@ -123,6 +134,28 @@ impl RefreshPolicyBuilder {
             return Err(Error::invalid_config(
                 "ttl",
                 format!("{:?} is not a whole number of seconds ≥ 1 s", p.ttl),
+            ));
+        }
+        if p.ttl > RefreshPolicy::MAX_TTL {
+            return Err(Error::invalid_config(
+                "ttl",
+                format!(
+                    "{}s is over the maximum of {}s (365 days); refresh tokens that live longer are \
+                     abandoned credentials — shorten the ttl",
+                    p.ttl.as_secs(),
+                    RefreshPolicy::MAX_TTL.as_secs()
+                ),
+            ));
+        }
+        if p.max_family_lifetime > RefreshPolicy::MAX_FAMILY_LIFETIME {
+            return Err(Error::invalid_config(
+                "max_family_lifetime",
+                format!(
+                    "{}s is over the maximum of {}s (365 days); make users log in again at least once \
+                     a year",
+                    p.max_family_lifetime.as_secs(),
+                    RefreshPolicy::MAX_FAMILY_LIFETIME.as_secs()
+                ),
             ));
         }
         if !whole(p.max_family_lifetime) || p.max_family_lifetime < p.ttl {
@@ -190,5 +223,41 @@ mod tests {
         );
         let ok = RefreshPolicy::builder().reuse_grace(s(60)).build().unwrap();
         assert_eq!(ok.grace_secs(), 60);
+    }
+
+    /// Issue 11 item 5: a ttl near `i64::MAX` seconds used to be accepted and
+    /// made every later issue fail (or emit an `exp` past `i64::MAX`).
+    #[test]
+    fn lifetimes_over_their_maximum_are_refused_naming_setting_limit_and_value() {
+        let s = Duration::from_secs;
+        let year = 365 * 86_400;
+        let refused = |b: RefreshPolicyBuilder| match b.build() {
+            Err(Error::InvalidConfig { setting, reason }) => (setting, reason),
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        };
+        let huge = s(106_751_991_167_300 * 86_400);
+        let (setting, reason) =
+            refused(RefreshPolicy::builder().ttl(huge).max_family_lifetime(huge));
+        assert_eq!(setting, "ttl");
+        assert!(
+            reason.contains(&format!("{}s", huge.as_secs())) && reason.contains("31536000s"),
+            "{reason}"
+        );
+        let (setting, reason) = refused(
+            RefreshPolicy::builder()
+                .ttl(s(year))
+                .max_family_lifetime(s(year + 1)),
+        );
+        assert_eq!(setting, "max_family_lifetime");
+        assert!(
+            reason.contains("31536001s") && reason.contains("31536000s"),
+            "{reason}"
+        );
+        let ok = RefreshPolicy::builder()
+            .ttl(RefreshPolicy::MAX_TTL)
+            .max_family_lifetime(RefreshPolicy::MAX_FAMILY_LIFETIME)
+            .build()
+            .unwrap();
+        assert_eq!(ok.ttl_secs(), year);
     }
 }

@@ -6,6 +6,11 @@ use std::time::Duration;
 const ACCEPTED: &str = "use a whole number followed by s, m, h or d (e.g. 10s, 15m, 1h, 30d); \
                         a bare number means seconds";
 
+/// The longest duration any option accepts (100 years). Every duration is
+/// added to a Unix time somewhere; below this bound no sum can overflow, and
+/// each option has its own, smaller maximum on top.
+pub(crate) const MAX: Duration = Duration::from_secs(36_500 * 86_400);
+
 /// Parses a duration argument (a clap `value_parser`).
 pub(crate) fn parse(input: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration {input:?}: {ACCEPTED}");
@@ -25,14 +30,32 @@ pub(crate) fn parse(input: &str) -> Result<Duration, String> {
         'd' => 86_400,
         _ => return Err(invalid()),
     };
-    let too_long = || format!("duration {input:?} is too long; {ACCEPTED}");
+    let too_long = || {
+        format!(
+            "duration {input:?} is too long: no option accepts more than {} (100 years); \
+             {ACCEPTED}",
+            display(MAX)
+        )
+    };
     let count: u64 = digits.parse().map_err(|_| too_long())?;
     let secs = count.checked_mul(multiplier).ok_or_else(too_long)?;
-    // Every duration is added to a Unix time (an i64) somewhere.
-    if i64::try_from(secs).is_err() {
+    if secs > MAX.as_secs() {
         return Err(too_long());
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// Writes `d` the way [`parse`] reads it, in the largest unit that divides it
+/// (`365d`, `90m`, `45s`); sub-second parts are dropped.
+pub(crate) fn display(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +93,37 @@ mod tests {
             let err = parse(bad).expect_err(bad);
             assert!(err.contains("15m"), "{bad}: {err}");
         }
+    }
+
+    /// Issue 11 item 5: `106751991167300d` fits in an i64 of seconds but
+    /// overflows as soon as it is added to the current Unix time.
+    #[test]
+    fn values_that_overflow_a_unix_time_are_refused_with_the_limit() {
+        for bad in [
+            "106751991167300d",
+            "9223372036854775807",
+            "36501d",
+            "876025h",
+        ] {
+            let err = parse(bad).expect_err(bad);
+            assert!(
+                err.contains("too long") && err.contains("36500d"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(parse("36500d"), Ok(MAX));
+        // The largest accepted value, added to any Unix time up to the year
+        // 292 billion, still fits in an i64.
+        let max = i64::try_from(MAX.as_secs()).unwrap();
+        assert!(max.checked_add(i64::MAX / 2).is_some());
+    }
+
+    #[test]
+    fn display_uses_the_largest_exact_unit() {
+        assert_eq!(display(Duration::from_secs(365 * 86_400)), "365d");
+        assert_eq!(display(Duration::from_secs(7_200)), "2h");
+        assert_eq!(display(Duration::from_secs(90)), "90s");
+        assert_eq!(display(Duration::from_secs(120)), "2m");
+        assert_eq!(display(Duration::ZERO), "0s");
     }
 }

@@ -110,7 +110,8 @@ impl CliError {
         self.kind
     }
 
-    /// The human-readable message.
+    /// The human-readable message, unescaped: serialize it (JSON) or print
+    /// it through [`Display`](fmt::Display), never raw.
     pub(crate) fn message(&self) -> &str {
         &self.message
     }
@@ -121,8 +122,11 @@ impl CliError {
     }
 }
 
+/// One line, with the message's control characters escaped: messages quote
+/// text from tokens and remote documents (a `kid`, a `typ`, a `Location`).
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error [{}]: {}", self.kind, self.message)
+        let message = crate::output::escape(&self.message, crate::output::Keep::Nothing);
+        write!(f, "error [{}]: {message}", self.kind)
     }
 }

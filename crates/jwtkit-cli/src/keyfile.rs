@@ -19,14 +19,19 @@ const MAX_KEY_FILE: u64 = 1024 * 1024;
 pub(crate) struct KeySource {
     /// Key file: PEM (PKCS#8, PKCS#1, SEC1, SPKI public key, certificate),
     /// DER, JWK, or JWKS (verify picks the entry by the token's `kid`; sign
-    /// needs a JWKS holding exactly one private key).
+    /// needs a JWKS holding exactly one private key). A PEM file must hold
+    /// one key: for a certificate chain, the first certificate (the leaf) is
+    /// used; a file with several different keys is refused.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// HMAC secret: the raw bytes of FILE, exactly as stored (a trailing
-    /// newline is part of the secret).
+    /// newline is part of the secret). A key (PEM, DER, JWK, `openssl -text`
+    /// output) is refused: pass keys with --key.
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// HMAC secret: the value of the environment variable VAR.
+    /// HMAC secret: the value of the environment variable VAR, read exactly
+    /// as `--store env:VAR` reads it: surrounding whitespace is not part of
+    /// the secret, and `base64url:…` is decoded (for binary secrets).
     #[arg(long, value_name = "VAR")]
     pub secret_env: Option<String>,
     /// A key store: `file:DIR`, `env:NAME` (and, when built with them,
@@ -107,18 +112,11 @@ impl KeySource {
             return Ok(KeyMaterial::Secret(secret));
         }
         if let Some(var) = &self.secret_env {
-            return match std::env::var_os(var) {
-                Some(value) if !value.is_empty() => Ok(KeyMaterial::Secret(Zeroizing::new(
-                    value.into_encoded_bytes(),
-                ))),
-                Some(_) => Err(CliError::config(format!(
-                    "the environment variable {var} is empty; set it to the HMAC secret"
-                ))),
-                None => Err(CliError::config(format!(
-                    "the environment variable {var} is not set; export it with the HMAC secret, \
-                     or use --secret-file"
-                ))),
-            };
+            // The env store's rule, so `--secret-env S` and `--store env:S`
+            // read one variable as one secret.
+            return jwt_keys::env::hmac_secret_from_env(var)
+                .map(KeyMaterial::Secret)
+                .map_err(|e| CliError::config(format!("{e}; or use --secret-file")));
         }
         // clap's argument group makes exactly one present; --store and
         // --jwks-url are handled by the commands before they get here.

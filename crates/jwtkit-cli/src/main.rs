@@ -3,7 +3,8 @@
 //! Exit codes: 0 success; 1 the token was rejected (expired, bad signature,
 //! wrong audience, undecodable, …); 2 usage or configuration error (bad flag,
 //! unreadable or weak key, algorithm that does not fit the key, …).
-//! Tokens and JSON go to stdout, diagnostics to stderr.
+//! Tokens and JSON go to stdout, diagnostics to stderr; both go through
+//! [`output`], which escapes the control characters a terminal would act on.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -17,6 +18,7 @@ mod cmd;
 mod duration;
 mod error;
 mod keyfile;
+mod output;
 
 use error::CliError;
 
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
                 // Best effort: the exit code reports the failure even if stdout is gone.
                 let _ = write_stdout(format!("{}\n", cmd::verify::failure_json(&err)).as_bytes());
             }
+            // CliError's Display escapes its message (a kid, a typ, a URL…).
             diag(format_args!("{err}"));
             ExitCode::from(err.exit_code())
         }
@@ -106,9 +109,12 @@ fn verify_json_requested() -> bool {
 }
 
 /// Writes to stdout; a closed pipe or full disk is an error, not a panic.
+/// Text is escaped for the terminal (newlines and tabs kept; JSON stays
+/// valid and means the same); non-UTF-8 bytes (a raw secret) pass as they are.
 fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let bytes = output::escape_bytes(bytes);
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
+    out.write_all(&bytes)
         .and_then(|()| out.flush())
         .map_err(|e| CliError::io(format!("cannot write to stdout: {e}")))
 }
@@ -126,8 +132,12 @@ fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
 }
 
 /// Prints a diagnostic line on stderr (never panics if stderr is gone).
+/// One diagnostic is one line: every control character in it, newlines
+/// included, is escaped, whatever part of the message it came from.
 fn diag(message: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    let text = message.to_string();
+    let line = output::escape(&text, output::Keep::Nothing);
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// `value` as one line of compact JSON.

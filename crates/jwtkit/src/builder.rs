@@ -25,7 +25,8 @@ use crate::service::{
 /// | `key_store` | — | required |
 /// | `issuer`, `audience` | — | required, non-empty |
 /// | `access_ttl` | 15 min | 1 s ≤ ttl ≤ 24 h (more with `allow_long_access_ttl`), ≤ the policy's `max_token_lifetime`, and `ttl + leeway` ≤ the policy's `verify_grace` (else tokens die before their `exp` after a rotation) |
-/// | `refresh_ttl` | 14 days | > `access_ttl` |
+/// | `refresh_ttl` | 14 days | > `access_ttl`, ≤ 365 days ([`RefreshPolicy::MAX_TTL`]) |
+/// | `session_lifetime` | 30 days | ≤ 365 days ([`RefreshPolicy::MAX_FAMILY_LIFETIME`]); raised to `refresh_ttl` if shorter |
 /// | `leeway` | 60 s | ≤ 5 min |
 /// | `refresh_store` | in memory | — |
 /// | `reuse_grace` | off | only with the built-in memory store (set it on your own store otherwise); 1 s ≤ grace ≤ 60 s and < `refresh_ttl` |
@@ -154,15 +155,16 @@ impl TokenServiceBuilder {
         self
     }
 
-    /// Lifetime of each refresh token (whole seconds; default 14 days). A
-    /// session idle for longer ends.
+    /// Lifetime of each refresh token (whole seconds; default 14 days, at most
+    /// [`RefreshPolicy::MAX_TTL`], 365 days). A session idle for longer ends.
     pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_ttl = ttl;
         self
     }
 
     /// Maximum lifetime of a session with the built-in memory refresh store
-    /// (default 30 days, at least `refresh_ttl`). Your own store has its own.
+    /// (default 30 days, at least `refresh_ttl`, at most
+    /// [`RefreshPolicy::MAX_FAMILY_LIFETIME`], 365 days). Your own store has its own.
     pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
         self.session_lifetime = Some(lifetime);
         self
@@ -269,6 +271,30 @@ impl TokenServiceBuilder {
                     self.refresh_ttl, self.access_ttl
                 ),
             ));
+        }
+        if self.refresh_ttl > RefreshPolicy::MAX_TTL {
+            return Err(Error::config(
+                "refresh_ttl",
+                format!(
+                    "{}s is over the maximum of {}s (365 days); a refresh token is a bearer credential — \
+                     shorten refresh_ttl",
+                    self.refresh_ttl.as_secs(),
+                    RefreshPolicy::MAX_TTL.as_secs()
+                ),
+            ));
+        }
+        if let Some(lifetime) = self.session_lifetime {
+            if lifetime > RefreshPolicy::MAX_FAMILY_LIFETIME {
+                return Err(Error::config(
+                    "session_lifetime",
+                    format!(
+                        "{}s is over the maximum of {}s (365 days); make users log in again at least \
+                         once a year",
+                        lifetime.as_secs(),
+                        RefreshPolicy::MAX_FAMILY_LIFETIME.as_secs()
+                    ),
+                ));
+            }
         }
         if self.leeway > MAX_LEEWAY {
             return Err(Error::config(
@@ -469,4 +495,60 @@ fn describe(p: &RotationPolicy) -> String {
         p.leeway().as_secs(),
         p.allowed_algorithms()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    fn base() -> TokenServiceBuilder {
+        TokenService::builder()
+            .key_store(jwt_keys::MemoryKeyStore::new())
+            .issuer("https://auth.example.com")
+            .audience("api")
+    }
+
+    fn refused(builder: &TokenServiceBuilder) -> (&'static str, String) {
+        match builder.check() {
+            Err(Error::Config { setting, reason }) => (setting, reason),
+            other => panic!("expected a Config error, got {other:?}"),
+        }
+    }
+
+    /// Issue 11 item 5: `refresh_ttl` near `i64::MAX` seconds was accepted and
+    /// every later issue failed; the in-memory store emitted `exp` past `i64::MAX`.
+    #[test]
+    fn lifetimes_over_their_maximum_are_refused_naming_setting_limit_and_value() {
+        let huge = Duration::from_secs(106_751_991_167_300 * DAY);
+        let (setting, reason) = refused(&base().refresh_ttl(huge));
+        assert_eq!(setting, "refresh_ttl");
+        assert!(
+            reason.contains(&format!("{}s", huge.as_secs())) && reason.contains("31536000s"),
+            "{reason}"
+        );
+        let (setting, reason) = refused(&base().refresh_ttl(Duration::from_secs(366 * DAY)));
+        assert_eq!(setting, "refresh_ttl");
+        assert!(reason.contains("31622400s"), "{reason}");
+        let (setting, reason) = refused(&base().session_lifetime(Duration::from_secs(400 * DAY)));
+        assert_eq!(setting, "session_lifetime");
+        assert!(
+            reason.contains("34560000s") && reason.contains("31536000s"),
+            "{reason}"
+        );
+        // Long access tokens stay bounded by refresh_ttl, so by a year.
+        let (setting, _) = refused(
+            &base()
+                .allow_long_access_ttl()
+                .access_ttl(Duration::from_secs(400 * DAY))
+                .refresh_ttl(Duration::from_secs(401 * DAY)),
+        );
+        assert_eq!(setting, "refresh_ttl");
+        base()
+            .refresh_ttl(RefreshPolicy::MAX_TTL)
+            .session_lifetime(RefreshPolicy::MAX_FAMILY_LIFETIME)
+            .check()
+            .expect("the maxima themselves are accepted");
+    }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_core::{Algorithm, SigningKey, VerifyingKey};
+use jwt_keys::file::Protection;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -93,18 +94,21 @@ impl RefreshKey {
 
     /// Reads the key from `path` (base64url text), or creates the file with a
     /// new random key (mode 0600, parent directories 0700) if it does not exist.
-    /// A file readable by group or others is refused.
+    ///
+    /// Like the file key store's files (OpenSSH `StrictModes` style), the
+    /// file must be owned by the user this process runs as (its effective
+    /// uid) or root, and give group and others no access (`chmod 600`); a
+    /// file another user owns could hold a secret they know. Anything else
+    /// is refused with [`Error::RefreshKeyFile`], whose source is the
+    /// [`jwt_keys::Error`] naming the path and the fix.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let io = |source| Error::RefreshKeyFile {
             path: PathBuf::from(path),
             source,
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_private(path).map_err(io)?;
-                Self::from_base64(&Zeroizing::new(text))
-            }
+        match std::fs::File::open(path) {
+            Ok(file) => Self::read_checked(path, file).map_err(io)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -116,8 +120,8 @@ impl RefreshKey {
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         std::thread::sleep(std::time::Duration::from_millis(100));
-                        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-                        return Self::from_base64(&text);
+                        let file = std::fs::File::open(path).map_err(io)?;
+                        return Self::read_checked(path, file).map_err(io)?;
                     }
                     Err(e) => return Err(io(e)),
                 }
@@ -126,6 +130,20 @@ impl RefreshKey {
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// Reads the secret from `file` (opened from `path`) after checking its
+    /// owner and mode by the descriptor, so the file checked is the file
+    /// read. The outer error is about the file; the inner one about its
+    /// contents.
+    fn read_checked(path: &Path, file: std::fs::File) -> std::io::Result<Result<Self>> {
+        use std::io::Read as _;
+        let meta = file.metadata()?;
+        check_protection(path, &meta, Protection::Secret)?;
+        let mut text = Zeroizing::new(String::new());
+        // A secret is a line of base64; 64 KiB is far beyond any.
+        file.take(64 << 10).read_to_string(&mut text)?;
+        Ok(Self::from_base64(&text))
     }
 
     /// The key id put in refresh tokens' headers (derived from the secret by hashing; reveals nothing).
@@ -148,24 +166,15 @@ impl RefreshKey {
     }
 }
 
-#[cfg(unix)]
-fn check_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "mode {mode:03o} lets others read the refresh-token secret; run `chmod 600` on it"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_: &Path) -> std::io::Result<()> {
-    Ok(())
+/// [`jwt_keys::file::check_protection`], as an I/O error of the file (its
+/// source is the typed [`jwt_keys::Error`] naming the path and the fix).
+fn check_protection(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    protection: Protection,
+) -> std::io::Result<()> {
+    jwt_keys::file::check_protection(path, meta, protection)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -186,4 +195,67 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// The typed store error inside a `RefreshKeyFile` error.
+    fn inner(err: &Error) -> &jwt_keys::Error {
+        match err {
+            Error::RefreshKeyFile { source, .. } => source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<jwt_keys::Error>())
+                .unwrap_or_else(|| panic!("no jwt_keys::Error inside {err:?}")),
+            other => panic!("expected RefreshKeyFile, got {other:?}"),
+        }
+    }
+
+    /// Issue 11 item 3: a secret another user owns (and so may know) is
+    /// refused, as is one others may read; the owner's own 0600 file loads.
+    #[test]
+    fn a_refresh_key_owned_by_another_user_or_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("refresh.key");
+        let first = RefreshKey::load_or_create(&path).unwrap();
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = RefreshKey::load_or_create(&path).unwrap_err();
+        assert!(
+            matches!(
+                inner(&err),
+                jwt_keys::Error::InsecurePermissions { mode: 0o640, .. }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        match std::os::unix::fs::chown(&path, Some(65_534), Some(65_534)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!("skipped the ownership part: chown needs root ({e})");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let err = RefreshKey::load_or_create(&path).unwrap_err();
+        match inner(&err) {
+            jwt_keys::Error::InsecureOwner { path: p, owner, .. } => {
+                assert_eq!((p, *owner), (&path, 65_534))
+            }
+            other => panic!("expected InsecureOwner, got {other:?}"),
+        }
+        assert_eq!(err.kind(), "refresh_key_file");
+
+        // Root's file is trusted.
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+        assert_eq!(
+            RefreshKey::load_or_create(&path).unwrap().kid(),
+            first.kid()
+        );
+    }
 }

@@ -455,12 +455,17 @@ impl TokenService {
     /// Emits a `tracing` event for every rotation.
     pub async fn rotate_if_due(&self) -> Result<Option<RotationReport>> {
         let now = self.inner.clock.now();
-        let report = self
+        let changes = self
             .inner
             .key_store
             .rotate_if_due(now)
             .await
             .map_err(Error::KeyStore)?;
+        if changes.rotated.is_none() && !changes.retired.is_empty() {
+            tracing::info!(store = self.inner.key_store.name(), retired = ?changes.retired,
+                "access-token signing keys retired (their grace had ended)");
+        }
+        let report = changes.rotated;
         if let Some(r) = &report {
             tracing::info!(
                 store = self.inner.key_store.name(),
@@ -666,16 +671,32 @@ impl Drop for MaintenanceTask {
     }
 }
 
-/// The custom claims kept with a session (its refresh record's metadata).
+/// The custom claims kept with a session (its refresh record's metadata),
+/// read with the verifier's strict parser: `serde_json::from_str::<Value>`
+/// would act on serde_json's private member names
+/// (`{"$serde_json::private::RawValue": "<json>"}` becomes the JSON inside
+/// the string), so stored text could turn into claims it never showed. The
+/// reserved claims are refused here too, whoever wrote the record.
 fn stored_claims(record: &RefreshRecord) -> Result<Map<String, Value>> {
     match record.metadata.as_deref() {
         None => Ok(Map::new()),
-        Some(json) => match serde_json::from_str::<Value>(json) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(Error::InvalidRequest {
-                reason: "the session's stored claims are not a JSON object (written by another application?)".into(),
-            }),
-        },
+        Some(json) => jwt_core::parse_claims(json.as_bytes())
+            .map_err(|e| Error::InvalidRequest {
+                reason: format!(
+                    "the session's stored claims cannot be used (written by another \
+                     application?): {}",
+                    claims_reason(e)
+                ),
+            })
+            .and_then(check_reserved),
+    }
+}
+
+/// The reason of a `jwt_core::parse_claims` refusal, without the generic prefix.
+fn claims_reason(e: jwt_core::Error) -> String {
+    match e {
+        jwt_core::Error::Config { reason } => reason,
+        other => other.to_string(),
     }
 }
 
@@ -689,27 +710,25 @@ fn random_id() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The custom claims of [`TokenService::issue`], serialized and read back
+/// with the verifier's strict parser, so the session keeps exactly what the
+/// tokens will carry: duplicate member names (a custom `Serialize`), serde_json's
+/// private member names and nesting deeper than the verifier reads are refused.
 fn claims_map<C: Serialize + ?Sized>(claims: &C) -> Result<Map<String, Value>> {
-    let value = serde_json::to_value(claims).map_err(|e| Error::InvalidRequest {
+    let json = serde_json::to_vec(claims).map_err(|e| Error::InvalidRequest {
         reason: format!("the custom claims cannot be serialized: {e}"),
     })?;
-    let map = match value {
-        Value::Object(map) => map,
-        Value::Null => Map::new(),
-        other => {
-            return Err(Error::InvalidRequest {
-                reason: format!(
-                    "the custom claims must be a JSON object, not {}",
-                    match other {
-                        Value::Array(_) => "an array",
-                        Value::String(_) => "a string",
-                        Value::Number(_) => "a number",
-                        _ => "a boolean",
-                    }
-                ),
-            })
-        }
-    };
+    if json == b"null" {
+        return Ok(Map::new());
+    }
+    let map = jwt_core::parse_claims(&json).map_err(|e| Error::InvalidRequest {
+        reason: format!("the custom claims are refused: {}", claims_reason(e)),
+    })?;
+    check_reserved(map)
+}
+
+/// Refuses the registered claims the service sets itself.
+fn check_reserved(map: Map<String, Value>) -> Result<Map<String, Value>> {
     if let Some(name) = map.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
         return Err(Error::InvalidRequest {
             reason: format!(
@@ -840,4 +859,136 @@ fn build_access_keys(
         keys,
         prune_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use jwt_keys::MemoryKeyStore;
+    use serde::ser::{SerializeMap, Serializer};
+
+    use super::*;
+
+    async fn service() -> TokenService {
+        TokenService::builder()
+            .key_store(MemoryKeyStore::new())
+            .init_key_store(Algorithm::ES256)
+            .issuer("https://auth.example.com")
+            .audience("api")
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn payload(token: &str) -> Value {
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&jwt_core::b64::decode(part.as_bytes(), "payload").unwrap()).unwrap()
+    }
+
+    /// A refresh token for a session whose stored claims are `metadata`, as
+    /// another application sharing the refresh store (or an older version
+    /// of this one) could have written them.
+    async fn session_with(tokens: &TokenService, metadata: &str) -> String {
+        let record = tokens
+            .refresh_store()
+            .issue(NewRefresh::login("mallory").metadata(metadata))
+            .await
+            .unwrap();
+        tokens
+            .finish_pair(&record, String::new())
+            .unwrap()
+            .refresh_token
+    }
+
+    /// Issue 11 item 6: stored claims are read with the strict parser, so a
+    /// private member name is refused instead of becoming `role` and `nbf`.
+    #[tokio::test]
+    async fn stored_claims_are_read_strictly() {
+        let tokens = service().await;
+        let hidden =
+            r#"{"$serde_json::private::RawValue":"{\"role\":\"admin\",\"nbf\":4000000000}"}"#;
+        let refresh = session_with(&tokens, hidden).await;
+        match tokens.refresh(&refresh).await {
+            Err(Error::InvalidRequest { reason }) => {
+                assert!(reason.contains("stored claims"), "{reason}");
+                assert!(reason.contains("is reserved"), "{reason}");
+            }
+            other => panic!("expected invalid_request, got {other:?}"),
+        }
+        for (metadata, fragment) in [
+            (r#"{"role":"user","role":"admin"}"#, "duplicate member name"),
+            (r#"{"nbf":4000000000}"#, "`nbf` is set by the token service"),
+            ("[1]", "must be a JSON object"),
+        ] {
+            let refresh = session_with(&tokens, metadata).await;
+            match tokens.refresh(&refresh).await {
+                Err(Error::InvalidRequest { reason }) => {
+                    assert!(reason.contains(fragment), "{metadata}: {reason}")
+                }
+                other => panic!("{metadata}: expected invalid_request, got {other:?}"),
+            }
+        }
+        // Ordinary stored claims still come back as they were.
+        let refresh = session_with(&tokens, r#"{"role":"user","p":{"a":[1]}}"#).await;
+        let pair = tokens.refresh(&refresh).await.unwrap();
+        let claims = payload(&pair.access_token);
+        assert_eq!(claims["role"], "user");
+        assert_eq!(claims["p"], serde_json::json!({"a":[1]}));
+    }
+
+    /// Custom claims whose `Serialize` writes a member twice.
+    struct Twice;
+
+    impl Serialize for Twice {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(2))?;
+            map.serialize_entry("role", "user")?;
+            map.serialize_entry("role", "admin")?;
+            map.end()
+        }
+    }
+
+    #[tokio::test]
+    async fn issue_reads_custom_claims_strictly() {
+        let tokens = service().await;
+        let cases: [(&dyn erased::Claims, &str); 3] = [
+            (&Twice, r#"duplicate member name "role""#),
+            (
+                &serde_json::json!({"p": {"$serde_json::private::RawValue": "{}"}}),
+                "is reserved",
+            ),
+            (&serde_json::json!(["role"]), "must be a JSON object"),
+        ];
+        for (claims, fragment) in cases {
+            match claims.issue(&tokens).await {
+                Err(Error::InvalidRequest { reason }) => {
+                    assert!(reason.contains(fragment), "{reason}")
+                }
+                other => panic!("expected invalid_request, got {other:?}"),
+            }
+        }
+        // `()` is no claims at all.
+        assert!(tokens.issue("alice", &()).await.is_ok());
+    }
+
+    mod erased {
+        use super::*;
+
+        /// Lets the test list claims of different types.
+        pub(super) trait Claims: Sync {
+            fn issue<'a>(
+                &'a self,
+                tokens: &'a TokenService,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenPair>> + Send + 'a>>;
+        }
+
+        impl<T: Serialize + Sync> Claims for T {
+            fn issue<'a>(
+                &'a self,
+                tokens: &'a TokenService,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenPair>> + Send + 'a>>
+            {
+                Box::pin(tokens.issue("mallory", self))
+            }
+        }
+    }
 }

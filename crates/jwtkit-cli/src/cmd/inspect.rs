@@ -1,4 +1,7 @@
 //! `jwtkit inspect`: decode a token **without verifying anything**.
+//!
+//! Everything shown came from the token: `write_stdout` escapes control
+//! characters, and the text report escapes header values whole.
 
 use jwt_core::{dangerous, Header, DEFAULT_MAX_TOKEN_SIZE};
 use serde::Serialize;
@@ -38,7 +41,9 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), CliError> {
         };
         crate::to_json_line(&doc)?
     } else {
-        super::render_token(&decoded.header, &decoded.claims)
+        // Header values escaped whole: a `kid` must not start a line of its own.
+        let header = crate::output::header_for_display(&decoded.header);
+        super::render_token(&header, &decoded.claims)
     };
     crate::write_stdout(out.as_bytes())
 }

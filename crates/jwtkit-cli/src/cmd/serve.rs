@@ -18,6 +18,7 @@ use jwtkit::{RefreshKey, TokenService};
 use crate::error::CliError;
 
 mod config;
+mod connections;
 mod http;
 
 pub(crate) use config::ServeArgs;
@@ -89,10 +90,13 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
     let _ = std::io::stdout().flush();
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::io(format!("the server failed: {e}")))?;
+    let limits = connections::Limits {
+        header_read_timeout: settings.header_read_timeout,
+        keep_alive_timeout: settings.keep_alive_timeout,
+        shutdown_timeout: settings.shutdown_timeout,
+        max_connections: settings.max_connections,
+    };
+    connections::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("jwtkit serve stopped");
     Ok(())
 }
@@ -204,7 +208,13 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .map_err(|e| CliError::io(format!("cannot create {}: {e}", dir.display())))
+        .map_err(|e| CliError::io(format!("cannot create {}: {e}", dir.display())))?;
+    // It may have existed: it holds the keys, so it must be ours and
+    // writable by no one else (like the store directory inside it).
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| CliError::io(format!("cannot read {}: {e}", dir.display())))?;
+    jwt_keys::file::check_protection(dir, &meta, jwt_keys::file::Protection::Integrity)
+        .map_err(CliError::from_keys)
 }
 
 async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService, CliError> {

@@ -25,7 +25,12 @@ pub(crate) struct SignArgs {
     /// Header `typ`, e.g. `at+jwt`.
     #[arg(long, value_name = "TYP", default_value = "JWT")]
     typ: String,
-    /// Claims as a JSON object; the flags below override its members.
+    /// Claims as a JSON object; the flags below override its members. Read
+    /// with the verifier's strict rules: duplicate member names, names
+    /// starting `$serde_json::private::`, nesting deeper than 32 levels and
+    /// registered claims of the wrong type (`exp`/`nbf`/`iat` not a number,
+    /// `iss`/`sub`/`jti` not a string, `aud` not a string or a non-empty
+    /// array of strings) are refused.
     #[arg(long, value_name = "JSON")]
     claims: Option<String>,
     /// The `iss` claim.
@@ -38,6 +43,8 @@ pub(crate) struct SignArgs {
     #[arg(long, value_name = "S")]
     aud: Vec<String>,
     /// Lifetime: sets `exp` = now + DUR and `iat` = now (10s, 15m, 1h, 30d).
+    /// Must be positive and longer than --nbf. With --store it defaults to,
+    /// and may not exceed, the store's `max_token_lifetime`.
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     exp: Option<Duration>,
     /// Sets `nbf` = now + DUR.
@@ -58,11 +65,12 @@ pub(crate) fn run(args: &SignArgs) -> Result<(), CliError> {
             "--jwks-url only verifies; sign with --key, --secret-file, --secret-env or --store",
         ));
     }
-    let claims = build_claims(args)?;
+    let now = args.now.unwrap_or_else(jwt_core::time::now_unix);
+    let claims = build_claims(args, now)?;
     if let Some(uri) = &args.key.store {
-        warn_without_exp(&claims);
-        return sign_with_store(args, uri, &claims);
+        return sign_with_store(args, uri, claims, now);
     }
+    check_validity(&claims, now)?;
     let alg = match &args.alg {
         Some(name) => super::parse_algorithm(name)?,
         None => {
@@ -93,10 +101,13 @@ fn warn_without_exp(claims: &Map<String, Value>) {
 }
 
 /// Signs with the store's active key; the header gets its `kid` and `alg`.
+/// The store's `max_token_lifetime` bounds `exp` (and is its default): a
+/// token outliving it would stop verifying when its key's grace ends.
 fn sign_with_store(
     args: &SignArgs,
     uri: &str,
-    claims: &Map<String, Value>,
+    mut claims: Map<String, Value>,
+    now: i64,
 ) -> Result<(), CliError> {
     if args.kid.is_some() {
         return Err(CliError::usage(
@@ -119,31 +130,106 @@ fn sign_with_store(
                 )));
             }
         }
-        let token = jwt_keys::KeyStoreExt::sign_token(&*store, claims, Some(&args.typ))
+        let policy = store.policy().await.map_err(CliError::from_keys)?;
+        apply_max_lifetime(args, &mut claims, now, policy.max_token_lifetime())?;
+        check_validity(&claims, now)?;
+        let token = jwt_keys::KeyStoreExt::sign_token(&*store, &claims, Some(&args.typ))
             .await
             .map_err(CliError::from_keys)?;
         crate::write_stdout(format!("{token}\n").as_bytes())
     })
 }
 
-fn build_claims(args: &SignArgs) -> Result<Map<String, Value>, CliError> {
+/// Enforces the store's `max_token_lifetime` on `exp - now`, and sets `exp`
+/// (and `iat`) to its maximum when neither --exp nor the claims give one.
+fn apply_max_lifetime(
+    args: &SignArgs,
+    claims: &mut Map<String, Value>,
+    now: i64,
+    max: Duration,
+) -> Result<(), CliError> {
+    let max_secs = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+    let policy = || {
+        format!(
+            "the store's rotation policy sets max_token_lifetime = {} ({}s), and a token may \
+             live no longer (its key verifies only for verify_grace after it stops signing)",
+            crate::duration::display(max),
+            max.as_secs()
+        )
+    };
+    if let Some(exp) = args.exp {
+        if exp > max {
+            return Err(CliError::usage(format!(
+                "--exp {} is longer than the store allows: {}; pass --exp {} or less, or leave \
+                 --exp out to get exactly that",
+                crate::duration::display(exp),
+                policy(),
+                crate::duration::display(max)
+            )));
+        }
+        return Ok(());
+    }
+    match claims.get("exp").and_then(Value::as_f64) {
+        Some(exp) => {
+            let lifetime = exp - now as f64;
+            if lifetime > max_secs as f64 {
+                return Err(CliError::usage(format!(
+                    "the `exp` claim ({exp}) is {lifetime}s after now ({now}), longer than the \
+                     store allows: {}; use --exp {} or less instead",
+                    policy(),
+                    crate::duration::display(max)
+                )));
+            }
+        }
+        None => {
+            claims.insert("exp".into(), Value::from(after(now, max, "--exp")?));
+            claims.entry("iat").or_insert_with(|| Value::from(now));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a token that could never be valid: `exp` not after now (it is
+/// born expired) or not after `nbf` (it expires before it starts).
+fn check_validity(claims: &Map<String, Value>, now: i64) -> Result<(), CliError> {
+    let date = |name: &str| claims.get(name).and_then(Value::as_f64);
+    let Some(exp) = date("exp") else {
+        return Ok(());
+    };
+    if exp <= now as f64 {
+        return Err(CliError::usage(format!(
+            "the token would be expired when signed: exp ({exp}) is not after now ({now}); \
+             give a positive lifetime such as --exp 15m"
+        )));
+    }
+    if let Some(nbf) = date("nbf") {
+        if exp <= nbf {
+            return Err(CliError::usage(format!(
+                "the token would never be valid: exp ({exp}) is not after nbf ({nbf}), so it \
+                 expires before it starts; make --exp longer than --nbf"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn build_claims(args: &SignArgs, now: i64) -> Result<Map<String, Value>, CliError> {
+    // The verifier's strict parser, never `serde_json::from_str::<Value>`:
+    // under serde_json's `raw_value` feature (which axum turns on) a `Value`
+    // replaces `{"$serde_json::private::RawValue": "<json>"}` by the JSON
+    // inside the string, so claims would change on the way to the signer.
     let mut claims = match &args.claims {
         None => Map::new(),
-        Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => {
-                return Err(CliError::usage(format!(
-                    "--claims must be a JSON object like '{{\"role\":\"admin\"}}', not {}",
-                    json_type(&other)
-                )))
-            }
-            Err(e) => {
-                return Err(CliError::usage(format!(
-                "--claims is not valid JSON ({e}); pass an object like '{{\"role\":\"admin\"}}' \
-                     (quote it for the shell)"
-            )))
-            }
-        },
+        Some(text) => jwt_core::parse_claims(text.as_bytes()).map_err(|e| {
+            let reason = match e {
+                jwt_core::Error::Config { reason } => reason,
+                other => other.to_string(),
+            };
+            CliError::usage(format!(
+                "--claims: {reason}; pass an object like '{{\"role\":\"admin\"}}' (quote it \
+                 for the shell)"
+            ))
+        })?,
     };
     for (name, value) in [("iss", &args.iss), ("sub", &args.sub), ("jti", &args.jti)] {
         if let Some(value) = value {
@@ -160,7 +246,6 @@ fn build_claims(args: &SignArgs) -> Result<Map<String, Value>, CliError> {
         }
     }
     if args.exp.is_some() || args.nbf.is_some() {
-        let now = args.now.unwrap_or_else(jwt_core::time::now_unix);
         if let Some(exp) = args.exp {
             claims.insert("exp".into(), Value::from(after(now, exp, "--exp")?));
             claims.insert("iat".into(), Value::from(now));
@@ -183,15 +268,4 @@ fn after(now: i64, duration: Duration, flag: &str) -> Result<i64, CliError> {
                 duration.as_secs()
             ))
         })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jwt_keys::{KeyRecord, KeyStore, KeyStoreExt, RotationPolicy};
+use jwt_keys::{KeyRecord, KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
 use serde::Serialize;
 
 use crate::error::{CliError, EXIT_REJECTED};
@@ -54,13 +54,13 @@ pub(crate) struct RotateArgs {
     /// The store URI.
     #[arg(value_name = "URI")]
     uri: String,
-    /// Rotate only if the policy says it is due (`rotate_after` reached); otherwise do nothing.
+    /// Rotate only if the policy says it is due (`rotate_after` reached); retire keys past their grace either way. Reports every change.
     #[arg(long)]
     if_due: bool,
     /// Use this Unix time as "now".
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     now: Option<i64>,
-    /// Print the rotation report as JSON.
+    /// Print the report as one JSON object (with --if-due: `{"rotated": REPORT|null, "retired": [KID…]}`).
     #[arg(long)]
     json: bool,
 }
@@ -152,29 +152,47 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
 async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
     let store = open(&args.uri)?;
     let now = now(args.now);
-    let report = if args.if_due {
-        match store
+    if args.if_due {
+        // Every change is reported, a retirement alone included: this
+        // output is an audit record.
+        let changes = store
             .rotate_if_due(now)
             .await
-            .map_err(CliError::from_keys)?
-        {
-            Some(report) => report,
-            None => {
-                let out = if args.json {
-                    "null\n".to_owned()
-                } else {
-                    "not due: the active key is younger than rotate_after; nothing changed\n"
-                        .to_owned()
-                };
-                return crate::write_stdout(out.as_bytes());
+            .map_err(CliError::from_keys)?;
+        if args.json {
+            return crate::write_stdout(crate::to_json_line(&changes)?.as_bytes());
+        }
+        let mut out = match &changes.rotated {
+            Some(report) => rotation_text(report),
+            None => "not due: no rotation (the active key is younger than rotate_after, the \
+                     pending key is not yet published for prepublish, or another process rotated \
+                     first)\n"
+                .to_owned(),
+        };
+        if changes.rotated.is_none() {
+            // With a rotation, its own report lists them.
+            for kid in &changes.retired {
+                out.push_str(&retired_line(kid));
             }
         }
-    } else {
-        store.rotate(now, None).await.map_err(CliError::from_keys)?
-    };
+        if !changes.changed() {
+            out.push_str("nothing changed\n");
+        }
+        return crate::write_stdout(out.as_bytes());
+    }
+    let report = store.rotate(now, None).await.map_err(CliError::from_keys)?;
     if args.json {
         return crate::write_stdout(crate::to_json_line(&report)?.as_bytes());
     }
+    crate::write_stdout(rotation_text(&report).as_bytes())
+}
+
+fn retired_line(kid: &str) -> String {
+    format!("retired {kid} (its grace had ended; its private key was destroyed where the backend can)\n")
+}
+
+/// A rotation, one change a line.
+fn rotation_text(report: &RotationReport) -> String {
     let mut out = format!(
         "rotated: active key is now {} (was {}), new pending key {}\n",
         report.active,
@@ -188,9 +206,9 @@ async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
         ));
     }
     for kid in &report.retired {
-        out.push_str(&format!("retired {kid} (its grace had ended)\n"));
+        out.push_str(&retired_line(kid));
     }
-    crate::write_stdout(out.as_bytes())
+    out
 }
 
 #[derive(Serialize)]

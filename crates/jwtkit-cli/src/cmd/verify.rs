@@ -168,9 +168,11 @@ fn print_valid(
             claims,
         })?
     } else {
+        // Header values escaped whole: a `kid` must not forge a line.
+        let header = crate::output::header_for_display(header);
         format!(
             "valid: signature and claims verified\n{}",
-            super::render_token(header, claims)
+            super::render_token(&header, claims)
         )
     };
     crate::write_stdout(out.as_bytes())

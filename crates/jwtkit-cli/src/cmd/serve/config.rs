@@ -18,6 +18,32 @@ pub(crate) const DEFAULT_REFRESH_KEY: &str = ".jwtkit/refresh.key";
 /// The default audience of access tokens.
 pub(crate) const DEFAULT_AUDIENCE: &str = "api";
 
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3_600);
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
+/// How long a client may take to send a request's headers (from when the
+/// connection is accepted, or from the end of the previous response).
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound of `--header-read-timeout`: longer lets slow clients hold connections.
+pub(crate) const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long an idle keep-alive connection stays open between requests.
+pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a graceful shutdown waits for open connections before closing them.
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound of `--shutdown-timeout`.
+pub(crate) const MAX_SHUTDOWN_TIMEOUT: Duration = HOUR;
+/// Connections served at once; more wait in the listen backlog.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Upper bound of `--max-connections`.
+pub(crate) const MAX_MAX_CONNECTIONS: usize = 65_536;
+/// How often key maintenance runs by default.
+pub(crate) const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// Upper bound of `--maintenance-interval`: keys must reload well within a rotation.
+pub(crate) const MAX_MAINTENANCE_INTERVAL: Duration = HOUR;
+/// Upper bound of `--rotate-after` and `--prepublish`.
+pub(crate) const MAX_ROTATION_PERIOD: Duration = YEAR;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,31 +90,50 @@ pub(crate) struct ServeArgs {
     /// `aud` of access tokens [default: api].
     #[arg(long, value_name = "AUD")]
     pub(crate) audience: Option<String>,
-    /// Access-token lifetime [default: 15m].
+    /// Access-token lifetime; 1s to 24h [default: 15m].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) access_ttl: Option<Duration>,
-    /// Refresh-token lifetime (idle session timeout) [default: 14d].
+    /// Refresh-token lifetime (idle session timeout); 1s to 365d [default: 14d].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) refresh_ttl: Option<Duration>,
-    /// Maximum session lifetime, however often it refreshes [default: 30d].
+    /// Maximum session lifetime, however often it refreshes; 1s to 365d [default: 30d].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) session_lifetime: Option<Duration>,
     /// Window in which a just-used refresh token may be presented again and get
     /// the same new pair (lost responses); 0 = off, at most 60s [default: 0].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) reuse_grace: Option<Duration>,
-    /// Clock-skew tolerance when verifying [default: 60s].
+    /// Clock-skew tolerance when verifying; at most 5m [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) leeway: Option<Duration>,
-    /// Rotation policy: rotate the signing key after this long [default: 30d].
+    /// Rotation policy: rotate the signing key after this long; 1s to 365d [default: 30d].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) rotate_after: Option<Duration>,
-    /// Rotation policy: publish a new key this long before it signs [default: 1d].
+    /// Rotation policy: publish a new key this long before it signs; at most
+    /// 365d and `--rotate-after` [default: 1d].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) prepublish: Option<Duration>,
-    /// How often to apply the rotation policy and reload keys [default: 60s].
+    /// How often to apply the rotation policy and reload keys; 1s to 1h [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) maintenance_interval: Option<Duration>,
+    /// Time a client has to send a request's headers, counted from when the
+    /// connection is accepted or the previous response sent; slower connections are closed.
+    /// 1s to 5m [default: 10s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) header_read_timeout: Option<Duration>,
+    /// How long an idle keep-alive connection is kept between requests; 0 turns
+    /// keep-alive off. At most the header-read timeout [default: 5s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) keep_alive_timeout: Option<Duration>,
+    /// On SIGTERM/SIGINT, how long to let open requests finish; then the remaining
+    /// connections are closed and the process exits 0. 0s to 1h [default: 30s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) shutdown_timeout: Option<Duration>,
+    /// Connections served at once; further ones wait in the listen backlog until one
+    /// closes (logged once per burst). Keep it under the open-files limit (`ulimit -n`).
+    /// 1 to 65536 [default: 512].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
     /// Log format on stderr [default: text]; the level comes from `JWTKIT_LOG`
     /// (e.g. `debug`, `jwtkit=debug`) [default: info].
     #[arg(long, value_name = "FORMAT")]
@@ -115,6 +160,10 @@ struct FileConfig {
     rotate_after: Option<String>,
     prepublish: Option<String>,
     maintenance_interval: Option<String>,
+    header_read_timeout: Option<String>,
+    keep_alive_timeout: Option<String>,
+    shutdown_timeout: Option<String>,
+    max_connections: Option<usize>,
     log_format: Option<LogFormat>,
 }
 
@@ -148,6 +197,11 @@ pub(crate) struct Settings {
     pub(crate) rotate_after: Option<Duration>,
     pub(crate) prepublish: Option<Duration>,
     pub(crate) maintenance_interval: Duration,
+    pub(crate) header_read_timeout: Duration,
+    /// Zero: keep-alive off.
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_connections: usize,
     pub(crate) log_format: LogFormat,
 }
 
@@ -160,15 +214,29 @@ impl Settings {
         };
         let dur = |arg: Option<Duration>,
                    key: &str,
-                   value: &Option<String>|
+                   value: &Option<String>,
+                   (min, max): (Duration, Duration)|
          -> Result<Option<Duration>, CliError> {
-            match (arg, value) {
-                (Some(d), _) => Ok(Some(d)),
-                (None, Some(text)) => crate::duration::parse(text)
-                    .map(Some)
-                    .map_err(|e| CliError::config(format!("config file: {key}: {e}"))),
-                (None, None) => Ok(None),
-            }
+            let (d, source) = match (arg, value) {
+                (Some(d), _) => (d, Source::Flag),
+                (None, Some(text)) => (
+                    crate::duration::parse(text)
+                        .map_err(|e| CliError::config(format!("config file: {key}: {e}")))?,
+                    Source::File,
+                ),
+                (None, None) => return Ok(None),
+            };
+            let show = crate::duration::display;
+            check_bounds(
+                key,
+                source,
+                &show(d),
+                d < min,
+                d > max,
+                &show(min),
+                &show(max),
+            )?;
+            Ok(Some(d))
         };
         let listen = match args.listen.or(file.listen) {
             Some(a) => a,
@@ -184,8 +252,67 @@ impl Settings {
                 .or(file.refresh.as_deref())
                 .unwrap_or("memory"),
         )?;
-        let reuse_grace =
-            dur(args.reuse_grace, "reuse-grace", &file.reuse_grace)?.filter(|d| !d.is_zero());
+        let reuse_grace = dur(
+            args.reuse_grace,
+            "reuse-grace",
+            &file.reuse_grace,
+            // At most 60 s: checked (and named `reuse_grace`) by the refresh store's policy.
+            (Duration::ZERO, crate::duration::MAX),
+        )?
+        .filter(|d| !d.is_zero());
+        let header_read_timeout = dur(
+            args.header_read_timeout,
+            "header-read-timeout",
+            &file.header_read_timeout,
+            (SECOND, MAX_HEADER_READ_TIMEOUT),
+        )?
+        .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT);
+        // hyper's header timer also runs between keep-alive requests, so an idle
+        // connection cannot outlive it.
+        let keep_alive_timeout = dur(
+            args.keep_alive_timeout,
+            "keep-alive-timeout",
+            &file.keep_alive_timeout,
+            (Duration::ZERO, header_read_timeout),
+        )?
+        .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT.min(header_read_timeout));
+        let max_connections = match (args.max_connections, file.max_connections) {
+            (Some(n), _) => Some((n, Source::Flag)),
+            (None, Some(n)) => Some((n, Source::File)),
+            (None, None) => None,
+        };
+        if let Some((n, source)) = max_connections {
+            check_bounds(
+                "max-connections",
+                source,
+                &n.to_string(),
+                n < 1,
+                n > MAX_MAX_CONNECTIONS,
+                "1",
+                &MAX_MAX_CONNECTIONS.to_string(),
+            )?;
+        }
+        let access_ttl = dur(
+            args.access_ttl,
+            "access-ttl",
+            &file.access_ttl,
+            (SECOND, jwtkit::MAX_ACCESS_TTL),
+        )?
+        .unwrap_or(jwtkit::DEFAULT_ACCESS_TTL);
+        let refresh_ttl = dur(
+            args.refresh_ttl,
+            "refresh-ttl",
+            &file.refresh_ttl,
+            (SECOND, jwtkit::RefreshPolicy::MAX_TTL),
+        )?
+        .unwrap_or(jwtkit::DEFAULT_REFRESH_TTL);
+        let session_lifetime = dur(
+            args.session_lifetime,
+            "session-lifetime",
+            &file.session_lifetime,
+            (SECOND, jwtkit::RefreshPolicy::MAX_FAMILY_LIFETIME),
+        )?
+        .unwrap_or(jwtkit::DEFAULT_SESSION_LIFETIME);
         Ok(Settings {
             listen,
             store: args
@@ -207,32 +334,84 @@ impl Settings {
                 .clone()
                 .or(file.audience)
                 .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned()),
-            access_ttl: dur(args.access_ttl, "access-ttl", &file.access_ttl)?
-                .unwrap_or(jwtkit::DEFAULT_ACCESS_TTL),
-            refresh_ttl: dur(args.refresh_ttl, "refresh-ttl", &file.refresh_ttl)?
-                .unwrap_or(jwtkit::DEFAULT_REFRESH_TTL),
-            session_lifetime: dur(
-                args.session_lifetime,
-                "session-lifetime",
-                &file.session_lifetime,
-            )?
-            .unwrap_or(jwtkit::DEFAULT_SESSION_LIFETIME),
+            access_ttl,
+            refresh_ttl,
+            session_lifetime,
             reuse_grace,
-            leeway: dur(args.leeway, "leeway", &file.leeway)?.unwrap_or(jwtkit::DEFAULT_LEEWAY),
-            rotate_after: dur(args.rotate_after, "rotate-after", &file.rotate_after)?,
-            prepublish: dur(args.prepublish, "prepublish", &file.prepublish)?,
+            leeway: dur(
+                args.leeway,
+                "leeway",
+                &file.leeway,
+                (Duration::ZERO, jwtkit::MAX_LEEWAY),
+            )?
+            .unwrap_or(jwtkit::DEFAULT_LEEWAY),
+            rotate_after: dur(
+                args.rotate_after,
+                "rotate-after",
+                &file.rotate_after,
+                (SECOND, MAX_ROTATION_PERIOD),
+            )?,
+            prepublish: dur(
+                args.prepublish,
+                "prepublish",
+                &file.prepublish,
+                (Duration::ZERO, MAX_ROTATION_PERIOD),
+            )?,
             maintenance_interval: dur(
                 args.maintenance_interval,
                 "maintenance-interval",
                 &file.maintenance_interval,
+                (SECOND, MAX_MAINTENANCE_INTERVAL),
             )?
-            .unwrap_or(Duration::from_secs(60)),
+            .unwrap_or(DEFAULT_MAINTENANCE_INTERVAL),
+            header_read_timeout,
+            keep_alive_timeout,
+            shutdown_timeout: dur(
+                args.shutdown_timeout,
+                "shutdown-timeout",
+                &file.shutdown_timeout,
+                (Duration::ZERO, MAX_SHUTDOWN_TIMEOUT),
+            )?
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            max_connections: max_connections.map_or(DEFAULT_MAX_CONNECTIONS, |(n, _)| n),
             log_format: args
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
         })
     }
+}
+
+/// Where a setting came from, for error messages.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Flag,
+    File,
+}
+
+/// Refuses a value outside its documented bounds, naming the setting (as it
+/// was given), the bound and the value.
+fn check_bounds(
+    key: &str,
+    source: Source,
+    value: &str,
+    below: bool,
+    above: bool,
+    min: &str,
+    max: &str,
+) -> Result<(), CliError> {
+    let (what, limit) = match (below, above) {
+        (true, _) => ("below the minimum", min),
+        (_, true) => ("over the maximum", max),
+        _ => return Ok(()),
+    };
+    let setting = match source {
+        Source::Flag => format!("--{key} {value}"),
+        Source::File => format!("config file: {key} = {value:?}"),
+    };
+    Err(CliError::config(format!(
+        "{setting} is {what} of {limit}; {key} accepts {min} to {max}"
+    )))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, CliError> {

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -48,6 +49,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // Outside the timeout: an announced oversized body is refused before
+        // anything waits for it.
+        .layer(axum::middleware::from_fn(refuse_announced_oversized_body))
         .layer(
             // Method and path only: a query string could carry a token.
             TraceLayer::new_for_http()
@@ -56,6 +60,37 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+}
+
+/// Answers 413 at once when `Content-Length` announces a body over
+/// [`MAX_BODY_BYTES`]: the body limit alone only trips while the body is read,
+/// so a client that announced a large body and sent none held the request
+/// until the timeout. The connection is closed (its unread body cannot be skipped).
+async fn refuse_announced_oversized_body(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(len) if len > MAX_BODY_BYTES as u64 => {
+            tracing::info!(
+                content_length = len,
+                limit = MAX_BODY_BYTES,
+                "request refused: body over the limit"
+            );
+            let mut response = oauth_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                &format!("the request body is {len} bytes; at most {MAX_BODY_BYTES} are accepted"),
+            );
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// SHA-256 of `text`.
@@ -185,18 +220,38 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
         );
         return challenge(presented.then_some("not the admin token"));
     }
-    let body = match Json::<IssueBody>::from_request(req, &()).await {
-        Ok(Json(body)) => body,
+    // The body is read as bytes and parsed with the verifier's strict parser
+    // (duplicate member names, serde_json's private member names, depth),
+    // never by `Json` into a `Value`: under serde_json's `raw_value` feature
+    // a `Value` replaces `{"$serde_json::private::RawValue": "<json>"}` by
+    // the JSON inside the string, so claims would change on the way through.
+    let bytes = match axum::body::Bytes::from_request(req, &()).await {
+        Ok(bytes) => bytes,
         Err(rejection) => {
             return oauth_error(
                 rejection_status(rejection.status()),
                 "invalid_request",
-                &format!(
-                    "the body must be {{\"sub\": \"…\", \"claims\": {{…}}}}: {}",
-                    rejection.body_text()
-                ),
+                &format!("the body could not be read: {}", rejection.body_text()),
             )
         }
+    };
+    let bad_body = |reason: &dyn std::fmt::Display| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("the body must be {{\"sub\": \"…\", \"claims\": {{…}}}}: {reason}"),
+        )
+    };
+    let body = match jwt_core::parse_claims(&bytes) {
+        Ok(map) => map,
+        Err(jwt_core::Error::Config { reason }) => return bad_body(&reason),
+        Err(e) => return bad_body(&e),
+    };
+    // Every member name was checked above, so this conversion has nothing
+    // left to reinterpret.
+    let body = match serde_json::from_value::<IssueBody>(Value::Object(body)) {
+        Ok(body) => body,
+        Err(e) => return bad_body(&e),
     };
     let claims = body.claims.unwrap_or_default();
     match state.tokens.issue(&body.sub, &claims).await {

@@ -1,0 +1,257 @@
+//! The accept loop of `jwtkit serve`: a bounded number of connections, a
+//! header-read timeout, an idle keep-alive timeout and a bounded graceful
+//! shutdown. `axum::serve` offers none of these, and without them a few
+//! hundred clients that send half a request line hold the server (and its
+//! shutdown) for as long as they like.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// The connection settings of `jwtkit serve` (see `config.rs` for their bounds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Time to receive a request's headers, from the connection's start or the
+    /// end of the previous response.
+    pub(crate) header_read_timeout: Duration,
+    /// Idle time allowed between keep-alive requests; zero turns keep-alive off.
+    pub(crate) keep_alive_timeout: Duration,
+    /// Time open connections get to finish after the shutdown signal.
+    pub(crate) shutdown_timeout: Duration,
+    /// Connections served at once.
+    pub(crate) max_connections: usize,
+}
+
+/// Pause after an accept error (e.g. `Too many open files`), so the loop does
+/// not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets open
+/// connections finish for at most `limits.shutdown_timeout` and closes the rest.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(!limits.keep_alive_timeout.is_zero());
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+    let mut at_limit = false;
+    tokio::pin!(shutdown);
+
+    loop {
+        while connections.try_join_next().is_some() {}
+        // A permit before accepting: at the limit, new connections wait in the
+        // listen backlog (no file descriptor spent) until one closes.
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => {
+                if at_limit {
+                    at_limit = false;
+                    tracing::info!(
+                        max_connections = limits.max_connections,
+                        "below the connection limit again; accepting connections"
+                    );
+                }
+                permit
+            }
+            Err(_) => {
+                if !at_limit {
+                    at_limit = true;
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "connection limit reached: new connections wait until one closes \
+                         (raise --max-connections if this is normal load)"
+                    );
+                }
+                tokio::select! {
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        // Never closed; stop serving rather than spin if it were.
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept error; retrying shortly");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        connections.spawn(serve_connection(
+            stream,
+            app.clone(),
+            Arc::clone(&builder),
+            limits.keep_alive_timeout,
+            stop_rx.clone(),
+            permit,
+        ));
+    }
+
+    // Stop accepting, then ask every connection to finish its request and close.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(
+            open,
+            timeout = ?limits.shutdown_timeout,
+            "waiting for open connections to finish"
+        );
+    }
+    let drained = tokio::time::timeout(limits.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            timeout = ?limits.shutdown_timeout,
+            "connections still open after the shutdown timeout; closing them"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Serves one connection until it closes, its keep-alive idle time runs out,
+/// or the server stops (then the current request finishes first).
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    builder: Arc<http1::Builder>,
+    keep_alive_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = Arc::clone(&activity);
+        let app = TowerToHyperService::new(app);
+        hyper::service::service_fn(move |request| {
+            let busy = activity.begin();
+            let response = hyper::service::Service::call(&app, request);
+            async move {
+                let response = response.await;
+                drop(busy);
+                response
+            }
+        })
+    };
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let watch_idle = !keep_alive_timeout.is_zero();
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    // Header timeouts, resets and malformed requests: the
+                    // client's doing, not a server fault.
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.wait_for(|stop| *stop), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = activity.idle_for(keep_alive_timeout), if watch_idle && !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
+
+/// Whether a connection has a request in flight, and since when it is idle.
+#[derive(Debug, Clone, Copy)]
+struct ConnState {
+    in_flight: usize,
+    /// Set when the last response was produced; `None` before the first
+    /// request (hyper's header-read timeout covers that time).
+    idle_since: Option<Instant>,
+}
+
+/// Request activity on one connection, for its keep-alive idle timeout.
+struct Activity {
+    state: watch::Sender<ConnState>,
+}
+
+/// Marks a request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            state: watch::Sender::new(ConnState {
+                in_flight: 0,
+                idle_since: None,
+            }),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.state.send_modify(|s| {
+            s.in_flight += 1;
+            s.idle_since = None;
+        });
+        Busy(Arc::clone(self))
+    }
+
+    /// Completes once the connection has been idle for `timeout` after a response.
+    async fn idle_for(&self, timeout: Duration) {
+        let mut state = self.state.subscribe();
+        loop {
+            let now = *state.borrow_and_update();
+            match now {
+                ConnState {
+                    in_flight: 0,
+                    idle_since: Some(since),
+                } => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(since + timeout) => return,
+                        _ = state.changed() => {}
+                    }
+                }
+                _ => {
+                    // The sender lives as long as `self`.
+                    let _ = state.changed().await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.state.send_modify(|s| {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            if s.in_flight == 0 {
+                s.idle_since = Some(Instant::now());
+            }
+        });
+    }
+}
