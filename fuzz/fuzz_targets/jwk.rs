@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = jwk.thumbprint();
         let _ = jwk.to_public();
         if let Ok(k) = VerifyingKey::from_jwk(&jwk) {
-            let _ = k.to_jwk_public();
+            let _ = k.to_public_jwk();
             let _ = k.thumbprint();
         }
         if let Ok(k) = SigningKey::from_jwk(&jwk) {
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         let set = KeySet::from_jwks(&jwks);
         // Every usable key round-trips through its public JWK.
         for key in set.keys() {
-            if let Some(public) = key.to_jwk_public() {
+            if let Some(public) = key.to_public_jwk() {
                 let again = VerifyingKey::from_jwk(&public).expect("a published key reloads");
                 assert_eq!(again.thumbprint().unwrap(), key.thumbprint().unwrap());
             }

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = key.to_public_jwk();
     }
     for key in [VerifyingKey::from_pem(data), VerifyingKey::from_der(data)].into_iter().flatten() {
-        let _ = key.to_jwk_public();
+        let _ = key.to_public_jwk();
         let _ = key.thumbprint();
     }
 });

@@ -1,12 +1,16 @@
-//! Operations that do **not** verify anything. Their results are attacker
-//! controlled: use them for debugging, routing by issuer, or picking a key
-//! set — never for authorization.
+//! Operations that do **not** verify anything, and the escape hatches that
+//! weaken what is verified. Decoded results are attacker controlled: use them
+//! for debugging, routing by issuer, or picking a key set — never for
+//! authorization. The weak-key hatches are for verifying legacy tokens while
+//! their issuer migrates.
 
 use serde_json::{Map, Value};
 
+use crate::algorithm::Algorithm;
 use crate::error::Error;
 use crate::header::Header;
 use crate::jws;
+use crate::key::VerifyingKey;
 use crate::validation::{Validation, DEFAULT_MAX_TOKEN_SIZE};
 
 /// A token decoded without checking its signature or claims.
@@ -47,4 +51,13 @@ pub fn allow_weak_verification_keys(validation: Validation) -> Validation {
     let mut v = validation;
     v.allow_weak_keys = true;
     v
+}
+
+/// [`VerifyingKey::check_usable`], but accepting the keys that
+/// [`allow_weak_verification_keys`] lets a [`Validation`] verify with: HMAC
+/// secrets shorter than the hash, and 1024–2047-bit RSA keys for RS256 and
+/// RS512. Family and algorithm binding are checked as usual. For callers that
+/// check a key ahead of verifying with such a validation; never for signing.
+pub fn check_usable_allowing_weak_keys(key: &VerifyingKey, alg: Algorithm) -> Result<(), Error> {
+    key.check_usable_with(alg, true)
 }

@@ -99,7 +99,7 @@ pub enum Error {
         reason: String,
     },
     /// The signature did not verify with the selected key.
-    #[error("invalid signature: the token was not signed by the key{} or was altered; check that the verifier uses the issuer's current key", kid.as_deref().map(|k| format!(" `{k}`")).unwrap_or_default())]
+    #[error("invalid signature: the token was not signed by the key{} or was altered; check that the verifier uses the issuer's current key", kid.as_deref().map(|k| format!(" {k:?}")).unwrap_or_default())]
     InvalidSignature {
         /// The `kid` of the key that was tried, when known.
         kid: Option<String>,
@@ -111,7 +111,7 @@ pub enum Error {
         reason: String,
     },
     /// No key matches the token's `kid`.
-    #[error("unknown key: no verification key has kid {}; the key may have been retired, or the key set is stale (refresh the JWKS)", kid.as_deref().map(|k| format!("`{k}`")).unwrap_or_else(|| "(none: the token has no kid and the key set has several keys)".into()))]
+    #[error("{}", unknown_key_message(kid.as_deref()))]
     UnknownKey {
         /// The token's `kid`, if it had one.
         kid: Option<String>,
@@ -121,10 +121,11 @@ pub enum Error {
         "expired: the token expired at {exp} (now {now}, leeway {leeway}s); obtain a new token"
     )]
     Expired {
-        /// The token's `exp`.
-        exp: f64,
+        /// The token's `exp`, in whole seconds (a fractional NumericDate is
+        /// rounded down), the one timestamp type of the crates.
+        exp: crate::time::UnixTime,
         /// The verifier's clock.
-        now: i64,
+        now: crate::time::UnixTime,
         /// The leeway in seconds.
         leeway: u64,
     },
@@ -308,3 +309,20 @@ impl Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The message of [`Error::UnknownKey`]: the advice differs for a token
+/// without `kid`, which no refresh of the key set can help.
+fn unknown_key_message(kid: Option<&str>) -> String {
+    match kid {
+        // Debug-quoted: the kid comes from the token, and its control
+        // characters must not reach a log or a terminal raw.
+        Some(kid) => format!(
+            "unknown key: no verification key has kid {kid:?}; the key may have been retired, \
+             or the key set is stale (refresh the JWKS)"
+        ),
+        None => "unknown key: the token has no kid and the key set has several keys, so none \
+                 can be chosen; have the issuer put a kid in its tokens, or verify with the one \
+                 key that signed them"
+            .to_owned(),
+    }
+}

@@ -1,7 +1,8 @@
 //! The compact JWS serialization (RFC 7515 §7.1): signing and verifying tokens.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,6 +31,10 @@ pub struct TokenData<T> {
 /// The parts of a compact token, split and decoded but not verified.
 pub(crate) struct Parts<'a> {
     pub(crate) header: Header,
+    /// The header as it appears in the token (base64url).
+    pub(crate) header_b64: &'a str,
+    /// Whether `header` came from a [`HeaderMemo`] rather than being parsed.
+    pub(crate) header_memoized: bool,
     pub(crate) signing_input: &'a str,
     pub(crate) payload_b64: &'a str,
     pub(crate) signature_b64: &'a str,
@@ -54,6 +59,15 @@ pub(crate) fn with_signature<R>(
 /// where it is used). The size limit is checked before anything else is
 /// looked at.
 pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
+    split_memo(token, max_size, None)
+}
+
+/// [`split`], taking the header from `memo` when it holds the same text.
+fn split_memo<'t>(
+    token: &'t str,
+    max_size: usize,
+    memo: Option<&HeaderMemo>,
+) -> Result<Parts<'t>, Error> {
     if token.len() > max_size {
         return Err(Error::TooLarge {
             size: token.len(),
@@ -84,7 +98,10 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
     // The header (and so its `alg`) is judged before the signature part: an
     // unsigned token (`alg: none`, empty signature) is an algorithm attack and
     // must be reported as `invalid_algorithm`, not as a malformed token.
-    let header = parse_header_memo(header_b64)?;
+    let (header, header_memoized) = match memo.and_then(|m| m.get(header_b64)) {
+        Some(header) => (header, true),
+        None => (parse_header(header_b64)?, false),
+    };
     if sig_b64.is_empty() {
         return Err(Error::malformed(
             "the signature part is empty (unsigned tokens are never accepted)",
@@ -92,40 +109,79 @@ pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
     }
     Ok(Parts {
         header,
+        header_b64,
+        header_memoized,
         signing_input,
         payload_b64,
         signature_b64: sig_b64,
     })
 }
 
+fn parse_header(header_b64: &str) -> Result<Header, Error> {
+    let header_bytes = b64::decode(header_b64.as_bytes(), "the header")?;
+    Header::parse(&header_bytes)
+}
+
 /// Headers up to this length are memoized.
 const HEADER_MEMO_MAX: usize = 512;
 
-thread_local! {
-    /// The last header this thread parsed, by its base64url text. Tokens from
-    /// one issuer share their header byte for byte, so verifying a stream of
-    /// them parses each distinct header once per thread. Parsing is a pure
-    /// function of the text, so the memo cannot change any outcome.
-    static HEADER_MEMO: std::cell::RefCell<Option<(String, Header)>> =
-        const { std::cell::RefCell::new(None) };
+/// How many distinct headers one [`Verifier`] memoizes.
+const HEADER_MEMO_SLOTS: usize = 4;
+
+/// The parsed headers of tokens a [`Verifier`] has verified, by their
+/// base64url text. Tokens from one issuer share their header byte for byte
+/// (per key and algorithm), so a stream of them parses each distinct header
+/// once. Parsing is a pure function of the text, so the memo cannot change
+/// any outcome.
+///
+/// Each slot is written once and then only read: a hit is an atomic load and
+/// a string comparison, with no lock and nothing written to memory shared
+/// between threads, however many verify at once. Only headers of tokens
+/// whose signature verified are kept, so a client cannot fill the slots with
+/// headers of its own; a header that finds the slots full is parsed every
+/// time, as without the memo. Slots are per verifier, so a verifier rebuilt
+/// for new keys (`jwt_keys::Verifier` does this on reload) starts afresh.
+#[derive(Clone, Default)]
+struct HeaderMemo {
+    slots: [OnceLock<(Box<str>, Header)>; HEADER_MEMO_SLOTS],
 }
 
-fn parse_header_memo(header_b64: &str) -> Result<Header, Error> {
-    let hit = HEADER_MEMO.with(|memo| {
-        memo.borrow()
-            .as_ref()
-            .filter(|(text, _)| text == header_b64)
-            .map(|(_, header)| header.clone())
-    });
-    if let Some(header) = hit {
-        return Ok(header);
+impl HeaderMemo {
+    /// The parsed header for this text, if memoized.
+    fn get(&self, header_b64: &str) -> Option<Header> {
+        self.slots.iter().find_map(|slot| {
+            slot.get()
+                .filter(|(text, _)| **text == *header_b64)
+                .map(|(_, header)| header.clone())
+        })
     }
-    let header_bytes = b64::decode(header_b64.as_bytes(), "the header")?;
-    let header = Header::parse(&header_bytes)?;
-    if header_b64.len() <= HEADER_MEMO_MAX {
-        HEADER_MEMO.with(|memo| *memo.borrow_mut() = Some((header_b64.to_owned(), header.clone())));
+
+    /// Keeps `header` (parsed from `header_b64`) in the first free slot.
+    fn remember(&self, header_b64: &str, header: &Header) {
+        if header_b64.len() > HEADER_MEMO_MAX {
+            return;
+        }
+        for slot in &self.slots {
+            match slot.get() {
+                // Another thread memoized the same header first.
+                Some((text, _)) if **text == *header_b64 => return,
+                Some(_) => continue,
+                None => {
+                    // Losing a race to another header only means this one
+                    // tries the next slot next time.
+                    let _ = slot.set((header_b64.into(), header.clone()));
+                    return;
+                }
+            }
+        }
     }
-    Ok(header)
+}
+
+impl fmt::Debug for HeaderMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let used = self.slots.iter().filter(|s| s.get().is_some()).count();
+        f.debug_struct("HeaderMemo").field("used", &used).finish()
+    }
 }
 
 /// Decodes and strictly parses the payload as a JSON object.
@@ -354,7 +410,7 @@ impl KeySet {
             keys: self
                 .order
                 .iter()
-                .filter_map(|k| k.to_jwk_public())
+                .filter_map(|k| k.to_public_jwk())
                 .collect(),
         }
     }
@@ -375,6 +431,7 @@ enum Keys {
 pub struct Verifier {
     keys: Keys,
     validation: Validation,
+    header_memo: HeaderMemo,
 }
 
 impl Verifier {
@@ -382,11 +439,12 @@ impl Verifier {
     pub fn new(key: VerifyingKey, validation: Validation) -> Result<Self, Error> {
         validation.check_config()?;
         for &alg in &validation.algorithms {
-            key.check_usable(alg, validation.allow_weak_keys)?;
+            key.check_usable_with(alg, validation.allow_weak_keys)?;
         }
         Ok(Verifier {
             keys: Keys::Single(Arc::new(key)),
             validation,
+            header_memo: HeaderMemo::default(),
         })
     }
 
@@ -399,6 +457,7 @@ impl Verifier {
         Ok(Verifier {
             keys: Keys::Set(keys.into()),
             validation,
+            header_memo: HeaderMemo::default(),
         })
     }
 
@@ -449,7 +508,7 @@ impl Verifier {
     /// payload part, still encoded (the caller checks the claims).
     fn verify_signature<'t>(&self, token: &'t str) -> Result<(Header, &'t str), Error> {
         let v = &self.validation;
-        let parts = split(token, v.max_size)?;
+        let parts = split_memo(token, v.max_size, Some(&self.header_memo))?;
         let alg = parts.header.alg;
         if !v.algorithms.contains(&alg) {
             return Err(Error::InvalidAlgorithm {
@@ -468,7 +527,7 @@ impl Verifier {
             // Single keys were checked for every allowed algorithm at build time.
             Keys::Single(_) => {}
             Keys::Set(_) => key
-                .check_usable(alg, v.allow_weak_keys)
+                .check_usable_with(alg, v.allow_weak_keys)
                 .map_err(|e| match e {
                     Error::IncompatibleKey { .. } => Error::InvalidAlgorithm {
                         reason: format!(
@@ -495,6 +554,9 @@ impl Verifier {
                 v.allow_weak_keys,
             )
         })??;
+        if !parts.header_memoized {
+            self.header_memo.remember(parts.header_b64, &parts.header);
+        }
         v.check_typ(&parts.header)?;
         Ok((parts.header, parts.payload_b64))
     }
@@ -515,5 +577,82 @@ impl Verifier {
                 None => Err(Error::UnknownKey { kid: None }),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    const SECRET: &[u8] = b"a header memo test secret of 32+ bytes";
+
+    fn memoized(verifier: &Verifier) -> usize {
+        let slots = &verifier.header_memo.slots;
+        slots.iter().filter(|s| s.get().is_some()).count()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "alice", "exp": 4_000_000_000u64})
+    }
+
+    /// The same token with a signature of zero bytes, which never verifies.
+    fn forged(token: &str) -> String {
+        let (input, _) = token.rsplit_once('.').unwrap();
+        format!("{input}.{}", "A".repeat(43))
+    }
+
+    #[test]
+    fn header_memo_keeps_only_headers_of_verified_tokens() {
+        let signer = Signer::new(SigningKey::hmac(SECRET).unwrap(), Algorithm::HS256).unwrap();
+        let verifier = Verifier::new(
+            VerifyingKey::hmac(SECRET).unwrap(),
+            Validation::new([Algorithm::HS256]),
+        )
+        .unwrap();
+        let token = signer.sign(&claims()).unwrap();
+        let forged = forged(&token);
+        let kind = |t: &str| verifier.verify::<Value>(t).unwrap_err().kind();
+
+        // A forged token leaves nothing behind.
+        assert_eq!(kind(&forged), ErrorKind::InvalidSignature);
+        assert_eq!(memoized(&verifier), 0);
+        // A verified one is memoized once, and a memo hit changes no outcome.
+        let first = verifier.verify::<Value>(&token).unwrap();
+        assert_eq!(memoized(&verifier), 1);
+        let again = verifier.verify::<Value>(&token).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(kind(&forged), ErrorKind::InvalidSignature);
+        assert_eq!(memoized(&verifier), 1);
+    }
+
+    #[test]
+    fn header_memo_is_per_verifier_and_bounded() {
+        let mut set = KeySet::new();
+        let mut signers = Vec::new();
+        for i in 0..HEADER_MEMO_SLOTS + 2 {
+            let kid = format!("key-{i}");
+            set.insert(VerifyingKey::hmac(SECRET).unwrap().with_kid(&kid))
+                .unwrap();
+            let key = SigningKey::hmac(SECRET).unwrap().with_kid(kid);
+            signers.push(Signer::new(key, Algorithm::HS256).unwrap());
+        }
+        let set = Arc::new(set);
+        let verifier =
+            Verifier::with_key_set(set.clone(), Validation::new([Algorithm::HS256])).unwrap();
+        let other = Verifier::with_key_set(set, Validation::new([Algorithm::HS256])).unwrap();
+        // More distinct headers than slots: each still verifies, every time.
+        for _ in 0..2 {
+            for signer in &signers {
+                let token = signer.sign(&claims()).unwrap();
+                let data = verifier.verify::<Value>(&token).unwrap();
+                assert_eq!(data.header.kid, signer.header().kid);
+            }
+        }
+        assert_eq!(memoized(&verifier), HEADER_MEMO_SLOTS);
+        // No state is shared between verifiers (there is no global memo).
+        assert_eq!(memoized(&other), 0);
     }
 }

@@ -49,6 +49,9 @@ mod json;
 mod jwk;
 mod jws;
 mod key;
+// Benchmark scaffolding for `jwtkit speed` and the benches; not public API.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
 pub mod speed;
 pub mod time;
 mod validation;

@@ -4,12 +4,26 @@
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time as every jwtkit crate speaks it: whole seconds since
+/// 1970-01-01T00:00:00Z (a JWT NumericDate), signed so that a clock set
+/// before 1970 and differences between two times need no special case.
+/// Token claims, key lifecycle times and refresh-token records all use it.
+pub type UnixTime = i64;
 
 /// A source of the current time, in whole seconds since the Unix epoch.
 pub trait Clock: Send + Sync + Debug {
     /// Now, as a NumericDate (seconds since 1970-01-01T00:00:00Z).
-    fn now(&self) -> i64;
+    fn now(&self) -> UnixTime;
+}
+
+/// A duration in whole seconds (rounded down), saturating at
+/// [`i64::MAX`]: the one conversion from a configured [`Duration`] to the
+/// arithmetic of [`UnixTime`], so that `now + secs(grace)` never overflows
+/// silently.
+pub fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The system's wall clock.

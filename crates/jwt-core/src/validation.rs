@@ -193,7 +193,8 @@ impl Validation {
                 let exp = numeric_date("exp", v)?;
                 if nowf >= exp + leeway {
                     return Err(Error::Expired {
-                        exp,
+                        // `as` saturates on floats, and a JSON number is never NaN.
+                        exp: exp.floor() as i64,
                         now,
                         leeway: self.leeway,
                     });

@@ -226,6 +226,40 @@ fn weak_rsa_keys_are_refused() {
 }
 
 #[test]
+fn weak_keys_pass_the_usability_check_only_through_dangerous() {
+    // The public check has no `allow_weak` switch: a 1024-bit RSA key and a
+    // 16-byte HMAC secret are weak there, for every algorithm.
+    let rsa = VerifyingKey::from_pem(&data("rsa1024.pub.pem")).unwrap();
+    let short = VerifyingKey::hmac(&[7u8; 16]).unwrap();
+    for (key, alg) in [(&rsa, Algorithm::RS256), (&short, Algorithm::HS256)] {
+        let err = key.check_usable(alg).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WeakKey, "{alg}: {err}");
+    }
+    // The escape hatch accepts what `allow_weak_verification_keys` verifies
+    // with: RS256/RS512 and short HMAC secrets...
+    dangerous::check_usable_allowing_weak_keys(&rsa, Algorithm::RS256).unwrap();
+    dangerous::check_usable_allowing_weak_keys(&rsa, Algorithm::RS512).unwrap();
+    dangerous::check_usable_allowing_weak_keys(&short, Algorithm::HS256).unwrap();
+    // ...but not PS* (no legacy path) nor a key of the wrong family.
+    assert_eq!(
+        dangerous::check_usable_allowing_weak_keys(&rsa, Algorithm::PS256)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::WeakKey
+    );
+    assert_eq!(
+        dangerous::check_usable_allowing_weak_keys(&rsa, Algorithm::HS256)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidKey
+    );
+    // Strong keys pass both ways.
+    let strong = VerifyingKey::hmac(SECRET).unwrap();
+    strong.check_usable(Algorithm::HS256).unwrap();
+    dangerous::check_usable_allowing_weak_keys(&strong, Algorithm::HS256).unwrap();
+}
+
+#[test]
 fn legacy_weak_rsa_verification_does_not_leak_into_strict_checks() {
     // A token signed by openssl with the 1024-bit key.
     let token = String::from_utf8(data("rsa1024.rs256.jwt")).unwrap();
@@ -495,7 +529,7 @@ fn unknown_kid_in_a_key_set() {
         .unwrap();
     let err = v.verify::<serde_json::Value>(&token).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownKey);
-    assert!(err.to_string().contains("`b`"), "{err}");
+    assert!(err.to_string().contains("kid \"b\""), "{err}");
     // Duplicate kids cannot be inserted.
     let mut set = KeySet::new();
     set.insert(

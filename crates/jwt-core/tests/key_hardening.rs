@@ -161,6 +161,84 @@ fn key_material_is_never_an_hmac_secret() {
     }
 }
 
+/// Found by the outside review after item 9's fix: key material in other
+/// spellings still passed as an HMAC secret.
+#[test]
+fn key_material_in_other_spellings_is_never_an_hmac_secret() {
+    let spki = data("ec256.pub.der");
+    let pem = String::from_utf8(data("ec256.pub.pem")).unwrap();
+    let hex: String = spki.iter().map(|b| format!("{b:02x}")).collect();
+    let colons: Vec<String> = spki.iter().map(|b| format!("{b:02X}")).collect();
+    let jwk = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .to_public_jwk()
+        .unwrap();
+    let mut point = vec![0x04];
+    point.extend(b64::decode(jwk.x.as_deref().unwrap().as_bytes(), "x").unwrap());
+    point.extend(b64::decode(jwk.y.as_deref().unwrap().as_bytes(), "y").unwrap());
+    let utf16 = |text: &str, bom: bool| -> Vec<u8> {
+        let mut out = if bom { vec![0xff, 0xfe] } else { Vec::new() };
+        out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        out
+    };
+    let forms: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "DER SPKI + newline",
+            [&spki[..], b"\n"].concat(),
+            "DER public key",
+        ),
+        ("hex of DER", hex.clone().into_bytes(), "hex form"),
+        (
+            "HEX:WITH:COLONS of DER",
+            colons.join(":").into_bytes(),
+            "hex form",
+        ),
+        (
+            "lowercase PEM armor",
+            pem.to_lowercase().into_bytes(),
+            "PEM document",
+        ),
+        (
+            "PEM as UTF-16LE with BOM",
+            utf16(&pem, true),
+            "PEM document",
+        ),
+        ("PEM as UTF-16LE", utf16(&pem, false), "PEM document"),
+        (
+            "a JSON array of JWKs",
+            serde_json::to_vec(&vec![jwk.clone()]).unwrap(),
+            "list of JWKs",
+        ),
+        (
+            "raw P-256 point 04||x||y",
+            point.clone(),
+            "raw EC public key",
+        ),
+        (
+            "hex of a raw point",
+            point
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into_bytes(),
+            "hex form",
+        ),
+    ];
+    for (form, bytes, what) in forms {
+        for result in [
+            SigningKey::hmac(&bytes).map(drop),
+            VerifyingKey::hmac(&bytes).map(drop),
+        ] {
+            let err = result.expect_err(form);
+            assert_eq!(err.kind(), ErrorKind::InvalidKey, "{form}: {err}");
+            assert!(
+                err.to_string().contains(what),
+                "{form}: {what:?} not in: {err}"
+            );
+        }
+    }
+}
+
 #[test]
 fn random_secrets_are_still_accepted() {
     // The checks must not refuse real secrets: random bytes (including ones
@@ -176,6 +254,20 @@ fn random_secrets_are_still_accepted() {
         let text = b64::encode(&secret);
         let text = format!("M{}", &text[1..]);
         SigningKey::hmac(text.as_bytes()).unwrap();
+    }
+    // Random hex secrets (`openssl rand -hex 32`), random bytes shaped like
+    // an EC point's prefix and length, and UTF-16-looking random bytes.
+    for _ in 0..2000 {
+        aws_lc_rs::rand::fill(&mut secret).unwrap();
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        SigningKey::hmac(hex.as_bytes()).unwrap();
+        let mut point = [0u8; 65];
+        aws_lc_rs::rand::fill(&mut point).unwrap();
+        point[0] = 0x04;
+        SigningKey::hmac(&point).unwrap();
+        secret[1] = 0;
+        secret[3] = 0;
+        SigningKey::hmac(&secret).unwrap();
     }
     SigningKey::hmac(SECRET).unwrap();
     SigningKey::hmac(b"correct horse battery staple, and a public key: no").unwrap();
@@ -301,7 +393,7 @@ fn ed25519_public_keys_of_small_order_are_refused_in_every_form() {
     }
     // Real keys still load, in every form.
     let real = VerifyingKey::from_pem(&data("ed25519.pub.pem")).unwrap();
-    let jwk = real.to_jwk_public().unwrap();
+    let jwk = real.to_public_jwk().unwrap();
     VerifyingKey::from_jwk(&jwk).unwrap();
     VerifyingKey::from_der(&ed25519_spki(
         &b64::decode(jwk.x.unwrap().as_bytes(), "x").unwrap(),

@@ -114,6 +114,27 @@ fn generated_keys_export_and_reload() {
 }
 
 #[test]
+fn both_key_types_export_the_same_public_jwk_by_one_name() {
+    for alg in Algorithm::ALL {
+        let sk = SigningKey::generate(alg)
+            .unwrap()
+            .with_kid("k-1")
+            .with_algorithm(alg)
+            .unwrap();
+        let vk = sk.verifying_key();
+        assert_eq!(sk.to_public_jwk(), vk.to_public_jwk(), "{alg}");
+        match vk.to_public_jwk() {
+            None => assert!(alg.is_symmetric(), "{alg}: only secrets have no public JWK"),
+            Some(jwk) => {
+                assert_eq!(jwk.kid.as_deref(), Some("k-1"), "{alg}");
+                assert_eq!(jwk.alg.as_deref(), Some(alg.as_str()), "{alg}");
+                assert!(!jwk.is_private(), "{alg}");
+            }
+        }
+    }
+}
+
+#[test]
 fn private_jwk_roundtrip_and_debug_redaction() {
     let jwk = jwt_core::Jwk::from_json(
         br#"{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow","kid":"hmac-1"}"#,

@@ -68,7 +68,8 @@ fn core_kind(e: &Error) -> Option<ErrorKind> {
 /// A token signed through the store verifies with the store's keys; its
 /// header names the active kid and alg; a tampered token does not verify.
 pub async fn sign_verify_round_trip(store: &dyn KeyStore) {
-    let now = jwt_core::time::now_unix();
+    // The store's own clock: its keys' states and the tokens' times agree.
+    let now = store.clock().now();
     let active = store.active().await.expect("active key");
     let token = store
         .sign_token(&claims("round-trip", now), Some("at+jwt"))
@@ -106,7 +107,8 @@ pub async fn unknown_kid(store: &dyn KeyStore) {
         Error::UnknownKey { kid } => assert_eq!(kid, "no-such-kid"),
         other => panic!("expected UnknownKey, got {other:?}"),
     }
-    let now = jwt_core::time::now_unix();
+    // The store's own clock: its keys' states and the tokens' times agree.
+    let now = store.clock().now();
     let active = store.active().await.expect("active");
     let mut header = jwt_core::Header::new(active.alg);
     header.kid = Some("no-such-kid".into());
@@ -145,9 +147,9 @@ pub async fn jwks_has_no_private_members(store: &dyn KeyStore) {
 pub async fn read_only_refuses_rotation(store: &dyn KeyStore) {
     let before = store.active().await.expect("active");
     let checks = [
-        ("rotate", store.rotate(0, None).await.map(|_| ())),
-        ("init", store.init(ALG, &policy(), 0).await.map(|_| ())),
-        ("retire_expired", store.retire_expired(0).await.map(|_| ())),
+        ("rotate", store.rotate(None).await.map(|_| ())),
+        ("init", store.init(ALG, &policy()).await.map(|_| ())),
+        ("retire_expired", store.retire_expired().await.map(|_| ())),
     ];
     for (op, result) in checks {
         match result {
@@ -170,24 +172,22 @@ pub async fn read_only_refuses_rotation(store: &dyn KeyStore) {
 pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
     let t0 = clock.now();
     let policy = policy();
-    let init = store.init(ALG, &policy, t0).await.expect("init");
+    let init = store.init(ALG, &policy).await.expect("init");
     assert_eq!(store.active().await.expect("active").kid, init.active);
     let published = kids(store).await;
     assert!(
         published.contains(&init.active) && published.contains(&init.pending),
         "init publishes active and pending: {published:?}"
     );
-    match store.init(ALG, &policy, t0).await {
+    match store.init(ALG, &policy).await {
         Err(Error::AlreadyInitialized { .. }) => {}
         other => panic!("second init: {other:?}"),
     }
     assert_eq!(store.policy().await.expect("policy"), policy);
 
     // Not due yet.
-    assert_eq!(
-        store.rotate_if_due(t0 + 60).await.expect("not due").rotated,
-        None
-    );
+    clock.set(t0 + 60);
+    assert_eq!(store.rotate_if_due().await.expect("not due").rotated, None);
 
     // T1 is signed a minute before the rotation, so it is still valid after it.
     let t_rot = t0 + 86_400;
@@ -199,7 +199,7 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
 
     clock.set(t_rot);
     let report = store
-        .rotate_if_due(t_rot)
+        .rotate_if_due()
         .await
         .expect("rotate")
         .rotated
@@ -255,19 +255,19 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
     assert_eq!(core_kind(&err), Some(ErrorKind::UnknownKey), "{err}");
 
     // The audit sees the expired key not yet retired on record; retiring fixes it.
-    let audit = store.audit(after).await.expect("audit");
+    let audit = store.audit().await.expect("audit");
     assert!(
         audit.findings.iter().any(|f| matches!(f,
             crate::policy::Finding::RetiringPastGrace { kid, .. } if *kid == init.active)),
         "audit: {:?}",
         audit.findings
     );
-    let retired = store.retire_expired(after).await.expect("retire");
+    let retired = store.retire_expired().await.expect("retire");
     assert_eq!(retired, vec![init.active.clone()]);
-    assert!(store.audit(after).await.expect("audit").is_clean());
+    assert!(store.audit().await.expect("audit").is_clean());
 
     // A second rotation: kids are never reused.
-    let second = store.rotate(after, None).await.expect("rotate again");
+    let second = store.rotate(None).await.expect("rotate again");
     let all: Vec<String> = store
         .list()
         .await
@@ -285,9 +285,13 @@ pub async fn rotation_lifecycle(store: &dyn KeyStore, clock: &ManualClock) {
 /// every kid distinct; conditional rotations racing on the same active kid
 /// rotate exactly once.
 pub async fn concurrent_rotations_leave_one_active(store: &dyn KeyStore, clock: &ManualClock) {
-    let now = clock.now();
-    store.init(ALG, &policy(), now).await.expect("init");
-    let r = || store.rotate(now, None);
+    assert_eq!(
+        store.clock().now(),
+        clock.now(),
+        "the store reads the clock it was built with"
+    );
+    store.init(ALG, &policy()).await.expect("init");
+    let r = || store.rotate(None);
     let results = tokio::join!(r(), r(), r(), r(), r(), r(), r(), r());
     let reports = [
         results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
@@ -298,7 +302,7 @@ pub async fn concurrent_rotations_leave_one_active(store: &dyn KeyStore, clock: 
     assert_one_active(store, 10).await;
 
     let active = store.active().await.expect("active").kid;
-    let c = || store.rotate(now, Some(&active));
+    let c = || store.rotate(Some(&active));
     let results = tokio::join!(c(), c(), c(), c());
     let results = [results.0, results.1, results.2, results.3];
     let ok = results.iter().filter(|r| r.is_ok()).count();

@@ -41,7 +41,7 @@ use crate::store::{read_only, KeyInfo, KeyRecord, KeyState, KeyStore, RotationRe
 /// assert_eq!(store.active().await?.alg, Algorithm::HS256);
 /// let token = store.sign_token(&serde_json::json!({"sub": "a", "exp": 4_000_000_000u64}), None).await?;
 /// assert!(store.verification_keys().await?.keys.is_empty()); // secrets are never published
-/// assert!(matches!(store.rotate(0, None).await, Err(Error::ReadOnly { backend: "env", .. })));
+/// assert!(matches!(store.rotate(None).await, Err(Error::ReadOnly { backend: "env", .. })));
 /// # Ok::<(), Error>(())
 /// # }).unwrap();
 /// ```
@@ -267,7 +267,7 @@ impl EnvKeyStoreBuilder {
             for (i, jwk) in jwks.keys.iter().enumerate() {
                 let (pkid, palg, pkey) = parse_previous(jwk, &kid)
                     .map_err(|e| err("_PREVIOUS", format!("key #{i}: {e}")))?;
-                published.extend(pkey.to_jwk_public());
+                published.extend(pkey.to_public_jwk());
                 key_set
                     .insert(pkey)
                     .map_err(|e| err("_PREVIOUS", format!("key #{i} (kid `{pkid}`): {e}")))?;
@@ -330,7 +330,7 @@ fn parse_previous(
         Some(a) => a,
         None => default_alg(key.family()),
     };
-    key.check_usable(alg, false).map_err(|e| e.to_string())?;
+    key.check_usable(alg).map_err(|e| e.to_string())?;
     let key = key.with_kid(kid.clone());
     Ok((kid, alg, key))
 }
@@ -398,15 +398,15 @@ impl KeyStore for EnvKeyStore {
         Ok(self.policy.clone())
     }
 
-    async fn init(&self, _: Algorithm, _: &RotationPolicy, _: i64) -> Result<RotationReport> {
+    async fn init(&self, _: Algorithm, _: &RotationPolicy) -> Result<RotationReport> {
         Err(read_only("env", "init"))
     }
 
-    async fn rotate(&self, _: i64, _: Option<&str>) -> Result<RotationReport> {
+    async fn rotate(&self, _: Option<&str>) -> Result<RotationReport> {
         Err(read_only("env", "rotate"))
     }
 
-    async fn retire_expired(&self, _: i64) -> Result<Vec<String>> {
+    async fn retire_expired(&self) -> Result<Vec<String>> {
         Err(read_only("env", "retire_expired"))
     }
 }

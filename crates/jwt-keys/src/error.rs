@@ -144,12 +144,13 @@ pub enum Error {
         /// The names of the files found (at most 20).
         files: Vec<String>,
     },
-    /// A directory that holds key files but no metadata file (`keys.json`):
-    /// a store whose metadata was lost, or a directory that is not a key
-    /// store. It is never initialized over; nothing was changed.
+    /// A directory that holds key files named as the store names them
+    /// (`<thumbprint>.pem`) but no metadata file (`keys.json`): a store
+    /// whose metadata was lost. It is never initialized over; nothing was
+    /// changed.
     #[error(
-        "the key store directory {} holds key files ({}) but no keys.json: its metadata was lost \
-         (or this is not a key store directory); nothing was changed. Restore keys.json from a \
+        "the key store directory {} holds a store's key files but no keys.json (files: {}): its \
+         metadata was lost; nothing was changed. Restore keys.json from a \
          backup to recover the store (the key files alone do not say which key signs or how long \
          the others verify); or, to start over, move these files out of the directory (tokens they \
          signed will stop verifying) and initialize it again",
@@ -159,7 +160,7 @@ pub enum Error {
     DamagedStore {
         /// The store directory.
         dir: PathBuf,
-        /// The key files found (at most 20).
+        /// The files found that are not the store's own (at most 20).
         files: Vec<String>,
     },
     /// An environment variable is missing or unusable.

@@ -47,8 +47,7 @@ use async_trait::async_trait;
 use jwt_core::{Algorithm, Clock, Jwks, SigningKey, SystemClock};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{generate_key, kid_is_safe, Ledger};
-use crate::memory::log_rotation;
+use crate::lifecycle::{generate_key, init_report, kid_is_safe, log_rotation, Ledger};
 use crate::policy::RotationPolicy;
 use crate::store::{KeyInfo, KeyRecord, KeyState, KeyStore, RotationReport};
 
@@ -189,9 +188,8 @@ fn effective_uid() -> Result<u32> {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = FileKeyStore::open(dir.path().join("keys"));
-/// let now = jwt_core::time::now_unix();
-/// let init = store.init(Algorithm::ES256, &RotationPolicy::default(), now).await?;
-/// let rotated = store.rotate(now, None).await?;
+/// let init = store.init(Algorithm::ES256, &RotationPolicy::default()).await?;
+/// let rotated = store.rotate(None).await?;
 /// assert_eq!(rotated.active, init.pending);
 /// assert!(dir.path().join("keys").join(format!("{}.pem", rotated.active)).is_file());
 /// # Ok::<(), jwt_keys::Error>(())
@@ -311,7 +309,7 @@ impl Inner {
         match self.foreign_files() {
             Ok(found) if !found.keys.is_empty() => Error::DamagedStore {
                 dir: self.dir.clone(),
-                files: found.keys,
+                files: found.other,
             },
             Ok(_) => self.not_initialized(),
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -322,13 +320,16 @@ impl Inner {
     }
 
     /// For `init`: the store never shares its directory, so whatever is in
-    /// it and not the store's own is refused, never touched.
+    /// it and not the store's own is refused, never touched. Key files named
+    /// as the store names them (`<thumbprint>.pem`) mean a store that lost
+    /// its `keys.json`; anything else (a `signing.pem`, a certbot
+    /// `privkey.pem`, notes) means the wrong directory.
     fn refuse_foreign_files(&self) -> Result<()> {
         let found = self.foreign_files()?;
         if !found.keys.is_empty() {
             return Err(Error::DamagedStore {
                 dir: self.dir.clone(),
-                files: found.keys,
+                files: found.other,
             });
         }
         if !found.other.is_empty() {
@@ -355,12 +356,12 @@ impl Inner {
             }
             // Printable whatever the name holds (control characters escaped).
             let shown = name.escape_debug().to_string();
-            let list = if name.ends_with(".pem") {
-                &mut found.keys
-            } else {
-                &mut found.other
-            };
-            list.push(shown);
+            if is_store_key_file(&name) {
+                found.keys.push(shown.clone());
+            }
+            // Everything is listed among the foreign files; the store's own
+            // key files also make the directory a damaged store.
+            found.other.push(shown);
         }
         found.keys.sort();
         found.other.sort();
@@ -570,9 +571,9 @@ impl Inner {
 /// Files found in a store directory that are not the store's own.
 #[derive(Debug, Default)]
 struct ForeignFiles {
-    /// `*.pem` files.
+    /// Key files named as the store names them (`<thumbprint>.pem`).
     keys: Vec<String>,
-    /// Anything else.
+    /// Every file that is not the store's own, key files included.
     other: Vec<String>,
 }
 
@@ -721,6 +722,10 @@ impl KeyStore for FileKeyStore {
         "file"
     }
 
+    fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
     async fn active(&self) -> Result<KeyInfo> {
         let snap = self.snapshot()?;
         let a = snap
@@ -754,16 +759,9 @@ impl KeyStore for FileKeyStore {
 
     async fn verification_keys(&self) -> Result<Jwks> {
         let snap = self.snapshot()?;
-        let now = self.inner.clock.now();
-        Ok(Jwks {
-            keys: snap
-                .ledger
-                .keys
-                .iter()
-                .filter(|r| r.state_at(now).is_published())
-                .filter_map(|r| snap.keys.get(&r.kid).and_then(|k| k.to_public_jwk()))
-                .collect(),
-        })
+        Ok(snap.ledger.verification_keys(self.inner.clock.now(), |r| {
+            snap.keys.get(&r.kid).and_then(|k| k.to_public_jwk())
+        }))
     }
 
     async fn list(&self) -> Result<Vec<KeyRecord>> {
@@ -774,13 +772,9 @@ impl KeyStore for FileKeyStore {
         Ok(self.snapshot()?.ledger.policy.clone())
     }
 
-    async fn init(
-        &self,
-        alg: Algorithm,
-        policy: &RotationPolicy,
-        now: i64,
-    ) -> Result<RotationReport> {
+    async fn init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<RotationReport> {
         let policy = policy.clone();
+        let now = self.inner.clock.now();
         let report = self
             .blocking(move |inner| {
                 let (active_kid, active) = generate_key(alg)?;
@@ -801,17 +795,7 @@ impl KeyStore for FileKeyStore {
                     inner.refuse_foreign_files()?;
                     inner.write_key(&active_kid, &active)?;
                     inner.write_key(&pending_kid, &pending)?;
-                    Ok((
-                        ledger,
-                        RotationReport {
-                            previous: None,
-                            active: active_kid.clone(),
-                            pending: pending_kid.clone(),
-                            previous_retire_at: None,
-                            retired: Vec::new(),
-                            published_for_secs: None,
-                        },
-                    ))
+                    Ok((ledger, init_report(active_kid.clone(), pending_kid.clone())))
                 })
             })
             .await?;
@@ -820,7 +804,8 @@ impl KeyStore for FileKeyStore {
         Ok(report)
     }
 
-    async fn rotate(&self, now: i64, if_active: Option<&str>) -> Result<RotationReport> {
+    async fn rotate(&self, if_active: Option<&str>) -> Result<RotationReport> {
+        let now = self.inner.clock.now();
         let alg = self.snapshot()?.ledger.next_algorithm();
         let if_active = if_active.map(str::to_owned);
         let report = self
@@ -842,7 +827,8 @@ impl KeyStore for FileKeyStore {
         Ok(report)
     }
 
-    async fn retire_expired(&self, now: i64) -> Result<Vec<String>> {
+    async fn retire_expired(&self) -> Result<Vec<String>> {
+        let now = self.inner.clock.now();
         let retired = self
             .blocking(move |inner| {
                 inner.write_locked(false, |inner, current| {
@@ -857,4 +843,17 @@ impl KeyStore for FileKeyStore {
         }
         Ok(retired)
     }
+}
+
+/// Whether `name` is a key file as the store writes them: `<kid>.pem`, the
+/// kid being the key's RFC 7638 thumbprint (SHA-256, 43 base64url
+/// characters). Only such files make a directory without `keys.json` a
+/// damaged store rather than someone else's directory.
+fn is_store_key_file(name: &str) -> bool {
+    name.strip_suffix(".pem").is_some_and(|kid| {
+        kid.len() == 43
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }

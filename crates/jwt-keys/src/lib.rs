@@ -25,13 +25,14 @@
 //! use jwt_keys::{KeySource, KeyStore, KeyStoreExt, MemoryKeyStore, RotationPolicy, Verifier};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // Time is given once: the store decides every key state on this clock.
 //! let clock = Arc::new(ManualClock::new(1_700_000_000));
 //! let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::with_clock(clock.clone()));
-//! store.init(Algorithm::ES256, &RotationPolicy::default(), clock.now()).await?;
+//! store.init(Algorithm::ES256, &RotationPolicy::default()).await?;
 //!
 //! let claims = serde_json::json!({"sub": "alice", "exp": clock.now() + 600});
 //! let old = store.sign_token(&claims, None).await?;
-//! store.rotate(clock.now(), None).await?;          // the signing kid changes at once
+//! store.rotate(None).await?;          // the signing kid changes at once
 //! let new = store.sign_token(&claims, None).await?;
 //!
 //! let verifier = Verifier::builder(
@@ -63,6 +64,8 @@ mod memory;
 mod policy;
 mod remote;
 #[cfg(any(feature = "kms", feature = "vault"))]
+mod remote_store;
+#[cfg(any(feature = "kms", feature = "vault"))]
 mod state_cache;
 mod store;
 mod uri;
@@ -75,9 +78,11 @@ pub use error::{BoxError, Error, FetchError, Result};
 pub use file::FileKeyStore;
 pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
-pub use remote::parse_jwks_response;
+pub use remote::{parse_jwks_response, MAX_KEYS_PER_KID};
 pub use store::{
     KeyInfo, KeyRecord, KeyState, KeyStore, KeyStoreExt, MaintenanceReport, RotationReport,
 };
-pub use uri::{open_store, StoreOpener, StoreRegistry};
-pub use verify::{CacheOptions, KeySource, Verifier, VerifierBuilder};
+pub use uri::{open_store, open_store_with_clock, StoreOpener, StoreRegistry};
+pub use verify::{
+    verification_algorithms, AlgorithmRule, CacheOptions, KeySource, Verifier, VerifierBuilder,
+};

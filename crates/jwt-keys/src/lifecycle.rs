@@ -1,11 +1,16 @@
-//! The lifecycle state machine shared by the local backends (memory, file):
-//! a ledger of key records plus the policy, with pure transitions.
+//! The one lifecycle state machine of every rotating backend: a ledger of
+//! key records plus the policy, with pure transitions. Memory and file keep
+//! the ledger itself; Vault and KMS rebuild it from their remote state, run
+//! the same transitions and write the record changes back (Vault as one
+//! metadata document, KMS as tags and aliases), so every backend rotates,
+//! retires and warns the same way.
 
-use jwt_core::{Algorithm, KeyFamily, SigningKey};
+use jwt_core::time::{secs, UnixTime};
+use jwt_core::{Algorithm, Jwk, Jwks, KeyFamily, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::policy::{self, RotationPolicy};
+use crate::policy::RotationPolicy;
 use crate::store::{KeyRecord, KeyState, RotationReport};
 
 /// The ledger format version written by this crate.
@@ -51,7 +56,7 @@ impl Ledger {
     pub(crate) fn new(
         policy: RotationPolicy,
         alg: Algorithm,
-        now: i64,
+        now: UnixTime,
         active: &str,
         pending: &str,
     ) -> Result<Ledger> {
@@ -71,6 +76,24 @@ impl Ledger {
             policy,
             keys: vec![a, p],
         })
+    }
+
+    /// The public JWKs of the keys that verify at `now` (pending, active,
+    /// retiring within grace), in ledger order; `public` gives a key's JWK
+    /// (`None` skips a key whose material the backend does not hold).
+    pub(crate) fn verification_keys(
+        &self,
+        now: UnixTime,
+        public: impl Fn(&KeyRecord) -> Option<Jwk>,
+    ) -> Jwks {
+        Jwks {
+            keys: self
+                .keys
+                .iter()
+                .filter(|r| r.state_at(now).is_published())
+                .filter_map(public)
+                .collect(),
+        }
     }
 
     /// Checks the invariants; the error says what is wrong.
@@ -125,7 +148,7 @@ impl Ledger {
     }
 
     /// The records with their state as of `now`.
-    pub(crate) fn list(&self, now: i64) -> Vec<KeyRecord> {
+    pub(crate) fn list(&self, now: UnixTime) -> Vec<KeyRecord> {
         self.keys
             .iter()
             .map(|r| {
@@ -138,7 +161,7 @@ impl Ledger {
     }
 
     /// Marks retiring keys past their grace as retired; returns their kids.
-    pub(crate) fn retire_expired(&mut self, now: i64) -> Vec<String> {
+    pub(crate) fn retire_expired(&mut self, now: UnixTime) -> Vec<String> {
         let mut out = Vec::new();
         for r in &mut self.keys {
             if r.state == KeyState::Retiring && r.state_at(now) == KeyState::Retired {
@@ -150,28 +173,36 @@ impl Ledger {
         out
     }
 
+    /// The active key's kid, if it is still `if_active` (when given): the
+    /// compare-and-swap of conditional rotations, checked by remote
+    /// backends before they create the next key, and again by
+    /// [`rotate`](Self::rotate).
+    pub(crate) fn check_active(&self, if_active: Option<&str>) -> Result<String> {
+        let active = self
+            .active()
+            .map(|r| r.kid.clone())
+            .ok_or_else(|| Error::policy("the store has no active key"))?;
+        match if_active {
+            Some(expected) if expected != active => Err(Error::Conflict {
+                expected: expected.to_owned(),
+                actual: active,
+            }),
+            _ => Ok(active),
+        }
+    }
+
     /// pending → active, active → retiring, `new_pending` → pending.
     pub(crate) fn rotate(
         &mut self,
-        now: i64,
+        now: UnixTime,
         if_active: Option<&str>,
         new_pending: &str,
         alg: Algorithm,
     ) -> Result<RotationReport> {
-        let (Some(active), Some(pending)) = (
-            self.find(KeyState::Active).map(|r| r.kid.clone()),
-            self.find(KeyState::Pending).map(|r| r.kid.clone()),
-        ) else {
+        let Some(pending) = self.find(KeyState::Pending).map(|r| r.kid.clone()) else {
             return Err(Error::policy("the store has no active or no pending key"));
         };
-        if let Some(expected) = if_active {
-            if expected != active {
-                return Err(Error::Conflict {
-                    expected: expected.to_owned(),
-                    actual: active,
-                });
-            }
-        }
+        let active = self.check_active(if_active)?;
         if self.get(new_pending).is_some() {
             // Thumbprints of fresh keys do not collide; this is a bug or an attack.
             return Err(Error::policy(format!(
@@ -179,7 +210,7 @@ impl Ledger {
             )));
         }
         let retired = self.retire_expired(now);
-        let grace = policy::secs(self.policy.verify_grace());
+        let grace = secs(self.policy.verify_grace());
         let retire_at = now.saturating_add(grace);
         let mut published_for = None;
         for r in &mut self.keys {
@@ -196,11 +227,11 @@ impl Ledger {
         let mut p = KeyRecord::new(new_pending, alg, KeyState::Pending);
         p.created_at = Some(now);
         self.keys.push(p);
-        if published_for.unwrap_or(0) < policy::secs(self.policy.prepublish()) {
+        if published_for.unwrap_or(0) < secs(self.policy.prepublish()) {
             tracing::warn!(
                 active = %pending,
                 published_for_secs = published_for.unwrap_or(0),
-                prepublish_secs = policy::secs(self.policy.prepublish()),
+                prepublish_secs = secs(self.policy.prepublish()),
                 "the new signing key was published for less than the policy's prepublish time; \
                  verifiers with a cached JWKS may not know it yet"
             );
@@ -216,8 +247,14 @@ impl Ledger {
     }
 
     /// The algorithm for the next key: the active key's, if still allowed,
-    /// else the first allowed one.
+    /// else the first allowed asymmetric one.
     pub(crate) fn next_algorithm(&self) -> Algorithm {
+        self.next_algorithm_where(|a| !a.is_symmetric())
+    }
+
+    /// Like [`next_algorithm`](Self::next_algorithm), for a backend that
+    /// can create keys only for the algorithms `supported` accepts.
+    pub(crate) fn next_algorithm_where(&self, supported: impl Fn(Algorithm) -> bool) -> Algorithm {
         match self.active() {
             Some(a) if self.policy.allows(a.alg) => a.alg,
             _ => self
@@ -225,7 +262,7 @@ impl Ledger {
                 .allowed_algorithms()
                 .iter()
                 .copied()
-                .find(|a| !a.is_symmetric())
+                .find(|&a| supported(a))
                 .unwrap_or(Algorithm::ES256),
         }
     }
@@ -236,4 +273,29 @@ fn names(algs: &[Algorithm]) -> String {
         .map(|a| a.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The report of `init`: `active` signs, `pending` is published.
+pub(crate) fn init_report(active: String, pending: String) -> RotationReport {
+    RotationReport {
+        previous: None,
+        active,
+        pending,
+        previous_retire_at: None,
+        retired: Vec::new(),
+        published_for_secs: None,
+    }
+}
+
+/// The one log line of a rotation, the same for every backend.
+pub(crate) fn log_rotation(store: &str, report: &RotationReport) {
+    tracing::info!(
+        store,
+        previous = report.previous.as_deref().unwrap_or("-"),
+        active = %report.active,
+        pending = %report.pending,
+        retire_at = report.previous_retire_at.unwrap_or_default(),
+        retired = ?report.retired,
+        "key rotated"
+    );
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use jwt_core::{Algorithm, Clock, Jwks, SigningKey, SystemClock};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{generate_key, Ledger};
+use crate::lifecycle::{generate_key, init_report, log_rotation, Ledger};
 use crate::policy::RotationPolicy;
 use crate::store::{KeyInfo, KeyRecord, KeyState, KeyStore, RotationReport};
 
@@ -20,7 +20,7 @@ use crate::store::{KeyInfo, KeyRecord, KeyState, KeyStore, RotationReport};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::new());
-/// store.init(Algorithm::ES256, &RotationPolicy::default(), jwt_core::time::now_unix()).await?;
+/// store.init(Algorithm::ES256, &RotationPolicy::default()).await?;
 /// let token = store.sign_token(&serde_json::json!({"sub": "alice", "exp": 4_000_000_000u64}), None).await?;
 ///
 /// let verifier = Verifier::new(KeySource::Store(store.clone()), Validation::new([Algorithm::ES256]))?;
@@ -86,6 +86,10 @@ impl KeyStore for MemoryKeyStore {
         "memory"
     }
 
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     async fn active(&self) -> Result<KeyInfo> {
         self.read(|s| {
             let a = s.ledger.active().ok_or_else(not_initialized)?;
@@ -122,15 +126,8 @@ impl KeyStore for MemoryKeyStore {
     async fn verification_keys(&self) -> Result<Jwks> {
         let now = self.clock.now();
         self.read(|s| {
-            Ok(Jwks {
-                keys: s
-                    .ledger
-                    .keys
-                    .iter()
-                    .filter(|r| r.state_at(now).is_published())
-                    .filter_map(|r| s.keys.get(&r.kid).and_then(|k| k.to_public_jwk()))
-                    .collect(),
-            })
+            Ok(s.ledger
+                .verification_keys(now, |r| s.keys.get(&r.kid).and_then(|k| k.to_public_jwk())))
         })
     }
 
@@ -143,12 +140,8 @@ impl KeyStore for MemoryKeyStore {
         self.read(|s| Ok(s.ledger.policy.clone()))
     }
 
-    async fn init(
-        &self,
-        alg: Algorithm,
-        policy: &RotationPolicy,
-        now: i64,
-    ) -> Result<RotationReport> {
+    async fn init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<RotationReport> {
+        let now = self.clock.now();
         let (active_kid, active) = generate_key(alg)?;
         let (pending_kid, pending) = generate_key(alg)?;
         let ledger = Ledger::new(policy.clone(), alg, now, &active_kid, &pending_kid)?;
@@ -165,17 +158,10 @@ impl KeyStore for MemoryKeyStore {
         ]);
         *guard = Some(State { ledger, keys });
         tracing::info!(store = "memory", active = %active_kid, pending = %pending_kid, %alg, "key store initialized");
-        Ok(RotationReport {
-            previous: None,
-            active: active_kid,
-            pending: pending_kid,
-            previous_retire_at: None,
-            retired: Vec::new(),
-            published_for_secs: None,
-        })
+        Ok(init_report(active_kid, pending_kid))
     }
 
-    async fn rotate(&self, now: i64, if_active: Option<&str>) -> Result<RotationReport> {
+    async fn rotate(&self, if_active: Option<&str>) -> Result<RotationReport> {
         let alg = self.read(|s| Ok(s.ledger.next_algorithm()))?;
         // Generate outside the lock: RSA generation takes a while.
         let (kid, key) = generate_key(alg)?;
@@ -183,7 +169,7 @@ impl KeyStore for MemoryKeyStore {
         let state = guard.as_mut().ok_or_else(not_initialized)?;
         // Transition a copy, so a failure leaves the store untouched.
         let mut ledger = state.ledger.clone();
-        let report = ledger.rotate(now, if_active, &kid, alg)?;
+        let report = ledger.rotate(self.clock.now(), if_active, &kid, alg)?;
         state.ledger = ledger;
         state.keys.insert(kid, Arc::new(key));
         for retired in &report.retired {
@@ -193,26 +179,14 @@ impl KeyStore for MemoryKeyStore {
         Ok(report)
     }
 
-    async fn retire_expired(&self, now: i64) -> Result<Vec<String>> {
+    async fn retire_expired(&self) -> Result<Vec<String>> {
         let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
         let state = guard.as_mut().ok_or_else(not_initialized)?;
-        let retired = state.ledger.retire_expired(now);
+        let retired = state.ledger.retire_expired(self.clock.now());
         for kid in &retired {
             state.keys.remove(kid);
             tracing::info!(store = "memory", %kid, "key retired");
         }
         Ok(retired)
     }
-}
-
-pub(crate) fn log_rotation(store: &str, report: &RotationReport) {
-    tracing::info!(
-        store,
-        previous = report.previous.as_deref().unwrap_or("-"),
-        active = %report.active,
-        pending = %report.pending,
-        retire_at = report.previous_retire_at.unwrap_or_default(),
-        retired = ?report.retired,
-        "key rotated"
-    );
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use jwt_core::time::{secs, UnixTime};
 use jwt_core::{Algorithm, KeySet};
 use serde::{Deserialize, Serialize};
 
@@ -286,10 +287,6 @@ impl RotationPolicyBuilder {
     }
 }
 
-pub(crate) fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
 /// One way a store departs from its policy.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -310,7 +307,7 @@ pub enum Finding {
         /// The key.
         kid: String,
         /// When its grace ended.
-        retire_at: i64,
+        retire_at: UnixTime,
     },
     /// A key uses an algorithm the policy does not allow.
     DisallowedAlgorithm {
@@ -363,7 +360,7 @@ impl fmt::Display for Finding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
     /// The time of the audit.
-    pub now: i64,
+    pub now: UnixTime,
     /// What departs from the policy; empty when all is well.
     pub findings: Vec<Finding>,
 }
@@ -376,7 +373,7 @@ impl AuditReport {
 }
 
 pub(crate) fn audit(
-    now: i64,
+    now: UnixTime,
     policy: &RotationPolicy,
     records: &[KeyRecord],
     keys: &KeySet,
@@ -421,7 +418,7 @@ pub(crate) fn audit(
             });
         }
         if let Some(key) = keys.get(&r.kid) {
-            if let Err(e) = key.check_usable(r.alg, false) {
+            if let Err(e) = key.check_usable(r.alg) {
                 if e.kind() == jwt_core::ErrorKind::WeakKey {
                     findings.push(Finding::WeakKey {
                         kid: r.kid.clone(),

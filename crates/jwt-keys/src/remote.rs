@@ -44,8 +44,18 @@ pub(crate) fn parse_url(url: &str) -> Result<Url> {
     }
 }
 
-pub(crate) fn client(options: &CacheOptions) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The HTTP client for one JWKS URL (already checked by [`parse_url`]).
+pub(crate) fn client(options: &CacheOptions, url: &Url) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if url.scheme() == "http" {
+        // Plain http is allowed to loopback only, because nothing leaves the
+        // machine. A proxy from HTTP_PROXY/ALL_PROXY would carry the request
+        // (and the keys it returns) in clear text over the network, or
+        // answer it itself. https may go through a proxy: TLS to the origin
+        // is verified end to end through CONNECT.
+        builder = builder.no_proxy();
+    }
+    builder
         .timeout(options.fetch_timeout())
         .connect_timeout(options.fetch_timeout())
         // No redirects (like panva/jose's `redirect: "manual"`): a redirect
@@ -161,7 +171,7 @@ pub(crate) async fn fetch(
 
 /// Most keys tried for one `kid` (jose tries every match; a bound keeps a
 /// hostile JWKS from turning one token into many signature checks).
-pub(crate) const MAX_KEYS_PER_KID: usize = 4;
+pub const MAX_KEYS_PER_KID: usize = 4;
 
 /// The usable keys of a JWKS, where one `kid` may name several keys.
 ///
@@ -334,5 +344,5 @@ pub(crate) fn ttl_from(cache_control: Option<&str>, options: &CacheOptions) -> i
         Some(n) => Duration::from_secs(n).clamp(options.min_ttl(), options.max_ttl()),
         None => options.default_ttl(),
     };
-    crate::policy::secs(ttl)
+    jwt_core::time::secs(ttl)
 }

@@ -4,7 +4,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use jwt_core::{Algorithm, Header, Jwks, KeySet};
+use jwt_core::time::{secs, UnixTime};
+use jwt_core::{Algorithm, Clock, Header, Jwks, KeySet, SystemClock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -75,16 +76,16 @@ pub struct KeyRecord {
     pub state: KeyState,
     /// When the key was created (and published).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<i64>,
+    pub created_at: Option<UnixTime>,
     /// When it became the active key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activated_at: Option<i64>,
+    pub activated_at: Option<UnixTime>,
     /// When it stopped signing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retiring_at: Option<i64>,
+    pub retiring_at: Option<UnixTime>,
     /// When it stops verifying (end of its grace period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retire_at: Option<i64>,
+    pub retire_at: Option<UnixTime>,
     /// Whether the backend still holds the private key. A retired key
     /// should not: [`KeyStore::retire_expired`] destroys it, and the audit
     /// reports a key past its grace that still has one.
@@ -113,7 +114,7 @@ impl KeyRecord {
 
     /// The state at `now`: a retiring key whose grace period has ended is
     /// retired even before a write records it.
-    pub fn state_at(&self, now: i64) -> KeyState {
+    pub fn state_at(&self, now: UnixTime) -> KeyState {
         match (self.state, self.retire_at) {
             (KeyState::Retiring, Some(at)) if at <= now => KeyState::Retired,
             (s, _) => s,
@@ -132,7 +133,7 @@ pub struct RotationReport {
     /// The new pending key, published now, signing from the next rotation.
     pub pending: String,
     /// When `previous` stops verifying.
-    pub previous_retire_at: Option<i64>,
+    pub previous_retire_at: Option<UnixTime>,
     /// Keys whose grace period had ended and that were retired on the way.
     pub retired: Vec<String>,
     /// How long the new active key had been published before it started
@@ -180,6 +181,10 @@ impl MaintenanceReport {
 ///   `alg` and `use: "sig"` — never private members.
 /// - Read-only backends leave `init`, `rotate` and `retire_expired` to their
 ///   defaults, which return [`Error::ReadOnly`].
+/// - Time is given once, when the store is built: every decision (which
+///   state a key is in, when a rotation happens, when a grace ends) reads
+///   [`clock`](KeyStore::clock), never a `now` argument, so one injected
+///   clock drives a whole run (`jwtkit --now`, a test's `ManualClock`).
 ///
 /// # Write your own store
 ///
@@ -222,7 +227,7 @@ impl MaintenanceReport {
 /// let header = jwt_core::dangerous::insecure_decode_header(&token)?;
 /// assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
 /// // Read-only: rotation is refused with a typed error.
-/// assert!(matches!(store.rotate(0, None).await, Err(Error::ReadOnly { .. })));
+/// assert!(matches!(store.rotate(None).await, Err(Error::ReadOnly { .. })));
 /// # Ok::<(), Error>(())
 /// # }).unwrap();
 /// ```
@@ -230,6 +235,15 @@ impl MaintenanceReport {
 pub trait KeyStore: Send + Sync + fmt::Debug + 'static {
     /// A short name of the backend, e.g. `"file"`, for messages and logs.
     fn name(&self) -> &'static str;
+
+    /// The clock the store was built with, which decides every key's state
+    /// and every lifecycle time it records. Defaults to the system clock,
+    /// for stores whose keys have no times (the built-in backends all take
+    /// one at construction: `with_clock`, a builder's `clock`, or
+    /// [`StoreRegistry::with_clock`](crate::StoreRegistry::with_clock)).
+    fn clock(&self) -> &dyn Clock {
+        &SystemClock
+    }
 
     /// The key that signs now.
     async fn active(&self) -> Result<KeyInfo>;
@@ -263,33 +277,30 @@ pub trait KeyStore: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Creates the first active key for `alg` and its pending successor, and
-    /// records `policy`. Refused when the store already holds keys.
-    async fn init(
-        &self,
-        alg: Algorithm,
-        policy: &RotationPolicy,
-        now: i64,
-    ) -> Result<RotationReport> {
-        let _ = (alg, policy, now);
+    /// records `policy`, at the store's [`clock`](Self::clock). Refused when
+    /// the store already holds keys.
+    async fn init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<RotationReport> {
+        let _ = (alg, policy);
         Err(read_only(self.name(), "init"))
     }
 
-    /// Rotates at `now`: the pending key becomes active (the signing `kid`
-    /// changes at once), the active key starts retiring (until
-    /// `now + verify_grace`), and a new pending key is created and published.
+    /// Rotates at the store's [`clock`](Self::clock) time `now`: the pending
+    /// key becomes active (the signing `kid` changes at once), the active key
+    /// starts retiring (until `now + verify_grace`), and a new pending key is
+    /// created and published.
     ///
     /// With `if_active: Some(kid)`, rotates only if `kid` is still the active
     /// key, and fails with [`Error::Conflict`] otherwise — so several
     /// processes applying the same policy rotate once, not once each.
-    async fn rotate(&self, now: i64, if_active: Option<&str>) -> Result<RotationReport> {
-        let _ = (now, if_active);
+    async fn rotate(&self, if_active: Option<&str>) -> Result<RotationReport> {
+        let _ = if_active;
         Err(read_only(self.name(), "rotate"))
     }
 
-    /// Marks retiring keys whose grace has ended at `now` as retired (and
-    /// destroys their private keys where the backend can). Returns their kids.
-    async fn retire_expired(&self, now: i64) -> Result<Vec<String>> {
-        let _ = now;
+    /// Marks retiring keys whose grace has ended by the store's
+    /// [`clock`](Self::clock) as retired (and destroys their private keys
+    /// where the backend can). Returns their kids.
+    async fn retire_expired(&self) -> Result<Vec<String>> {
         Err(read_only(self.name(), "retire_expired"))
     }
 }
@@ -329,7 +340,7 @@ pub trait KeyStoreExt: KeyStore {
         }
     }
 
-    /// Rotates if the policy says so at `now`: the active key has signed for
+    /// Rotates if the policy says so at the store's clock: the active key has signed for
     /// `rotate_after` and the pending key has been published for `prepublish`.
     /// Also retires keys whose grace has ended. Safe to run from several
     /// processes at once (e.g. a cron job on each host): only one rotates.
@@ -338,7 +349,8 @@ pub trait KeyStoreExt: KeyStore {
     /// process made it) and every key it retired, so that a run that only
     /// retired a key (and destroyed its private key) never reads as "nothing
     /// changed".
-    async fn rotate_if_due(&self, now: i64) -> Result<MaintenanceReport> {
+    async fn rotate_if_due(&self) -> Result<MaintenanceReport> {
+        let now = self.clock().now();
         let policy = self.policy().await?;
         let records = self.list().await?;
         let active = records.iter().find(|r| r.state_at(now) == KeyState::Active);
@@ -352,17 +364,17 @@ pub trait KeyStoreExt: KeyStore {
             });
         };
         let signing_since = active.activated_at.or(active.created_at).unwrap_or(now);
-        let due = now - signing_since >= policy::secs(policy.rotate_after());
+        let due = now - signing_since >= secs(policy.rotate_after());
         // A backend without a pending key (read-only ones) decides in `rotate`.
-        let ready = pending
-            .is_none_or(|p| now - p.created_at.unwrap_or(now) >= policy::secs(policy.prepublish()));
+        let ready =
+            pending.is_none_or(|p| now - p.created_at.unwrap_or(now) >= secs(policy.prepublish()));
         if !due || !ready {
             let mut report = MaintenanceReport::default();
             if records
                 .iter()
                 .any(|r| r.state_at(now) == KeyState::Retired && r.has_private_key)
             {
-                report.retired = self.retire_expired(now).await?;
+                report.retired = self.retire_expired().await?;
             }
             if due {
                 tracing::warn!(
@@ -373,7 +385,7 @@ pub trait KeyStoreExt: KeyStore {
             }
             return Ok(report);
         }
-        match self.rotate(now, Some(&active.kid)).await {
+        match self.rotate(Some(&active.kid)).await {
             Ok(rotation) => Ok(MaintenanceReport {
                 retired: rotation.retired.clone(),
                 rotated: Some(rotation),
@@ -384,10 +396,11 @@ pub trait KeyStoreExt: KeyStore {
         }
     }
 
-    /// Checks the store against its policy at `now`: an active key older
+    /// Checks the store against its policy at the store's clock: an active key older
     /// than `rotate_after`, a retiring key kept past its grace, a disallowed
     /// algorithm, a weak key, a missing active or pending key.
-    async fn audit(&self, now: i64) -> Result<AuditReport> {
+    async fn audit(&self) -> Result<AuditReport> {
+        let now = self.clock().now();
         let policy = self.policy().await?;
         let records = self.list().await?;
         let keys = self.key_set().await?;

@@ -6,29 +6,42 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use jwt_core::{Clock, SystemClock};
+
 use crate::env::EnvKeyStore;
 use crate::error::{Error, Result};
 use crate::file::FileKeyStore;
 use crate::store::KeyStore;
 
-/// Opens a store from the part of the URI after `scheme:`.
-pub type StoreOpener = fn(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>>;
+/// Opens a store from the part of the URI after `scheme:`, reading time
+/// from `clock` (the registry's, see [`StoreRegistry::with_clock`]).
+pub type StoreOpener =
+    fn(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyStore>>;
 
 /// The schemes [`open_store`] understands, extendable with
-/// [`register`](Self::register).
+/// [`register`](Self::register), and the clock every store it opens reads
+/// (the system clock unless [`with_clock`](Self::with_clock) gives one).
 ///
 /// ```
 /// use std::sync::Arc;
+/// use jwt_core::{Clock, ManualClock};
 /// use jwt_keys::{KeyStore, MemoryKeyStore, StoreRegistry};
 ///
+/// let clock = Arc::new(ManualClock::new(1_700_000_000));
 /// let registry = StoreRegistry::with_builtin()
-///     .register("memory", |_rest, _uri| Ok(Arc::new(MemoryKeyStore::new()) as Arc<dyn KeyStore>));
-/// assert_eq!(registry.open("memory:").unwrap().name(), "memory");
+///     .with_clock(clock.clone())
+///     .register("memory", |_rest, _uri, clock| {
+///         Ok(Arc::new(MemoryKeyStore::with_clock(clock)) as Arc<dyn KeyStore>)
+///     });
+/// let store = registry.open("memory:").unwrap();
+/// assert_eq!(store.name(), "memory");
+/// assert_eq!(store.clock().now(), 1_700_000_000);
 /// assert_eq!(registry.open("ftp://x").unwrap_err().kind(), "invalid_uri");
 /// ```
 #[derive(Debug, Clone)]
 pub struct StoreRegistry {
     openers: BTreeMap<String, StoreOpener>,
+    clock: Arc<dyn Clock>,
 }
 
 impl StoreRegistry {
@@ -36,7 +49,16 @@ impl StoreRegistry {
     pub fn empty() -> Self {
         StoreRegistry {
             openers: BTreeMap::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The clock every store opened from now on reads: given once here, it
+    /// decides key states, rotations and retirements of those stores (e.g.
+    /// the `ManualClock` of `jwtkit --now`).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// `file:` and `env:` (and whatever the enabled backends add).
@@ -83,7 +105,7 @@ impl StoreRegistry {
             });
         };
         match self.openers.get(&scheme.to_ascii_lowercase()) {
-            Some(open) => open(rest, uri),
+            Some(open) => open(rest, uri, self.clock.clone()),
             None => Err(Error::InvalidUri {
                 uri: uri.to_owned(),
                 reason: format!(
@@ -108,12 +130,18 @@ impl Default for StoreRegistry {
 ///   `NAME_KID`, `NAME_ALG`, `NAME_PREVIOUS`).
 ///
 /// Unknown schemes are an [`Error::InvalidUri`] listing the supported ones.
-/// To add schemes, use a [`StoreRegistry`].
+/// The store reads the system clock; [`open_store_with_clock`] gives it
+/// another. To add schemes, use a [`StoreRegistry`].
 pub fn open_store(uri: &str) -> Result<Arc<dyn KeyStore>> {
     StoreRegistry::with_builtin().open(uri)
 }
 
-fn open_file(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
+/// Like [`open_store`], with a store that reads `clock`.
+pub fn open_store_with_clock(uri: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyStore>> {
+    StoreRegistry::with_builtin().with_clock(clock).open(uri)
+}
+
+fn open_file(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyStore>> {
     let path = match rest.strip_prefix("//") {
         // file:///abs/path → /abs/path; file://host/… is not a local path.
         Some(p) if p.starts_with('/') => p,
@@ -132,10 +160,14 @@ fn open_file(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
             reason: "no directory; write file:DIR".into(),
         });
     }
-    Ok(Arc::new(FileKeyStore::open(PathBuf::from(path))))
+    Ok(Arc::new(FileKeyStore::with_clock(
+        PathBuf::from(path),
+        clock,
+    )))
 }
 
-fn open_env(rest: &str, uri: &str) -> Result<Arc<dyn KeyStore>> {
+/// Env keys carry no lifecycle times, so the clock has nothing to decide.
+fn open_env(rest: &str, uri: &str, _clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyStore>> {
     let valid = !rest.is_empty()
         && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !rest.as_bytes()[0].is_ascii_digit();

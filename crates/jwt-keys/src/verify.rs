@@ -19,19 +19,26 @@
 //! When a JWKS names several keys with one `kid`, each of them is tried in
 //! document order (at most four), as panva/jose does, and one warning is
 //! logged per fetched document.
+//!
+//! Which algorithms a key verifies with is decided in one place,
+//! [`verification_algorithms`]: the algorithm the key is bound to (a JWK's
+//! `alg`, a store's record), or the caller's list where the key names none —
+//! never a guess from the key's family.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jwt_core::{Clock, ErrorKind, Jwks, KeySet, SystemClock, TokenData, Validation};
+use jwt_core::{
+    Algorithm, Clock, ErrorKind, Jwks, KeySet, SystemClock, TokenData, Validation, VerifyingKey,
+};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::policy::secs;
 use crate::remote::{self, JwksKeys};
 use crate::store::{KeyState, KeyStore};
+use jwt_core::time::secs;
 
 /// Where a [`Verifier`] gets its keys.
 #[non_exhaustive]
@@ -43,6 +50,11 @@ pub enum KeySource {
     Jwks(Jwks),
     /// A fixed key set (may hold HMAC secrets).
     KeySet(Arc<KeySet>),
+    /// One fixed key (a PEM, DER or JWK file, an HMAC secret), used for
+    /// every token unless the key has a `kid` and the token names another.
+    /// It verifies with exactly the [`Validation`]'s algorithms, each of
+    /// which it must fit (checked when building).
+    Key(Box<VerifyingKey>),
     /// A JWKS URL (`https://`, or `http://` to a loopback address). A
     /// redirect answer is an error naming the status and the `Location`:
     /// configure the final URL.
@@ -55,8 +67,73 @@ impl fmt::Debug for KeySource {
             KeySource::Store(s) => write!(f, "Store({})", s.name()),
             KeySource::Jwks(j) => write!(f, "Jwks({} keys)", j.keys.len()),
             KeySource::KeySet(k) => write!(f, "KeySet({} keys)", k.len()),
+            KeySource::Key(k) => write!(f, "Key({})", k.family().name()),
             KeySource::Remote(u) => write!(f, "Remote({u})"),
         }
+    }
+}
+
+/// Where the algorithms a key verifies with come from; see
+/// [`verification_algorithms`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlgorithmRule {
+    /// The [`Validation`]'s list is the caller's choice (`--alg`,
+    /// `Validation::new([Algorithm::RS256])`): a key bound to an algorithm
+    /// verifies with it if the list has it; a key that names none verifies
+    /// with every listed algorithm of its family.
+    #[default]
+    Listed,
+    /// The keys name their algorithms (a JWK's `alg`, a store's records): a
+    /// key verifies only with the algorithm it is bound to, and a key that
+    /// names none verifies nothing (the error says to name the algorithms).
+    /// The [`Validation`]'s list still bounds what is accepted: give
+    /// `Validation::new(Algorithm::ALL)` for no bound.
+    KeysOnly,
+}
+
+/// The algorithms `key` verifies with, given the [`Validation`]'s list
+/// `listed` and the [`AlgorithmRule`]: the one rule of the workspace, used
+/// by [`Verifier`] for every key source, so `jwtkit verify` and the token
+/// service agree.
+///
+/// - A key bound to an algorithm (a JWK's `alg`, a store's record) verifies
+///   with that one only, and only if `listed` has it.
+/// - A key that names none verifies with the listed algorithms of its
+///   family under [`AlgorithmRule::Listed`], and with none under
+///   [`AlgorithmRule::KeysOnly`]: the key's family is never used to guess.
+///
+/// An empty answer means the key cannot verify any token here.
+///
+/// ```
+/// use jwt_core::{Algorithm, SigningKey};
+/// use jwt_keys::{verification_algorithms, AlgorithmRule};
+///
+/// let key = SigningKey::generate(Algorithm::ES256).unwrap().verifying_key();
+/// assert_eq!(verification_algorithms(&key, &Algorithm::ALL, AlgorithmRule::KeysOnly), []);
+/// assert_eq!(
+///     verification_algorithms(&key, &[Algorithm::ES256, Algorithm::RS256], AlgorithmRule::Listed),
+///     [Algorithm::ES256]
+/// );
+/// let bound = key.with_algorithm(Algorithm::ES256).unwrap();
+/// assert_eq!(
+///     verification_algorithms(&bound, &Algorithm::ALL, AlgorithmRule::KeysOnly),
+///     [Algorithm::ES256]
+/// );
+/// ```
+pub fn verification_algorithms(
+    key: &VerifyingKey,
+    listed: &[Algorithm],
+    rule: AlgorithmRule,
+) -> Vec<Algorithm> {
+    match (key.algorithm(), rule) {
+        (Some(bound), _) => listed.iter().copied().filter(|&a| a == bound).collect(),
+        (None, AlgorithmRule::Listed) => listed
+            .iter()
+            .copied()
+            .filter(|a| a.family() == key.family())
+            .collect(),
+        (None, AlgorithmRule::KeysOnly) => Vec::new(),
     }
 }
 
@@ -67,7 +144,7 @@ impl fmt::Debug for KeySource {
 /// |---|---|---|
 /// | `default_ttl` | 10 min | used when the response has no `Cache-Control: max-age` |
 /// | `min_ttl` / `max_ttl` | 1 min / 24 h | bounds on the provider's `max-age` |
-/// | `cooldown` | 30 s | minimum time between fetches caused by unknown kids or background refreshes |
+/// | `cooldown` | 30 s | minimum time between fetches caused by traffic (unknown kids, background refreshes, a missing key set); an explicit [`Verifier::refresh`] neither waits for it nor starts it |
 /// | `fetch_timeout` | 5 s | a hanging provider must not hang requests |
 /// | `max_stale` | 6 h | how long past expiry the last good set serves while refreshes fail |
 /// | `refresh_ahead` | 30 s | refresh in the background this long before expiry |
@@ -207,6 +284,7 @@ impl fmt::Debug for Verifier {
 pub struct VerifierBuilder {
     source: KeySource,
     validation: Validation,
+    rule: AlgorithmRule,
     options: CacheOptions,
     clock: Arc<dyn Clock>,
 }
@@ -218,15 +296,25 @@ impl VerifierBuilder {
         self
     }
 
-    /// The clock for cache lifetimes and cooldowns. Give it the same clock
-    /// as the [`Validation`] and the store.
+    /// The clock for cache lifetimes, cooldowns and the end of a retiring
+    /// key's grace. Give it the same clock as the [`Validation`] and the store.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
+    /// Where the algorithms each key verifies with come from (default
+    /// [`AlgorithmRule::Listed`]: the [`Validation`]'s list); see
+    /// [`verification_algorithms`].
+    pub fn algorithms(mut self, rule: AlgorithmRule) -> Self {
+        self.rule = rule;
+        self
+    }
+
     /// Checks the options and builds the verifier. Nothing is fetched yet:
     /// the first verification (or [`Verifier::refresh`]) loads the keys.
+    /// A fixed source none of whose keys can verify under the algorithm rule
+    /// is refused here.
     pub fn build(self) -> Result<Verifier> {
         self.options.validate()?;
         // Checks the validation (algorithms named, …) up front.
@@ -238,7 +326,7 @@ impl VerifierBuilder {
             }
             KeySource::Remote(url) => {
                 let parsed = remote::parse_url(&url)?;
-                let client = remote::client(&self.options)?;
+                let client = remote::client(&self.options, &parsed)?;
                 (
                     Source::Remote {
                         url: parsed,
@@ -258,25 +346,39 @@ impl VerifierBuilder {
                     )));
                 }
                 keys.warn_duplicates("a fixed JWKS");
-                (Source::Static, "a fixed JWKS".to_owned(), Some(keys))
+                (
+                    Source::Static,
+                    "a fixed JWKS".to_owned(),
+                    Some(Input::Set(keys)),
+                )
             }
             KeySource::KeySet(set) => (
                 Source::Static,
                 "a fixed key set".to_owned(),
-                Some(JwksKeys {
+                Some(Input::Set(JwksKeys {
                     primary: KeySet::clone(&set),
                     ..JwksKeys::default()
-                }),
+                })),
+            ),
+            KeySource::Key(key) => (
+                Source::Static,
+                "a fixed key".to_owned(),
+                Some(Input::Single(key)),
             ),
         };
         let snapshot = match initial {
-            Some(keys) => Some(Arc::new(Snapshot::new(
-                keys,
-                &self.validation,
-                self.clock.now(),
-                i64::MAX,
-                i64::MAX,
-            )?)),
+            Some(input) => {
+                let snap = Snapshot::new(
+                    input,
+                    Vec::new(),
+                    &self.validation,
+                    self.rule,
+                    Times::forever(self.clock.now()),
+                    self.clock.now(),
+                )?;
+                snap.check_usable(&self.validation, self.rule)?;
+                Some(Arc::new(snap))
+            }
             None => None,
         };
         Ok(Verifier {
@@ -284,6 +386,7 @@ impl VerifierBuilder {
                 source,
                 name,
                 validation: self.validation,
+                rule: self.rule,
                 options: self.options,
                 clock: self.clock,
                 snapshot: RwLock::new(snapshot),
@@ -307,23 +410,61 @@ enum Source {
     },
 }
 
-struct Snapshot {
-    verifier: jwt_core::Verifier,
-    /// Verifiers over the second, third, … key of kids that name several
-    /// (see [`JwksKeys`]); empty when every kid is unique.
-    alternates: Vec<jwt_core::Verifier>,
-    keys: Arc<KeySet>,
+/// The keys a snapshot is built from, kept so that it can be rebuilt
+/// without I/O when a retiring key's grace ends.
+#[derive(Clone)]
+enum Input {
+    Set(JwksKeys),
+    Single(Box<VerifyingKey>),
+}
+
+/// When a snapshot was loaded and how long it may serve.
+#[derive(Debug, Clone, Copy)]
+struct Times {
     loaded_at: i64,
     /// Refresh (in the background) from `fresh_until - refresh_ahead` on.
     fresh_until: i64,
-    /// Unusable from then on: past `max_stale`, or a retiring key's grace ended.
+    /// Unusable from then on: past `max_stale`.
     hard_until: i64,
+}
+
+impl Times {
+    fn forever(now: i64) -> Times {
+        Times {
+            loaded_at: now,
+            fresh_until: i64::MAX,
+            hard_until: i64::MAX,
+        }
+    }
+}
+
+struct Snapshot {
+    /// `None` when no key can verify (every key names no algorithm under
+    /// [`AlgorithmRule::KeysOnly`], or every retiring key's grace ended).
+    verifier: Option<jwt_core::Verifier>,
+    /// Verifiers over the second, third, … key of kids that name several
+    /// (see [`JwksKeys`]); empty when every kid is unique.
+    alternates: Vec<jwt_core::Verifier>,
+    /// The kids of the keys that verify.
+    kids: Vec<String>,
+    /// Kids left out because they name no algorithm and the rule is
+    /// [`AlgorithmRule::KeysOnly`]: a token naming one gets an error that
+    /// says to name the algorithms, not `unknown_key`.
+    unbound: Vec<String>,
+    input: Input,
+    /// Each retiring key with the end of its grace.
+    retiring: Vec<(String, i64)>,
+    /// The earliest grace end still ahead: from then on the snapshot is
+    /// rebuilt without that key (no I/O).
+    prune_at: i64,
+    times: Times,
 }
 
 struct Inner {
     source: Source,
     name: String,
     validation: Validation,
+    rule: AlgorithmRule,
     options: CacheOptions,
     clock: Arc<dyn Clock>,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
@@ -331,6 +472,10 @@ struct Inner {
     /// Incremented by every fetch attempt; waiters compare it to skip a
     /// fetch someone else did while they waited (single-flight).
     attempts: AtomicU64,
+    /// The last fetch caused by traffic (a missing set, an unknown kid, a
+    /// refresh ahead of expiry): the cooldown counts from it. An explicit
+    /// [`Verifier::refresh`] does not count, so an operator's reload never
+    /// delays picking up a rotation announced by a token's kid.
     last_attempt: AtomicI64,
     last_failure: AtomicI64,
     background: AtomicBool,
@@ -355,11 +500,12 @@ impl Verifier {
         Verifier::builder(source, validation).build()
     }
 
-    /// A builder, to set cache options or a clock.
+    /// A builder, to set cache options, a clock or the algorithm rule.
     pub fn builder(source: KeySource, validation: Validation) -> VerifierBuilder {
         VerifierBuilder {
             source,
             validation,
+            rule: AlgorithmRule::default(),
             options: CacheOptions::default(),
             clock: Arc::new(SystemClock),
         }
@@ -370,7 +516,8 @@ impl Verifier {
     /// unknown `kid` outside the cooldown.
     ///
     /// Rejections are [`Error::Core`] with `jwt-core`'s kinds (`unknown_key`,
-    /// `invalid_signature`, `expired`, …).
+    /// `invalid_signature`, `expired`, …). A token naming a key that names
+    /// no algorithm under [`AlgorithmRule::KeysOnly`] is a `config` error.
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
         let snap = self.inner.current().await?;
         match snap.verify::<T>(token) {
@@ -379,13 +526,38 @@ impl Verifier {
                 // control characters meant for a terminal.
                 tracing::debug!(source = %self.inner.name, kid = ?kid, "unknown kid");
                 if self.inner.refresh(Trigger::Miss).await? {
-                    if let Some(snap) = self.inner.loaded() {
+                    if let Some(snap) = self.inner.loaded_at(self.inner.clock.now()) {
                         return Ok(snap.verify::<T>(token)?);
                     }
                 }
                 Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }))
             }
             other => Ok(other?),
+        }
+    }
+
+    /// Verifies `token` with the keys already loaded: synchronous, no I/O,
+    /// and no allocation for the key lookup (for hot paths and
+    /// middleware). Retiring keys whose grace has ended are dropped here,
+    /// in memory; a refresh ahead of expiry is started in the background
+    /// when a tokio runtime is running.
+    ///
+    /// Two outcomes tell the caller to fall back to [`verify`](Self::verify),
+    /// which may load keys:
+    /// - `Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(_) }))`:
+    ///   the token names a key not loaded (yet);
+    /// - `Err(Error::StaleKeys { .. })`: no key set is loaded, or it is past
+    ///   `max_stale`.
+    ///
+    /// Every other outcome is final.
+    pub fn verify_cached<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
+        let now = self.inner.clock.now();
+        match self.inner.loaded_at(now) {
+            Some(snap) if self.inner.serves(&snap, now) => {
+                self.inner.refresh_ahead(&snap, now);
+                Ok(snap.verify::<T>(token)?)
+            }
+            _ => Err(self.inner.unusable(now)),
         }
     }
 
@@ -399,16 +571,12 @@ impl Verifier {
         self.inner.refresh(Trigger::Forced).await.map(|_| ())
     }
 
-    /// The kids of the cached key set (empty before the first load).
+    /// The kids of the keys that verify now (empty before the first load;
+    /// a retiring key is left out once its grace has ended).
     pub fn cached_kids(&self) -> Vec<String> {
         self.inner
-            .loaded()
-            .map(|s| {
-                s.keys
-                    .keys()
-                    .filter_map(|k| k.kid().map(str::to_owned))
-                    .collect()
-            })
+            .loaded_at(self.inner.clock.now())
+            .map(|s| s.kids.clone())
             .unwrap_or_default()
     }
 
@@ -419,31 +587,121 @@ impl Verifier {
 }
 
 impl Snapshot {
+    /// Builds the verifiers for `input` at `now`, leaving out the retiring
+    /// keys whose grace has ended and, under [`AlgorithmRule::KeysOnly`],
+    /// the keys that name no algorithm.
     fn new(
-        keys: JwksKeys,
+        input: Input,
+        retiring: Vec<(String, i64)>,
         validation: &Validation,
-        loaded_at: i64,
-        fresh_until: i64,
-        hard_until: i64,
+        rule: AlgorithmRule,
+        times: Times,
+        now: i64,
     ) -> Result<Snapshot> {
-        let primary = Arc::new(keys.primary);
-        let alternates = keys
-            .alternates
-            .into_iter()
-            .map(|set| jwt_core::Verifier::with_key_set(set, validation.clone()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let ended = |kid: Option<&str>| {
+            kid.is_some_and(|kid| retiring.iter().any(|(k, at)| k == kid && *at <= now))
+        };
+        let mut unbound = Vec::new();
+        let (verifier, alternates, kids) = match &input {
+            Input::Single(key) => {
+                let verifier =
+                    jwt_core::Verifier::new(VerifyingKey::clone(key), validation.clone())?;
+                (
+                    Some(verifier),
+                    Vec::new(),
+                    key.kid().map(str::to_owned).into_iter().collect(),
+                )
+            }
+            Input::Set(keys) => {
+                let mut keep = |key: &VerifyingKey| {
+                    if ended(key.kid()) {
+                        return false;
+                    }
+                    if rule == AlgorithmRule::KeysOnly && key.algorithm().is_none() {
+                        let kid = key.kid().unwrap_or("?").to_owned();
+                        if !unbound.contains(&kid) {
+                            unbound.push(kid);
+                        }
+                        return false;
+                    }
+                    true
+                };
+                let primary = filtered(&keys.primary, &mut keep)?;
+                let mut alternates = Vec::new();
+                for set in &keys.alternates {
+                    let set = filtered(set, &mut keep)?;
+                    if !set.is_empty() {
+                        alternates.push(jwt_core::Verifier::with_key_set(set, validation.clone())?);
+                    }
+                }
+                let kids: Vec<String> = primary
+                    .keys()
+                    .filter_map(|k| k.kid().map(str::to_owned))
+                    .collect();
+                let verifier = if primary.is_empty() {
+                    None
+                } else {
+                    Some(jwt_core::Verifier::with_key_set(
+                        primary,
+                        validation.clone(),
+                    )?)
+                };
+                (verifier, alternates, kids)
+            }
+        };
+        let prune_at = retiring
+            .iter()
+            .map(|(_, at)| *at)
+            .filter(|&at| at > now)
+            .min()
+            .unwrap_or(i64::MAX);
         Ok(Snapshot {
-            verifier: jwt_core::Verifier::with_key_set(primary.clone(), validation.clone())?,
+            verifier,
             alternates,
-            keys: primary,
-            loaded_at,
-            fresh_until,
-            hard_until,
+            kids,
+            unbound,
+            input,
+            retiring,
+            prune_at,
+            times,
         })
     }
 
-    fn keys_len(&self) -> usize {
-        self.keys.len()
+    /// The same keys at `now` (a retiring key's grace ended): CPU only.
+    fn pruned(&self, now: i64, validation: &Validation, rule: AlgorithmRule) -> Result<Snapshot> {
+        Snapshot::new(
+            self.input.clone(),
+            self.retiring.clone(),
+            validation,
+            rule,
+            self.times,
+            now,
+        )
+    }
+
+    /// A fixed source must hold at least one key that can verify.
+    fn check_usable(&self, validation: &Validation, rule: AlgorithmRule) -> Result<()> {
+        if self.verifier.is_some() {
+            let usable = match &self.input {
+                Input::Single(_) => true,
+                Input::Set(keys) => keys
+                    .primary
+                    .keys()
+                    .any(|k| !verification_algorithms(k, validation.algorithms(), rule).is_empty()),
+            };
+            if usable {
+                return Ok(());
+            }
+            let names: Vec<&str> = validation.algorithms().iter().map(|a| a.as_str()).collect();
+            return Err(Error::Core(jwt_core::Error::InvalidKey {
+                reason: format!(
+                    "no key of the set can verify {}: each key is bound to another algorithm or \
+                     is of another family; check the allowed algorithms against the keys",
+                    names.join("/")
+                ),
+            }));
+        }
+        Err(Error::Core(unbound_error(&self.unbound)))
     }
 
     /// Verifies with the key the token's `kid` names; when the JWKS names
@@ -454,10 +712,18 @@ impl Snapshot {
         &self,
         token: &str,
     ) -> std::result::Result<TokenData<T>, jwt_core::Error> {
-        let first = match self.verifier.verify::<T>(token) {
+        let Some(verifier) = &self.verifier else {
+            return Err(self.no_key(token));
+        };
+        let first = match verifier.verify::<T>(token) {
             Ok(data) => return Ok(data),
             Err(e) => e,
         };
+        if let jwt_core::Error::UnknownKey { kid } = &first {
+            if let Some(e) = self.unbound_key(kid.as_deref()) {
+                return Err(e);
+            }
+        }
         if self.alternates.is_empty() || !another_key_may_verify(&first) {
             return Err(first);
         }
@@ -487,6 +753,67 @@ impl Snapshot {
         }
         Err(best)
     }
+
+    /// The error for a token when no key can verify at all.
+    fn no_key(&self, token: &str) -> jwt_core::Error {
+        let kid = match jwt_core::dangerous::insecure_decode_header(token) {
+            Ok(header) => header.kid,
+            Err(e) => return e,
+        };
+        self.unbound_key(kid.as_deref())
+            .unwrap_or(jwt_core::Error::UnknownKey { kid })
+    }
+
+    /// The `config` error for a token whose key names no algorithm under
+    /// [`AlgorithmRule::KeysOnly`] (a token without `kid` when no other key
+    /// could serve it).
+    fn unbound_key(&self, kid: Option<&str>) -> Option<jwt_core::Error> {
+        match kid {
+            Some(kid) if self.unbound.iter().any(|k| k == kid) => {
+                Some(unbound_error(&[kid.to_owned()]))
+            }
+            None if self.kids.is_empty() && !self.unbound.is_empty() => {
+                Some(unbound_error(&self.unbound))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `set` without the keys `keep` refuses (the same set when it keeps all).
+fn filtered(set: &KeySet, keep: &mut impl FnMut(&VerifyingKey) -> bool) -> Result<KeySet> {
+    let mut all = true;
+    let kept: Vec<&Arc<VerifyingKey>> = set
+        .keys()
+        .filter(|k| {
+            let kept = keep(k);
+            all &= kept;
+            kept
+        })
+        .collect();
+    if all {
+        return Ok(set.clone());
+    }
+    let mut out = KeySet::new();
+    for key in kept {
+        out.insert(VerifyingKey::clone(key))?;
+    }
+    Ok(out)
+}
+
+fn unbound_error(kids: &[String]) -> jwt_core::Error {
+    let names: Vec<String> = kids
+        .iter()
+        .map(|k| format!("`{}`", k.escape_debug()))
+        .collect();
+    jwt_core::Error::Config {
+        reason: format!(
+            "the key {} names no algorithm (no `alg`), and the algorithms come from the keys: \
+             name the algorithms the issuer signs with (e.g. RS256); a key's type is never used \
+             to guess one",
+            names.join(", ")
+        ),
+    }
 }
 
 /// Whether another key under the same `kid` could verify a token that this
@@ -514,6 +841,40 @@ impl Inner {
             .clone()
     }
 
+    /// The loaded snapshot as it stands at `now`: when a retiring key's
+    /// grace has ended since it was built, it is rebuilt without that key
+    /// (in memory) and stored for everyone.
+    fn loaded_at(&self, now: i64) -> Option<Arc<Snapshot>> {
+        let snap = self.loaded()?;
+        if now < snap.prune_at {
+            return Some(snap);
+        }
+        match snap.pruned(now, &self.validation, self.rule) {
+            Ok(pruned) => {
+                let pruned = Arc::new(pruned);
+                let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+                // A reload that landed meanwhile wins: it is newer.
+                if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &snap)) {
+                    *slot = Some(pruned.clone());
+                }
+                tracing::debug!(source = %self.name, keys = pruned.kids.len(),
+                    "a retiring key's grace ended; it no longer verifies");
+                Some(pruned)
+            }
+            Err(e) => {
+                // Cannot happen with keys that built before; keep serving
+                // the keys that are still valid rather than none.
+                tracing::error!(source = %self.name, error = %e, "dropping retired keys failed");
+                Some(snap)
+            }
+        }
+    }
+
+    /// Whether `snap` may still serve at `now` (a fixed set always may).
+    fn serves(&self, snap: &Snapshot, now: i64) -> bool {
+        !self.refreshable() || now < snap.times.hard_until
+    }
+
     fn in_cooldown(&self, now: i64) -> bool {
         let last = self.last_attempt.load(Ordering::SeqCst);
         last != i64::MIN && now < last.saturating_add(secs(self.options.cooldown))
@@ -522,19 +883,24 @@ impl Inner {
     /// A usable key set, loading one (and waiting) only if there is none.
     async fn current(self: &Arc<Self>) -> Result<Arc<Snapshot>> {
         let now = self.clock.now();
-        if let Some(s) = self.loaded() {
-            if now < s.hard_until {
-                let ahead = secs(self.options.refresh_ahead);
-                if now >= s.fresh_until.saturating_sub(ahead) {
-                    self.spawn_background(now);
-                }
+        if let Some(s) = self.loaded_at(now) {
+            if self.serves(&s, now) {
+                self.refresh_ahead(&s, now);
                 return Ok(s);
             }
         }
         self.refresh(Trigger::Blocking).await?;
-        match self.loaded() {
-            Some(s) if now < s.hard_until => Ok(s),
+        match self.loaded_at(now) {
+            Some(s) if self.serves(&s, now) => Ok(s),
             _ => Err(self.unusable(now)),
+        }
+    }
+
+    /// Starts a background refresh when `snap` nears its expiry.
+    fn refresh_ahead(self: &Arc<Self>, snap: &Snapshot, now: i64) {
+        let ahead = secs(self.options.refresh_ahead);
+        if now >= snap.times.fresh_until.saturating_sub(ahead) {
+            self.spawn_background(now);
         }
     }
 
@@ -542,8 +908,8 @@ impl Inner {
         match self.loaded() {
             Some(s) => Error::StaleKeys {
                 source_name: self.name.clone(),
-                age_secs: now - s.loaded_at,
-                max_stale_secs: s.hard_until.saturating_sub(s.loaded_at),
+                age_secs: now - s.times.loaded_at,
+                max_stale_secs: s.times.hard_until.saturating_sub(s.times.loaded_at),
             },
             None => Error::StaleKeys {
                 source_name: self.name.clone(),
@@ -554,7 +920,10 @@ impl Inner {
     }
 
     fn spawn_background(self: &Arc<Self>, now: i64) {
-        if self.in_cooldown(now) || self.background.swap(true, Ordering::SeqCst) {
+        if !self.refreshable()
+            || self.in_cooldown(now)
+            || self.background.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -590,11 +959,13 @@ impl Inner {
             return Ok(true);
         }
         self.attempts.fetch_add(1, Ordering::SeqCst);
-        self.last_attempt.store(now, Ordering::SeqCst);
+        if trigger != Trigger::Forced {
+            self.last_attempt.store(now, Ordering::SeqCst);
+        }
         match self.load(now).await {
             Ok(snap) => {
-                tracing::info!(source = %self.name, keys = snap.keys_len(), ttl_secs = snap.fresh_until - now,
-                    ?trigger, "key set loaded");
+                tracing::info!(source = %self.name, keys = snap.kids.len(),
+                    ttl_secs = snap.times.fresh_until - now, ?trigger, "key set loaded");
                 *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snap));
                 self.fetches.fetch_add(1, Ordering::SeqCst);
                 Ok(true)
@@ -612,40 +983,62 @@ impl Inner {
     }
 
     async fn load(&self, now: i64) -> Result<Snapshot> {
-        let (keys, ttl, hard_cap) = match &self.source {
+        let (keys, ttl, retiring) = match &self.source {
             // Never called: static sources are not refreshable.
             Source::Static => return Err(Error::policy("a fixed key set cannot be reloaded")),
             Source::Store(store) => {
-                let set = store.key_set().await?;
-                let next_retirement = store
-                    .list()
-                    .await?
-                    .iter()
-                    .filter(|r| r.state_at(now) == KeyState::Retiring)
-                    .filter_map(|r| r.retire_at)
-                    .min();
-                let keys = JwksKeys {
-                    primary: set,
-                    ..JwksKeys::default()
-                };
-                (keys, secs(self.options.default_ttl), next_retirement)
+                let (keys, retiring) = store_keys(store.as_ref(), now).await?;
+                (keys, secs(self.options.default_ttl), retiring)
             }
             Source::Remote { url, client } => {
                 let (keys, ttl) = remote::fetch(client, url, &self.options).await?;
-                (keys, ttl, None)
+                (keys, ttl, Vec::new())
             }
         };
         let fresh_until = now.saturating_add(ttl);
-        let mut hard_until = fresh_until.saturating_add(secs(self.options.max_stale));
-        if let Some(cap) = hard_cap {
-            hard_until = hard_until.min(cap);
-        }
+        let hard_until = fresh_until.saturating_add(secs(self.options.max_stale));
         Snapshot::new(
-            keys,
+            Input::Set(keys),
+            retiring,
             &self.validation,
+            self.rule,
+            Times {
+                loaded_at: now,
+                fresh_until,
+                hard_until,
+            },
             now,
-            fresh_until.min(hard_until),
-            hard_until,
         )
     }
+}
+
+/// A store's verification keys, each bound to the algorithm its record
+/// names (the store's record is what the key verifies with, whether or not
+/// the published JWK repeats it), and the grace end of each retiring key.
+async fn store_keys(store: &dyn KeyStore, now: i64) -> Result<(JwksKeys, Vec<(String, i64)>)> {
+    let set = store.key_set().await?;
+    let records = store.list().await?;
+    let mut primary = KeySet::new();
+    for key in set.keys() {
+        let record = key
+            .kid()
+            .and_then(|kid| records.iter().find(|r| r.kid == kid));
+        let key = match (key.algorithm(), record) {
+            (None, Some(record)) => VerifyingKey::clone(key).with_algorithm(record.alg)?,
+            _ => VerifyingKey::clone(key),
+        };
+        primary.insert(key)?;
+    }
+    let retiring = records
+        .iter()
+        .filter(|r| r.state_at(now) == KeyState::Retiring)
+        .filter_map(|r| Some((r.kid.clone(), r.retire_at?)))
+        .collect();
+    Ok((
+        JwksKeys {
+            primary,
+            ..JwksKeys::default()
+        },
+        retiring,
+    ))
 }

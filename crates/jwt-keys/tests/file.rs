@@ -18,11 +18,7 @@ const CHILD_MODE: &str = "JWTKEYS_TEST_CHILD_MODE";
 async fn initialized(dir: &Path) -> FileKeyStore {
     let store = FileKeyStore::open(dir);
     store
-        .init(
-            conformance::ALG,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(conformance::ALG, &conformance::policy())
         .await
         .expect("init");
     store
@@ -63,9 +59,10 @@ async fn concurrent_rotations_in_one_process() {
 async fn layout_and_permissions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("keys");
-    let store = FileKeyStore::open(&dir);
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = FileKeyStore::with_clock(&dir, clock.clone());
     let init = store
-        .init(Algorithm::EdDSA, &conformance::policy(), T0)
+        .init(Algorithm::EdDSA, &conformance::policy())
         .await
         .unwrap();
     assert_eq!(mode(&dir), 0o700);
@@ -97,9 +94,11 @@ async fn layout_and_permissions() {
     );
 
     // After the grace the retired key's private key file is destroyed.
-    let rot = store.rotate(T0 + 10, None).await.unwrap();
+    clock.set(T0 + 10);
+    let rot = store.rotate(None).await.unwrap();
+    clock.set(T0 + 10 + 7_200);
     assert_eq!(
-        store.retire_expired(T0 + 10 + 7_200).await.unwrap(),
+        store.retire_expired().await.unwrap(),
         vec![init.active.clone()]
     );
     assert!(!dir.join(format!("{}.pem", init.active)).exists());
@@ -121,13 +120,13 @@ async fn uninitialized_and_double_init() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        store.rotate(T0, None).await.unwrap_err().kind(),
+        store.rotate(None).await.unwrap_err().kind(),
         "not_initialized"
     );
     let store = initialized(&tmp.path().join("once")).await;
     assert_eq!(
         store
-            .init(Algorithm::ES256, &conformance::policy(), T0)
+            .init(Algorithm::ES256, &conformance::policy())
             .await
             .unwrap_err()
             .kind(),
@@ -255,10 +254,7 @@ async fn leftovers_of_an_interrupted_write_are_ignored_then_handled() {
 
     let reopened = FileKeyStore::open(&dir);
     assert_eq!(reopened.list().await.unwrap(), before);
-    reopened
-        .rotate(jwt_core::time::now_unix(), None)
-        .await
-        .unwrap();
+    reopened.rotate(None).await.unwrap();
     // keys.json does not list the orphan, so the store cannot tell it from
     // someone else's file: it is left in place (and logged), never deleted.
     assert!(
@@ -279,10 +275,7 @@ async fn child_process_rotator() {
     let forever = std::env::var(CHILD_MODE).is_ok_and(|m| m == "forever");
     let rounds = if forever { usize::MAX } else { 10 };
     for _ in 0..rounds {
-        store
-            .rotate(jwt_core::time::now_unix(), None)
-            .await
-            .expect("child rotate");
+        store.rotate(None).await.expect("child rotate");
     }
 }
 
@@ -388,10 +381,7 @@ async fn a_process_killed_mid_rotation_leaves_a_consistent_directory() {
                 .unwrap_or_else(|e| panic!("round {round}: token {i} no longer verifies: {e}"));
         }
         // And the store keeps working.
-        store
-            .rotate(jwt_core::time::now_unix(), None)
-            .await
-            .unwrap();
+        store.rotate(None).await.unwrap();
         assert_consistent(&dir, n + 1).await;
     }
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
@@ -413,10 +403,7 @@ async fn another_process_rotation_is_seen_by_a_running_store() {
     let reader = initialized(&dir).await;
     let before = reader.active().await.unwrap().kid;
     let writer = FileKeyStore::open(&dir);
-    let report = writer
-        .rotate(jwt_core::time::now_unix(), None)
-        .await
-        .unwrap();
+    let report = writer.rotate(None).await.unwrap();
     assert_eq!(reader.active().await.unwrap().kid, report.active);
     assert_ne!(report.active, before);
     // The cached reader signs with the new key and refuses the old one.

@@ -31,9 +31,15 @@ fn policy() -> RotationPolicy {
 }
 
 async fn initialized(dir: &Path) -> (FileKeyStore, jwt_keys::RotationReport) {
-    let store = FileKeyStore::open(dir);
-    let report = store.init(Algorithm::ES256, &policy(), T0).await.unwrap();
+    let store = at(dir, T0);
+    let report = store.init(Algorithm::ES256, &policy()).await.unwrap();
     (store, report)
+}
+
+/// The store in `dir` on a clock stopped at `now`: a store decides on its
+/// own clock, so each step of a scenario opens it at that step's time.
+fn at(dir: &Path, now: i64) -> FileKeyStore {
+    FileKeyStore::with_clock(dir, Arc::new(ManualClock::new(now)))
 }
 
 /// Every entry of `dir` with its bytes (`None` for a directory or symlink).
@@ -83,15 +89,17 @@ async fn init_refuses_a_directory_with_files_it_did_not_write() {
     std::fs::write(certs.join("README"), b"notes").unwrap();
     let before = snapshot(&certs);
     match FileKeyStore::open(&certs)
-        .init(Algorithm::ES256, &policy(), T0)
+        .init(Algorithm::ES256, &policy())
         .await
         .unwrap_err()
     {
-        Error::DamagedStore { dir, files } => {
+        // Not a store that lost its keys.json (its key files are named by
+        // thumbprint): the wrong directory, every file named.
+        Error::UnexpectedFiles { dir, files } => {
             assert_eq!(dir, certs);
-            assert_eq!(files, ["privkey.pem", "signing.pem"]);
+            assert_eq!(files, ["README", "privkey.pem", "signing.pem"]);
         }
-        other => panic!("expected DamagedStore, got {other:?}"),
+        other => panic!("expected UnexpectedFiles, got {other:?}"),
     }
     assert_eq!(snapshot(&certs), before, "nothing deleted, nothing written");
 
@@ -101,7 +109,7 @@ async fn init_refuses_a_directory_with_files_it_did_not_write() {
     std::fs::write(docs.join("notes.txt"), b"keep me").unwrap();
     std::fs::create_dir(docs.join("sub")).unwrap();
     let err = FileKeyStore::open(&docs)
-        .init(Algorithm::ES256, &policy(), T0)
+        .init(Algorithm::ES256, &policy())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "unexpected_files");
@@ -151,7 +159,7 @@ async fn init_refuses_a_directory_with_files_it_did_not_write() {
 async fn writes_delete_only_retired_key_files_and_own_temporaries() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("keys");
-    let (store, init) = initialized(&dir).await;
+    let (_, init) = initialized(&dir).await;
     // Put into the store directory after init: a user's key file, a key
     // file named like a kid the ledger does not list, a file that only looks
     // like a temporary one, and a real leftover of the store.
@@ -165,12 +173,15 @@ async fn writes_delete_only_retired_key_files_and_own_temporaries() {
     let leftover = dir.join(format!(".{}.pem.tmp-999-7", "A".repeat(43)));
     std::fs::write(&leftover, b"half a key").unwrap();
 
-    let rot = store.rotate(T0 + DAY, None).await.unwrap();
+    let rot = at(&dir, T0 + DAY).rotate(None).await.unwrap();
     assert_eq!(
-        store.retire_expired(T0 + DAY + 2 * HOUR).await.unwrap(),
+        at(&dir, T0 + DAY + 2 * HOUR)
+            .retire_expired()
+            .await
+            .unwrap(),
         vec![init.active.clone()]
     );
-    store.rotate(T0 + 2 * DAY, None).await.unwrap();
+    at(&dir, T0 + 2 * DAY).rotate(None).await.unwrap();
 
     assert!(user_pem.exists(), "signing.pem is not the store's");
     assert!(
@@ -211,10 +222,7 @@ async fn a_lost_keys_json_is_a_damaged_store_not_an_empty_one() {
         }
         other => panic!("expected DamagedStore, got {other:?}"),
     }
-    let err = store
-        .init(Algorithm::ES256, &policy(), T0 + DAY)
-        .await
-        .unwrap_err();
+    let err = store.init(Algorithm::ES256, &policy()).await.unwrap_err();
     assert_eq!(err.kind(), "damaged_store");
     let message = err.to_string();
     for needed in ["no keys.json", "Restore keys.json from a backup", &kids[0]] {
@@ -224,7 +232,7 @@ async fn a_lost_keys_json_is_a_damaged_store_not_an_empty_one() {
         );
     }
     assert_eq!(
-        store.rotate(T0 + DAY, None).await.unwrap_err().kind(),
+        at(&dir, T0 + DAY).rotate(None).await.unwrap_err().kind(),
         "damaged_store"
     );
     assert_eq!(snapshot(&dir), before, "the old keys are untouched");
@@ -263,10 +271,7 @@ async fn files_owned_by_another_user_are_refused() {
         }
         // The lock is only opened by writers.
         let err = if path == lock {
-            FileKeyStore::open(&dir)
-                .rotate(T0 + DAY, None)
-                .await
-                .unwrap_err()
+            at(&dir, T0 + DAY).rotate(None).await.unwrap_err()
         } else {
             FileKeyStore::open(&dir).active().await.unwrap_err()
         };
@@ -303,7 +308,7 @@ async fn init_refuses_an_unsafe_directory_before_writing_any_key() {
             return;
         }
         let err = FileKeyStore::open(&dir)
-            .init(Algorithm::ES256, &policy(), T0)
+            .init(Algorithm::ES256, &policy())
             .await
             .unwrap_err();
         let expected = if foreign {
@@ -324,7 +329,7 @@ async fn init_refuses_an_unsafe_directory_before_writing_any_key() {
 async fn the_lock_file_is_never_opened_through_a_symlink() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("keys");
-    let (store, _) = initialized(&dir).await;
+    let (_store, _) = initialized(&dir).await;
     let outside = tmp.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let lock = dir.join(".lock");
@@ -333,7 +338,7 @@ async fn the_lock_file_is_never_opened_through_a_symlink() {
     let target = outside.join("created-through-the-lock");
     std::fs::remove_file(&lock).unwrap();
     std::os::unix::fs::symlink(&target, &lock).unwrap();
-    let err = store.rotate(T0 + DAY, None).await.unwrap_err();
+    let err = at(&dir, T0 + DAY).rotate(None).await.unwrap_err();
     match &err {
         Error::CorruptStore { path, reason } => {
             assert_eq!(path, &lock);
@@ -346,14 +351,14 @@ async fn the_lock_file_is_never_opened_through_a_symlink() {
     // To an existing file.
     std::fs::write(&target, b"precious").unwrap();
     assert_eq!(
-        store.rotate(T0 + DAY, None).await.unwrap_err().kind(),
+        at(&dir, T0 + DAY).rotate(None).await.unwrap_err().kind(),
         "corrupt_store"
     );
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
 
     // Removed, the store creates a fresh lock and works again.
     std::fs::remove_file(&lock).unwrap();
-    store.rotate(T0 + DAY, None).await.unwrap();
+    at(&dir, T0 + DAY).rotate(None).await.unwrap();
     assert!(std::fs::symlink_metadata(&lock).unwrap().is_file());
 }
 
@@ -367,17 +372,18 @@ async fn rotate_if_due_reports_a_retirement_without_rotation() {
     let memory = MemoryKeyStore::with_clock(clock.clone());
     for store in [&file as &dyn KeyStore, &memory] {
         clock.set(T0);
-        let init = store.init(Algorithm::ES256, &policy(), T0).await.unwrap();
-        let rot = store.rotate(T0 + DAY, None).await.unwrap();
+        let init = store.init(Algorithm::ES256, &policy()).await.unwrap();
+        clock.set(T0 + DAY);
+        let rot = store.rotate(None).await.unwrap();
         // Nothing due at all: an empty report, not a lie.
         clock.set(T0 + DAY + HOUR);
-        let nothing = store.rotate_if_due(T0 + DAY + HOUR).await.unwrap();
+        let nothing = store.rotate_if_due().await.unwrap();
         assert_eq!((nothing.rotated.as_ref(), nothing.retired.len()), (None, 0));
         assert!(!nothing.changed());
 
         // The old key's grace ended; rotation is not due (activated a day ago).
         clock.set(T0 + DAY + 2 * HOUR);
-        let report = store.rotate_if_due(T0 + DAY + 2 * HOUR).await.unwrap();
+        let report = store.rotate_if_due().await.unwrap();
         assert_eq!(report.rotated, None, "{}", store.name());
         assert_eq!(
             report.retired,
@@ -396,9 +402,10 @@ async fn rotate_if_due_reports_a_retirement_without_rotation() {
         assert!(!old.has_private_key, "{}: destroyed", store.name());
 
         // A due rotation lists what it retired on the way, at both levels.
-        let again = store.rotate(T0 + 2 * DAY, None).await.unwrap();
+        clock.set(T0 + 2 * DAY);
+        let again = store.rotate(None).await.unwrap();
         clock.set(T0 + 9 * DAY + 3 * HOUR);
-        let due = store.rotate_if_due(T0 + 9 * DAY + 3 * HOUR).await.unwrap();
+        let due = store.rotate_if_due().await.unwrap();
         let rotated = due.rotated.expect("due");
         assert_eq!(rotated.previous.as_deref(), Some(again.active.as_str()));
         assert_eq!(due.retired, vec![rot.active.clone()]);

@@ -61,11 +61,7 @@ async fn conformance_suite() {
         Arc::new(jwt_core::SystemClock),
     );
     store
-        .init(
-            conformance::ALG,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(conformance::ALG, &conformance::policy())
         .await
         .expect("init");
     conformance::sign_verify_round_trip(&store).await;
@@ -100,7 +96,7 @@ async fn every_rs_and_es_algorithm_verifies_independently() {
             Arc::new(jwt_core::SystemClock),
         );
         let init = store
-            .init(alg, &conformance::policy(), jwt_core::time::now_unix())
+            .init(alg, &conformance::policy())
             .await
             .unwrap_or_else(|e| panic!("init {alg}: {e}"));
         // kid = the KMS key id (a UUID), not an ARN.
@@ -143,11 +139,7 @@ async fn inputs_over_4096_bytes_go_as_digest() {
         Arc::new(jwt_core::SystemClock),
     );
     let init = store
-        .init(
-            Algorithm::ES384,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(Algorithm::ES384, &conformance::policy())
         .await
         .unwrap();
     let raw = store.sign(&init.active, &[b'a'; 4096]).await.unwrap();
@@ -168,11 +160,7 @@ async fn ps_signatures_with_a_wrong_salt_are_refused() {
         Arc::new(jwt_core::SystemClock),
     );
     store
-        .init(
-            Algorithm::PS256,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(Algorithm::PS256, &conformance::policy())
         .await
         .unwrap();
     let err = store.sign_token(&claims("pss"), None).await.unwrap_err();
@@ -192,7 +180,7 @@ async fn end_to_end_rotation_with_published_jwks() {
     let clock = Arc::new(ManualClock::new(jwt_core::time::now_unix()));
     let store = store_at(&ep, &alias, clock.clone());
     let init = store
-        .init(Algorithm::ES256, &conformance::policy(), clock.now())
+        .init(Algorithm::ES256, &conformance::policy())
         .await
         .unwrap();
     let t1 = store.sign_token(&claims("t1"), None).await.unwrap();
@@ -204,7 +192,7 @@ async fn end_to_end_rotation_with_published_jwks() {
         .iter()
         .any(|k| k.kid.as_deref() == Some(init.pending.as_str())));
 
-    let report = store.rotate(clock.now(), Some(&init.active)).await.unwrap();
+    let report = store.rotate(Some(&init.active)).await.unwrap();
     assert_eq!(report.active, init.pending);
     let t2 = store.sign_token(&claims("t2"), None).await.unwrap();
     let after = store.verification_keys().await.unwrap();
@@ -233,7 +221,7 @@ async fn end_to_end_rotation_with_published_jwks() {
         "{states:?}"
     );
     // A stale conditional rotation from it is a conflict.
-    match other.rotate(clock.now(), Some(&init.active)).await {
+    match other.rotate(Some(&init.active)).await {
         Err(Error::Conflict { expected, actual }) => {
             assert_eq!(
                 (expected, actual),
@@ -258,7 +246,7 @@ async fn end_to_end_rotation_with_published_jwks() {
     assert_eq!(fixed.active().await.unwrap().kid, report.active);
     let t3 = fixed.sign_token(&claims("t3"), None).await.unwrap();
     assert_eq!(verify_independently(&t3, &after), Ok("t3".into()));
-    assert_eq!(fixed.rotate(0, None).await.unwrap_err().kind(), "read_only");
+    assert_eq!(fixed.rotate(None).await.unwrap_err().kind(), "read_only");
 }
 
 #[tokio::test]
@@ -330,14 +318,7 @@ async fn server_stopped_mid_run() {
     // moto needs a moment after it opens its port.
     let mut init = None;
     for _ in 0..50 {
-        match store
-            .init(
-                Algorithm::ES256,
-                &conformance::policy(),
-                jwt_core::time::now_unix(),
-            )
-            .await
-        {
+        match store.init(Algorithm::ES256, &conformance::policy()).await {
             Ok(r) => {
                 init = Some(r);
                 break;
@@ -409,11 +390,7 @@ async fn server_stopped_mid_run() {
         .build()
         .unwrap();
     store2
-        .init(
-            Algorithm::ES256,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(Algorithm::ES256, &conformance::policy())
         .await
         .unwrap();
     let token = store2.sign_token(&claims("again"), None).await.unwrap();

@@ -10,11 +10,7 @@ const T0: i64 = 1_700_000_000;
 async fn initialized() -> MemoryKeyStore {
     let store = MemoryKeyStore::new();
     store
-        .init(
-            conformance::ALG,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(conformance::ALG, &conformance::policy())
         .await
         .expect("init");
     store
@@ -62,7 +58,7 @@ async fn uninitialized_store_says_so() {
 async fn hmac_cannot_be_a_rotating_key() {
     let store = MemoryKeyStore::new();
     let err = store
-        .init(Algorithm::HS256, &conformance::policy(), T0)
+        .init(Algorithm::HS256, &conformance::policy())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Policy { .. }), "{err:?}");
@@ -76,7 +72,7 @@ async fn init_refuses_a_disallowed_algorithm() {
         .build()
         .unwrap();
     let err = MemoryKeyStore::new()
-        .init(Algorithm::ES256, &policy, T0)
+        .init(Algorithm::ES256, &policy)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "policy");

@@ -75,31 +75,24 @@ fn policy() -> RotationPolicy {
 async fn rotate_if_due_follows_the_policy() {
     let clock = Arc::new(ManualClock::new(T0));
     let store = MemoryKeyStore::with_clock(clock.clone());
-    let init = store.init(Algorithm::EdDSA, &policy(), T0).await.unwrap();
-    assert_eq!(
-        store.rotate_if_due(T0 + 7 * DAY - 1).await.unwrap().rotated,
-        None
-    );
-    let r = store
-        .rotate_if_due(T0 + 7 * DAY)
-        .await
-        .unwrap()
-        .rotated
-        .expect("due");
+    let init = store.init(Algorithm::EdDSA, &policy()).await.unwrap();
+    clock.set(T0 + 7 * DAY - 1);
+    assert_eq!(store.rotate_if_due().await.unwrap().rotated, None);
+    clock.set(T0 + 7 * DAY);
+    let r = store.rotate_if_due().await.unwrap().rotated.expect("due");
     assert_eq!(r.active, init.pending);
     assert_eq!(r.published_for_secs, Some(7 * DAY));
     // Just rotated: nothing due, even if called again by another host.
-    assert_eq!(
-        store.rotate_if_due(T0 + 7 * DAY).await.unwrap().rotated,
-        None
-    );
+    assert_eq!(store.rotate_if_due().await.unwrap().rotated, None);
     // An emergency rotation (e.g. a leaked key) happens at once, reports how
     // briefly its key was published, and restarts the policy's clock.
-    let emergency = store.rotate(T0 + 7 * DAY + 10, None).await.unwrap();
+    clock.set(T0 + 7 * DAY + 10);
+    let emergency = store.rotate(None).await.unwrap();
     assert_eq!(emergency.published_for_secs, Some(10));
+    clock.set(T0 + 14 * DAY + 20);
     assert_eq!(
         store
-            .rotate_if_due(T0 + 14 * DAY + 20)
+            .rotate_if_due()
             .await
             .unwrap()
             .rotated
@@ -112,10 +105,11 @@ async fn rotate_if_due_follows_the_policy() {
 async fn audit_reports_each_violation() {
     let clock = Arc::new(ManualClock::new(T0));
     let store = MemoryKeyStore::with_clock(clock.clone());
-    let init = store.init(Algorithm::ES256, &policy(), T0).await.unwrap();
-    assert!(store.audit(T0).await.unwrap().is_clean());
+    let init = store.init(Algorithm::ES256, &policy()).await.unwrap();
+    assert!(store.audit().await.unwrap().is_clean());
 
-    let audit = store.audit(T0 + 8 * DAY).await.unwrap();
+    clock.set(T0 + 8 * DAY);
+    let audit = store.audit().await.unwrap();
     assert_eq!(
         audit.findings,
         vec![Finding::ActiveTooOld {
@@ -124,9 +118,9 @@ async fn audit_reports_each_violation() {
             rotate_after_secs: 7 * DAY
         }]
     );
-    store.rotate(T0 + 8 * DAY, None).await.unwrap();
+    store.rotate(None).await.unwrap();
     clock.set(T0 + 10 * DAY);
-    let audit = store.audit(T0 + 10 * DAY).await.unwrap();
+    let audit = store.audit().await.unwrap();
     assert_eq!(
         audit.findings,
         vec![Finding::RetiringPastGrace {
@@ -155,7 +149,7 @@ async fn audit_flags_disallowed_algorithms() {
         .policy(policy())
         .build()
         .unwrap();
-    let audit = store.audit(T0).await.unwrap();
+    let audit = store.audit().await.unwrap();
     assert_eq!(
         audit.findings,
         vec![Finding::DisallowedAlgorithm {
@@ -171,7 +165,7 @@ async fn open_store_understands_file_and_env_uris() {
     let dir = tmp.path().join("k");
     let store = open_store(&format!("file:{}", dir.display())).unwrap();
     assert_eq!(store.name(), "file");
-    store.init(Algorithm::ES256, &policy(), T0).await.unwrap();
+    store.init(Algorithm::ES256, &policy()).await.unwrap();
     let again = open_store(&format!("file://{}", dir.display())).unwrap();
     assert_eq!(again.active().await.unwrap(), store.active().await.unwrap());
 
@@ -210,4 +204,42 @@ async fn open_store_understands_file_and_env_uris() {
     schemes.sort();
     expected.sort();
     assert_eq!(schemes, expected);
+}
+
+/// A store opened from a URI reads the clock given to the registry (or to
+/// `open_store_with_clock`): it records its lifecycle times on it and
+/// decides key states on it, so one clock drives a whole run.
+#[tokio::test]
+async fn stores_opened_from_a_uri_run_on_the_given_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let uri = format!("file:{}", tmp.path().join("k").display());
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = jwt_keys::open_store_with_clock(&uri, clock.clone()).unwrap();
+    assert_eq!(store.clock().now(), T0);
+    let init = store.init(Algorithm::ES256, &policy()).await.unwrap();
+    let listed = store.list().await.unwrap();
+    let active = listed.iter().find(|r| r.kid == init.active).unwrap();
+    assert_eq!(active.created_at, Some(T0));
+
+    clock.set(T0 + DAY);
+    let rotated = store.rotate(None).await.unwrap();
+    assert_eq!(rotated.previous_retire_at, Some(T0 + 2 * DAY));
+    // The same store, opened by a registry on a clock past the grace: the
+    // old key no longer verifies there, while it still does on `clock`.
+    let later = StoreRegistry::with_builtin()
+        .with_clock(Arc::new(ManualClock::new(T0 + 2 * DAY)))
+        .open(&uri)
+        .unwrap();
+    let kids = |jwks: jwt_core::Jwks| -> Vec<String> {
+        jwks.keys.into_iter().filter_map(|k| k.kid).collect()
+    };
+    assert!(kids(store.verification_keys().await.unwrap()).contains(&init.active));
+    assert!(!kids(later.verification_keys().await.unwrap()).contains(&init.active));
+    assert_eq!(
+        later.audit().await.unwrap().findings,
+        vec![Finding::RetiringPastGrace {
+            kid: init.active.clone(),
+            retire_at: T0 + 2 * DAY
+        }]
+    );
 }

@@ -58,7 +58,7 @@ async fn rotation_scenario() {
         .allowed_algorithms([Algorithm::ES256])
         .build()
         .unwrap();
-    let init = store.init(Algorithm::ES256, &policy, T0).await.unwrap();
+    let init = store.init(Algorithm::ES256, &policy).await.unwrap();
 
     // The published JWKS, served by a real HTTP server as a JWKS endpoint would.
     let server = JwksServer::serving(store.verification_keys().await.unwrap().to_json()).await;
@@ -80,12 +80,7 @@ async fn rotation_scenario() {
         .unwrap();
 
     clock.set(T0 + 24 * 3600);
-    let rotation = store
-        .rotate_if_due(clock.now())
-        .await
-        .unwrap()
-        .rotated
-        .expect("due");
+    let rotation = store.rotate_if_due().await.unwrap().rotated.expect("due");
     assert_eq!(rotation.previous.as_deref(), Some(init.active.as_str()));
     assert_eq!(rotation.active, init.pending);
     server.serve(store.verification_keys().await.unwrap().to_json());
@@ -134,7 +129,7 @@ async fn rotation_scenario() {
     );
 
     // On record: the old key is retired and its private key destroyed.
-    store.retire_expired(clock.now()).await.unwrap();
+    store.retire_expired().await.unwrap();
     let old = store
         .list()
         .await
@@ -148,5 +143,5 @@ async fn rotation_scenario() {
         .join("keys")
         .join(format!("{}.pem", init.active))
         .exists());
-    assert!(store.audit(clock.now()).await.unwrap().is_clean());
+    assert!(store.audit().await.unwrap().is_clean());
 }

@@ -64,11 +64,7 @@ async fn conformance_suite() {
         Arc::new(jwt_core::SystemClock),
     );
     store
-        .init(
-            conformance::ALG,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(conformance::ALG, &conformance::policy())
         .await
         .expect("init");
     conformance::sign_verify_round_trip(&store).await;
@@ -113,7 +109,7 @@ async fn every_algorithm_verifies_independently() {
         let key = unique("alg");
         let store = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
         let init = store
-            .init(alg, &conformance::policy(), jwt_core::time::now_unix())
+            .init(alg, &conformance::policy())
             .await
             .unwrap_or_else(|e| panic!("init {alg}: {e}"));
         assert_eq!(init.active, format!("transit/{key}/v1"));
@@ -146,14 +142,14 @@ async fn end_to_end_rotation_and_trim() {
     let clock = Arc::new(ManualClock::new(jwt_core::time::now_unix()));
     let store = store_at(&addr, &token, &key, clock.clone());
     let init = store
-        .init(Algorithm::ES256, &conformance::policy(), clock.now())
+        .init(Algorithm::ES256, &conformance::policy())
         .await
         .unwrap();
     let t1 = store.sign_token(&claims("t1"), None).await.unwrap();
     let before = store.verification_keys().await.unwrap();
     assert_eq!(verify_independently(&t1, &before), Ok("t1".into()));
 
-    let report = store.rotate(clock.now(), Some(&init.active)).await.unwrap();
+    let report = store.rotate(Some(&init.active)).await.unwrap();
     assert_eq!(report.active, format!("transit/{key}/v2"));
     assert_eq!(report.pending, format!("transit/{key}/v3"));
     let t2 = store.sign_token(&claims("t2"), None).await.unwrap();
@@ -168,7 +164,7 @@ async fn end_to_end_rotation_and_trim() {
 
     let other = store_at(&addr, &token, &key, clock.clone());
     assert_eq!(other.active().await.unwrap().kid, report.active);
-    match other.rotate(clock.now(), Some(&init.active)).await {
+    match other.rotate(Some(&init.active)).await {
         Err(Error::Conflict { expected, actual }) => {
             assert_eq!(
                 (expected, actual),
@@ -185,7 +181,7 @@ async fn end_to_end_rotation_and_trim() {
     // After the grace: retire → min_decryption_version 2, version 1 trimmed.
     clock.set(clock.now() + 7_200);
     assert_eq!(
-        store.retire_expired(clock.now()).await.unwrap(),
+        store.retire_expired().await.unwrap(),
         vec![init.active.clone()]
     );
     let k = vault_get(&addr, &token, &format!("transit/keys/{key}")).await;
@@ -227,7 +223,7 @@ async fn errors_are_typed() {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("VAULT_TOKEN"), "{err}");
     assert_eq!(
-        bad.init(Algorithm::HS256, &conformance::policy(), 0)
+        bad.init(Algorithm::HS256, &conformance::policy())
             .await
             .unwrap_err()
             .kind(),
@@ -314,11 +310,7 @@ async fn open_store_uri_child() {
     let store = jwt_keys::open_store(&uri).unwrap();
     assert_eq!(store.name(), "vault");
     store
-        .init(
-            Algorithm::EdDSA,
-            &conformance::policy(),
-            jwt_core::time::now_unix(),
-        )
+        .init(Algorithm::EdDSA, &conformance::policy())
         .await
         .unwrap();
     let t = store.sign_token(&claims("uri"), None).await.unwrap();
@@ -441,14 +433,7 @@ async fn server_stopped_mid_run() {
     // A new KV v2 mount upgrades itself for a moment after it is created.
     let mut init = None;
     for _ in 0..50 {
-        match store
-            .init(
-                Algorithm::ES256,
-                &conformance::policy(),
-                jwt_core::time::now_unix(),
-            )
-            .await
-        {
+        match store.init(Algorithm::ES256, &conformance::policy()).await {
             Ok(r) => {
                 init = Some(r);
                 break;

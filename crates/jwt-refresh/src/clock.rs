@@ -2,11 +2,10 @@
 //!
 //! The clock is jwt-core's, so one [`ManualClock`] can drive token
 //! validation and the refresh store together.
+//!
+//! Times are jwt-core's [`UnixTime`] (signed seconds since the epoch), the
+//! one timestamp type of the crates, so a record's `issued_at`/`expires_at`
+//! go into `iat`/`exp` claims and compare with the access token's clock
+//! without conversion.
 
-pub use jwt_core::time::{Clock, ManualClock, SystemClock};
-
-/// The clock's time as unsigned seconds (a clock before 1970 reads as 0: that
-/// only makes tokens look older, never younger).
-pub(crate) fn now_secs(clock: &dyn Clock) -> u64 {
-    u64::try_from(clock.now()).unwrap_or(0)
-}
+pub use jwt_core::time::{Clock, ManualClock, SystemClock, UnixTime};

@@ -23,7 +23,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::ManualClock;
+use jwt_core::time::secs;
+
+use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
 use crate::id::{FamilyId, TokenId};
 use crate::policy::RefreshPolicy;
@@ -362,11 +364,11 @@ pub async fn expiry(store: &dyn RefreshStore, clock: &ManualClock, policy: &Refr
     let sub = subject("expiry");
     let a = login(store, &sub).await;
     let b = login(store, &sub).await;
-    assert_eq!(a.expires_at, a.issued_at + policy.ttl().as_secs());
-    clock.set(secs(a.expires_at - 1));
+    assert_eq!(a.expires_at, a.issued_at + secs(policy.ttl()));
+    clock.set(a.expires_at - 1);
     let b1 = rotate_ok(store, &b).await;
-    assert_eq!(b1.expires_at, a.expires_at - 1 + policy.ttl().as_secs());
-    clock.set(secs(a.expires_at));
+    assert_eq!(b1.expires_at, a.expires_at - 1 + secs(policy.ttl()));
+    clock.set(a.expires_at);
     assert_eq!(rotate(store, &a.jti).await, RotateOutcome::Expired);
     assert_eq!(state(store, &a.jti).await, TokenState::Expired);
     // An expired consumed token is expired, not reuse: the family survives.
@@ -383,21 +385,21 @@ pub async fn family_lifetime_cap(
     policy: &RefreshPolicy,
 ) {
     let sub = subject("cap");
-    let ttl = policy.ttl().as_secs();
+    let ttl = secs(policy.ttl());
     let first = login(store, &sub).await;
-    let cap = first.issued_at + policy.max_family_lifetime().as_secs();
+    let cap = first.issued_at + secs(policy.max_family_lifetime());
     let mut current = first.clone();
     while current.expires_at < cap {
-        clock.set(secs(current.expires_at - 1));
+        clock.set(current.expires_at - 1);
         let next = rotate_ok(store, &current).await;
-        assert_eq!(next.expires_at, (clock_now(clock) + ttl).min(cap));
+        assert_eq!(next.expires_at, (clock.now() + ttl).min(cap));
         current = next;
     }
     assert_eq!(
         current.expires_at, cap,
         "the last successor ends at the cap"
     );
-    clock.set(secs(cap));
+    clock.set(cap);
     assert_eq!(rotate(store, &current.jti).await, RotateOutcome::Expired);
     match store
         .issue(NewRefresh::in_family(&sub, first.family.clone()))
@@ -406,10 +408,6 @@ pub async fn family_lifetime_cap(
         Err(Error::FamilyExpired { family }) => assert_eq!(family, first.family),
         other => panic!("expected FamilyExpired, got {other:?}"),
     }
-}
-
-fn clock_now(clock: &ManualClock) -> u64 {
-    crate::clock::now_secs(clock)
 }
 
 /// Ids that were never issued are `Unknown` to rotate and `None` to lookup, whether or not
@@ -475,9 +473,4 @@ pub async fn concurrent_rotation(store: Arc<dyn RefreshStore>, tasks: usize) {
         rotate(&*store, &first.jti).await,
         RotateOutcome::Reused { revoked: false, .. }
     ));
-}
-
-/// A record time (unsigned seconds) as a clock setting.
-fn secs(t: u64) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
 }

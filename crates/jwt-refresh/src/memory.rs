@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock};
+use jwt_core::time::secs;
+
+use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::error::{Error, Result};
 use crate::id::{FamilyId, TokenId};
 use crate::policy::RefreshPolicy;
@@ -57,7 +59,7 @@ impl fmt::Debug for MemoryRefreshStore {
 struct Inner {
     families: HashMap<FamilyId, Family>,
     /// subject → family → family's absolute expiry.
-    subjects: HashMap<String, HashMap<FamilyId, u64>>,
+    subjects: HashMap<String, HashMap<FamilyId, UnixTime>>,
     tokens: usize,
     ops_since_sweep: usize,
 }
@@ -65,19 +67,19 @@ struct Inner {
 struct Family {
     subject: String,
     /// Absolute expiry of the family (login time + max lifetime).
-    cap: u64,
+    cap: UnixTime,
     /// Latest expiry of any of its tokens: the family is gone after this.
-    last_expiry: u64,
+    last_expiry: UnixTime,
     revoked: bool,
     tokens: HashMap<String, Token>,
 }
 
 #[derive(Clone)]
 struct Token {
-    issued_at: u64,
-    expires_at: u64,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
     /// Lifetime given at issue, inherited by successors.
-    ttl: u64,
+    ttl: UnixTime,
     generation: u32,
     state: State,
     metadata: Option<String>,
@@ -86,7 +88,7 @@ struct Token {
 #[derive(Clone)]
 enum State {
     Active,
-    Consumed { successor: TokenId, at: u64 },
+    Consumed { successor: TokenId, at: UnixTime },
     Revoked,
 }
 
@@ -127,7 +129,7 @@ impl MemoryRefreshStore {
 
     /// Removes every expired token and family now; returns how many tokens were removed.
     pub fn purge_expired(&self) -> usize {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         sweep(&mut self.lock(), now)
     }
 
@@ -138,7 +140,7 @@ impl MemoryRefreshStore {
     }
 
     /// Locks and counts a mutation, sweeping when enough have accumulated.
-    fn lock_mut(&self, now: u64) -> MutexGuard<'_, Inner> {
+    fn lock_mut(&self, now: UnixTime) -> MutexGuard<'_, Inner> {
         let mut inner = self.lock();
         inner.ops_since_sweep += 1;
         if inner.ops_since_sweep >= MIN_SWEEP_INTERVAL_OPS.max(inner.tokens) {
@@ -148,7 +150,7 @@ impl MemoryRefreshStore {
     }
 }
 
-fn sweep(inner: &mut Inner, now: u64) -> usize {
+fn sweep(inner: &mut Inner, now: UnixTime) -> usize {
     let before = inner.tokens;
     let mut removed = 0;
     inner.families.retain(|_, fam| {
@@ -174,8 +176,8 @@ fn sweep(inner: &mut Inner, now: u64) -> usize {
 impl RefreshStore for MemoryRefreshStore {
     async fn issue(&self, new: NewRefresh) -> Result<RefreshRecord> {
         new.validate()?;
-        let now = crate::clock::now_secs(&*self.clock);
-        let ttl = new.ttl.map_or(self.policy.ttl_secs(), |d| d.as_secs());
+        let now = self.clock.now();
+        let ttl = new.ttl.map_or(self.policy.ttl_secs(), secs);
         let mut inner = self.lock_mut(now);
         let inner = &mut *inner;
         let family_id = match new.family {
@@ -245,7 +247,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn rotate(&self, jti: &TokenId) -> Result<RotateOutcome> {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let grace = self.policy.grace_secs();
         let family_id = jti.family();
         let mut inner = self.lock_mut(now);
@@ -316,7 +318,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn lookup(&self, jti: &TokenId) -> Result<Option<RefreshStatus>> {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let inner = self.lock();
         let Some(fam) = inner.families.get(&jti.family()) else {
             return Ok(None);
@@ -343,7 +345,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<bool> {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let mut inner = self.lock_mut(now);
         let token = inner
             .families
@@ -359,7 +361,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_family(&self, family: &FamilyId) -> Result<bool> {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let mut inner = self.lock_mut(now);
         match inner.families.get_mut(family) {
             Some(fam) if !fam.revoked => {
@@ -371,7 +373,7 @@ impl RefreshStore for MemoryRefreshStore {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let mut inner = self.lock_mut(now);
         let inner = &mut *inner;
         let Some(families) = inner.subjects.remove(subject) else {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use jwt_core::time::secs;
+
 use crate::error::{Error, Result};
 
 /// Upper bound for [`RefreshPolicyBuilder::reuse_grace`]: a longer window would let a thief
@@ -77,17 +79,17 @@ impl RefreshPolicy {
         self.reuse_grace
     }
 
-    pub(crate) fn ttl_secs(&self) -> u64 {
-        self.ttl.as_secs()
+    pub(crate) fn ttl_secs(&self) -> i64 {
+        secs(self.ttl)
     }
 
-    pub(crate) fn family_lifetime_secs(&self) -> u64 {
-        self.max_family_lifetime.as_secs()
+    pub(crate) fn family_lifetime_secs(&self) -> i64 {
+        secs(self.max_family_lifetime)
     }
 
     /// 0 when disabled.
-    pub(crate) fn grace_secs(&self) -> u64 {
-        self.reuse_grace.map_or(0, |g| g.as_secs())
+    pub(crate) fn grace_secs(&self) -> i64 {
+        self.reuse_grace.map_or(0, secs)
     }
 }
 
@@ -258,6 +260,6 @@ mod tests {
             .max_family_lifetime(RefreshPolicy::MAX_FAMILY_LIFETIME)
             .build()
             .unwrap();
-        assert_eq!(ok.ttl_secs(), year);
+        assert_eq!(ok.ttl_secs(), year as i64);
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::id::{FamilyId, TokenId};
 
@@ -12,7 +13,8 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 pub const MAX_METADATA_LEN: usize = 4096;
 
 /// One refresh token as the store knows it: everything the facade needs to mint the
-/// `refresh+jwt` (`jti`, `sub`, `iat`, `exp`, and the family as `sid`), and nothing secret.
+/// `refresh+jwt` (`jti`, `sub`, `iat`, `exp`; the family is the part of the `jti` before
+/// the dot, so no separate claim carries it), and nothing secret.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshRecord {
@@ -23,9 +25,9 @@ pub struct RefreshRecord {
     /// The subject (user) of the family.
     pub subject: String,
     /// Issue time, seconds since the epoch (`iat`).
-    pub issued_at: u64,
+    pub issued_at: UnixTime,
     /// Expiry, seconds since the epoch (`exp`); the token is refused from this second on.
-    pub expires_at: u64,
+    pub expires_at: UnixTime,
     /// 0 for the first token of a login, +1 on each rotation.
     pub generation: u32,
     /// Opaque metadata given at issue (e.g. a client id), inherited by successors.
@@ -37,8 +39,8 @@ impl RefreshRecord {
     pub fn new(
         jti: TokenId,
         subject: impl Into<String>,
-        issued_at: u64,
-        expires_at: u64,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
         generation: u32,
         metadata: Option<String>,
     ) -> Self {
@@ -225,7 +227,7 @@ pub enum TokenState {
         /// The token it was rotated into.
         successor: TokenId,
         /// When, seconds since the epoch.
-        consumed_at: u64,
+        consumed_at: UnixTime,
     },
     /// Revoked, by itself or with its family.
     Revoked,

@@ -126,7 +126,7 @@ impl CliError {
 /// text from tokens and remote documents (a `kid`, a `typ`, a `Location`).
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = crate::output::escape(&self.message, crate::output::Keep::Nothing);
+        let message = crate::output::escape(&self.message, crate::output::Keep::Indented);
         write!(f, "error [{}]: {message}", self.kind)
     }
 }

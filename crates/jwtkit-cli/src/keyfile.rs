@@ -8,6 +8,7 @@ use jwt_core::{Algorithm, Jwk, Jwks, KeyFamily, KeySet, SigningKey, VerifyingKey
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
+use jwt_keys::file::Protection;
 
 /// Key files larger than this are refused: no key is anywhere near it, and
 /// it keeps `--key /dev/zero` from eating the machine's memory.
@@ -66,6 +67,9 @@ pub(crate) enum KeyMaterial {
         path: PathBuf,
         /// Its contents.
         document: KeyDocument,
+        /// Its metadata, from the opened file: owner and mode are checked
+        /// for the use it is put to (signing or verifying). Boxed: it is large.
+        meta: Box<std::fs::Metadata>,
     },
     /// An HMAC secret.
     Secret(Zeroizing<Vec<u8>>),
@@ -75,27 +79,34 @@ pub(crate) enum KeyMaterial {
 pub(crate) enum VerificationKeys {
     /// One key (boxed: an HMAC key holds precomputed state and is large).
     Single(Box<VerifyingKey>),
-    /// A key set, selected by the token's `kid`.
-    Set(KeySet),
+    /// A key set, selected by the token's `kid`, and the JWKS it came from
+    /// (the verifier reads the document itself, so that several keys under
+    /// one kid are each tried, as for a remote JWKS).
+    Set(KeySet, Jwks),
 }
 
 impl KeySource {
     /// Reads the key material.
     pub(crate) fn load(&self) -> Result<KeyMaterial, CliError> {
         if let Some(path) = &self.key {
-            let document = read_key_file(path)?;
+            let (bytes, meta) = read_limited(path).map_err(|e| cannot_read(path, &e))?;
+            let document = classify(bytes).map_err(|e| e.context(key_file(path)))?;
             return Ok(KeyMaterial::File {
                 path: path.clone(),
                 document,
+                meta: Box::new(meta),
             });
         }
         if let Some(path) = &self.secret_file {
-            let secret = read_limited(path).map_err(|e| {
+            let (secret, meta) = read_limited(path).map_err(|e| {
                 CliError::invalid_key(format!(
                     "cannot read the secret file {}: {e}; check the path and its permissions",
                     path.display()
                 ))
             })?;
+            // Whoever can read the secret can forge tokens; whoever can
+            // replace it chooses which tokens verify.
+            protect(path, &meta, Protection::Secret)?;
             if secret.is_empty() {
                 return Err(CliError::invalid_key(format!(
                     "the secret file {} is empty; generate a secret with `jwtkit keys generate --alg HS256 --out {}`",
@@ -131,9 +142,18 @@ impl KeyMaterial {
     pub(crate) fn signing_key(&self) -> Result<SigningKey, CliError> {
         match self {
             KeyMaterial::Secret(secret) => SigningKey::hmac(secret).map_err(CliError::from_setup),
-            KeyMaterial::File { path, document } => document
-                .signing_key()
-                .map_err(|e| e.context(key_file(path))),
+            KeyMaterial::File {
+                path,
+                document,
+                meta,
+            } => {
+                // A private key signs: like OpenSSH's StrictModes, only its
+                // owner (this user, or root) may read or replace it.
+                protect(path, meta, Protection::Secret)?;
+                document
+                    .signing_key()
+                    .map_err(|e| e.context(key_file(path)))
+            }
         }
     }
 
@@ -146,15 +166,35 @@ impl KeyMaterial {
             KeyMaterial::File {
                 path,
                 document: KeyDocument::Jwks(jwks),
+                meta,
             } => {
+                // Whoever can replace a verification key chooses which
+                // tokens verify.
+                protect(path, meta, Protection::Integrity)?;
                 let set = KeySet::from_jwks(jwks);
+                // Entries that share a kid with a usable key are not skipped
+                // by the verifier (it tries each key of a kid, at most 4):
+                // one line for all of them, not one per entry.
+                let mut shared = 0usize;
                 for (kid, reason) in set.skipped() {
+                    if kid.as_deref().is_some_and(|k| set.get(k).is_some()) {
+                        shared += 1;
+                        continue;
+                    }
                     crate::diag(format_args!(
                         "warning: {}: skipped the JWKS entry {}: {reason}",
                         key_file(path),
                         kid.as_deref()
                             .map(|k| format!("with kid `{k}`"))
                             .unwrap_or_else(|| "without kid".into())
+                    ));
+                }
+                if shared > 0 {
+                    crate::diag(format_args!(
+                        "warning: {}: {shared} JWKS entries share a kid with another entry; \
+                         each key of a kid is tried in order (at most {})",
+                        key_file(path),
+                        jwt_keys::MAX_KEYS_PER_KID,
                     ));
                 }
                 if set.is_empty() {
@@ -168,10 +208,14 @@ impl KeyMaterial {
                         }
                     )));
                 }
-                Ok(VerificationKeys::Set(set))
+                Ok(VerificationKeys::Set(set, jwks.clone()))
             }
-            KeyMaterial::File { path, document } => document
-                .verifying_key()
+            KeyMaterial::File {
+                path,
+                document,
+                meta,
+            } => protect(path, meta, Protection::Integrity)
+                .and_then(|()| document.verifying_key())
                 .map(|key| VerificationKeys::Single(Box::new(key)))
                 .map_err(|e| e.context(key_file(path))),
         }
@@ -228,13 +272,36 @@ pub(crate) fn key_file(path: &Path) -> String {
 
 /// Reads and classifies a key file.
 pub(crate) fn read_key_file(path: &Path) -> Result<KeyDocument, CliError> {
-    let bytes = read_limited(path).map_err(|e| {
-        CliError::invalid_key(format!(
-            "cannot read {}: {e}; check the path and its permissions",
-            key_file(path)
-        ))
-    })?;
+    let (bytes, _) = read_limited(path).map_err(|e| cannot_read(path, &e))?;
     classify(bytes).map_err(|e| e.context(key_file(path)))
+}
+
+/// Refuses a key or secret file that another user owns or that others may
+/// write: whoever can replace it chooses which tokens are signed or verify
+/// (the file key store's check, `jwt_keys::file::check_protection`). A
+/// secret or private key that others may read is used, with a warning: the
+/// command runs once, on a file the user chose (a long-running store or
+/// `jwtkit serve`'s refresh key refuses it).
+fn protect(path: &Path, meta: &std::fs::Metadata, protection: Protection) -> Result<(), CliError> {
+    jwt_keys::file::check_protection(path, meta, Protection::Integrity)
+        .map_err(CliError::from_keys)?;
+    if protection == Protection::Secret
+        && jwt_keys::file::check_protection(path, meta, Protection::Secret).is_err()
+    {
+        crate::diag(format_args!(
+            "warning: other users can read {}, which holds a secret; run `chmod 600 {}`",
+            key_file(path),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+fn cannot_read(path: &Path, e: &std::io::Error) -> CliError {
+    CliError::invalid_key(format!(
+        "cannot read {}: {e}; check the path and its permissions",
+        key_file(path)
+    ))
 }
 
 fn classify(bytes: Zeroizing<Vec<u8>>) -> Result<KeyDocument, CliError> {
@@ -295,9 +362,11 @@ fn not_a_key(bytes: &[u8], err: CliError) -> CliError {
     )
 }
 
-/// Reads at most [`MAX_KEY_FILE`] bytes; a larger file is an error.
-fn read_limited(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+/// Reads at most [`MAX_KEY_FILE`] bytes (a larger file is an error), with
+/// the metadata of the file opened, so that what is checked is what is read.
+fn read_limited(path: &Path) -> std::io::Result<(Zeroizing<Vec<u8>>, std::fs::Metadata)> {
     let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_KEY_FILE {
@@ -305,7 +374,7 @@ fn read_limited(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
             "the file is larger than {MAX_KEY_FILE} bytes, which no key is"
         )));
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 /// The algorithms a key family can be used with, for hints.

@@ -97,7 +97,17 @@ fn clap_failure(err: &clap::Error) -> ExitCode {
         let usage = CliError::usage(format!("{first_line}; see `jwtkit verify --help`"));
         let _ = write_stdout(format!("{}\n", cmd::verify::failure_json(&usage)).as_bytes());
     }
-    let _ = err.print();
+    if err.use_stderr() {
+        // An error quotes the offending argument, which can hold control or
+        // bidi characters (clap strips only ESC): print it plain, escaped,
+        // like every other diagnostic.
+        let rendered = err.render().to_string();
+        let shown = output::escape(&rendered, output::Keep::Layout);
+        let _ = std::io::stderr().lock().write_all(shown.as_bytes());
+    } else {
+        // Help and version: our own text, with clap's styling.
+        let _ = err.print();
+    }
     ExitCode::from(code)
 }
 
@@ -136,7 +146,7 @@ fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
 /// included, is escaped, whatever part of the message it came from.
 fn diag(message: fmt::Arguments<'_>) {
     let text = message.to_string();
-    let line = output::escape(&text, output::Keep::Nothing);
+    let line = output::escape(&text, output::Keep::Indented);
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 

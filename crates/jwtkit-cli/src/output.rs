@@ -23,9 +23,14 @@ use serde_json::Map;
 pub(crate) enum Keep {
     /// `\n` and `\t` pass: a multi-line document the command laid out.
     Layout,
-    /// Nothing passes: one value, or one diagnostic line, that must not be
-    /// able to start a line of its own.
+    /// Nothing passes: one value that must not be able to start a line of
+    /// its own.
     Nothing,
+    /// A diagnostic or error: `\n` and `\t` pass so that multi-line
+    /// explanations (a TOML parse error with its caret line) stay readable,
+    /// but every line after the first is indented, so no text inside the
+    /// message can pose as a line of its own (`valid: …`).
+    Indented,
 }
 
 /// Whether a terminal could act on `c` rather than show it.
@@ -45,13 +50,16 @@ fn is_dangerous(c: char) -> bool {
 /// (all of them are in the Basic Multilingual Plane); `keep` says whether
 /// newlines and tabs pass.
 pub(crate) fn escape(text: &str, keep: Keep) -> Cow<'_, str> {
-    let passes = |c: char| keep == Keep::Layout && (c == '\n' || c == '\t');
-    if !text.chars().any(|c| is_dangerous(c) && !passes(c)) {
+    let passes = |c: char| keep != Keep::Nothing && (c == '\n' || c == '\t');
+    let indent = keep == Keep::Indented && text.contains('\n');
+    if !indent && !text.chars().any(|c| is_dangerous(c) && !passes(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if is_dangerous(c) && !passes(c) {
+        if indent && c == '\n' {
+            out.push_str("\n  ");
+        } else if is_dangerous(c) && !passes(c) {
             let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
             out.push(c);
@@ -125,6 +133,22 @@ mod tests {
         // Idempotent: a backslash is not escaped.
         let once = escape("\u{1b}\\", Keep::Nothing).into_owned();
         assert_eq!(escape(&once, Keep::Nothing), once);
+    }
+
+    #[test]
+    fn diagnostics_keep_their_lines_but_indent_all_but_the_first() {
+        assert_eq!(
+            escape("bad key\n  |\n1 | x = 1\n  | ^", Keep::Indented),
+            "bad key\n    |\n  1 | x = 1\n    | ^"
+        );
+        // A newline inside a message can never start a line of its own.
+        let forged = escape("unknown kid k\nvalid: yes\u{1b}[0m", Keep::Indented);
+        assert_eq!(forged, "unknown kid k\n  valid: yes\\u001b[0m");
+        assert!(forged.lines().skip(1).all(|l| l.starts_with("  ")));
+        assert!(matches!(
+            escape("one line", Keep::Indented),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -232,6 +232,82 @@ fn half_sent_requests_are_closed_after_the_header_timeout_and_healthz_keeps_answ
     assert!(!log.contains("Too many open files"), "{log}");
 }
 
+/// Found by the outside review after item 4's fix: a client that pipelines
+/// requests and never reads the responses blocks the server's write, and a
+/// graceful close waits for that write, so the connection kept its slot for
+/// minutes. A connection asked to close (idle, or at shutdown) now gets the
+/// header-read timeout to do so, then it is dropped.
+#[test]
+fn clients_that_never_read_their_responses_lose_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--header-read-timeout",
+            "1s",
+            "--keep-alive-timeout",
+            "1s",
+            "--max-connections",
+            "4",
+        ],
+        None,
+    );
+    // Four connections, each with megabytes of pipelined requests whose
+    // responses it never reads: more than the socket buffers hold.
+    let pipelined = HEALTHZ.repeat(40_000);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut s = server.connect();
+            s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+            let body = pipelined.clone();
+            std::thread::spawn(move || {
+                // Stops with an error once the server closes the connection
+                // (or the write times out); either way nothing is read.
+                let _ = s.write_all(body.as_bytes());
+                std::thread::sleep(Duration::from_secs(30));
+                drop(s);
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The slots free up: /healthz answers within a few timeouts, not minutes.
+    let start = Instant::now();
+    let answer = exchange(&server, HEALTHZ, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("/healthz did not answer: {e}\n{}", server.log()));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(writers);
+}
+
+/// Found by the outside review: request paths were logged whole, so a token
+/// put in a path no route matches (`/userinfo/<token>`) reached the log. The
+/// log names the matched route, or `-`.
+#[test]
+fn request_logs_name_the_route_never_the_raw_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], None);
+    let secret = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LXRva2VuLWluLXBhdGg.c2ln";
+    let answer = exchange(
+        &server,
+        &format!("GET /userinfo/{secret} HTTP/1.1\r\nHost: test\r\n\r\n"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let answer = exchange(&server, HEALTHZ, Duration::from_secs(10)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert!(!log.contains(secret), "{log}");
+    assert!(log.contains("path=/healthz"), "{log}");
+    assert!(log.contains("path=-"), "{log}");
+}
+
 /// Item 4: one half-sent request used to keep the process alive after SIGTERM
 /// for as long as the client liked. Now the shutdown is bounded: after
 /// `--shutdown-timeout` the connection is closed and the process exits 0.
@@ -479,4 +555,34 @@ fn durations_beyond_their_maximum_are_refused_at_start_with_exit_2() {
         stderr.contains("config file: shutdown-timeout = \"5h\" is over the maximum of 1h"),
         "{stderr}"
     );
+}
+
+/// The refresh store's URL (which may hold a Redis password) can come from
+/// `JWTKIT_REFRESH_URL`, out of `ps`'s sight; its value is checked like the
+/// flag's and never echoed in `--help`.
+#[test]
+fn the_refresh_url_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+        .env("JWTKIT_REFRESH_URL", "bogus://:hunter2@127.0.0.1:1/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--refresh must be"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password is not echoed: {stderr}"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["serve", "--help"])
+        .env("JWTKIT_REFRESH_URL", "redis://:hunter2@127.0.0.1:1/")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("JWTKIT_REFRESH_URL"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
 }

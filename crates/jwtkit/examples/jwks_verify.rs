@@ -20,11 +20,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The identity provider's side: a key store and its JWKS on loopback.
     let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::new());
     store
-        .init(
-            Algorithm::ES256,
-            &RotationPolicy::default(),
-            jwtkit::core::time::now_unix(),
-        )
+        .init(Algorithm::ES256, &RotationPolicy::default())
         .await?;
     let published = store.clone();
     let app = axum::Router::new().route(
@@ -69,7 +65,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The provider rotates; the verifier learns the new kid on its own.
-    store.rotate(jwtkit::core::time::now_unix(), None).await?;
+    store.rotate(None).await?;
     let token2 = store
         .sign_token(
             &serde_json::json!({"iss": "https://idp.test", "sub": "bob", "exp": exp}),

@@ -30,10 +30,12 @@
 //! # let _ = app; Ok(()) }
 //! ```
 //!
-//! Keys are verified in memory. A token naming a `kid` the service does not
-//! know yet (another instance rotated) triggers one reload of the keys, at
-//! most every [`UNKNOWN_KID_COOLDOWN`](crate::UNKNOWN_KID_COOLDOWN); the
-//! maintenance task reloads them on every tick anyway.
+//! Keys are verified in memory through
+//! [`TokenService::verify_access_reloading`]: a token naming a `kid` the
+//! service does not know yet (another instance rotated) makes the service's
+//! key verifier reload the keys once, at most every 30 s (its cooldown); the
+//! maintenance task reloads them on every tick anyway. The layer holds no
+//! cache and drives no reload of its own.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -152,15 +154,7 @@ where
             let Some(token) = bearer_token(req.headers()) else {
                 return Ok(challenge(None));
             };
-            let verified = match tokens.verify_access::<C>(&token) {
-                Err(Error::InvalidToken(jwt_core::Error::UnknownKey { .. }))
-                    if tokens.reload_keys_for_unknown_kid().await =>
-                {
-                    tokens.verify_access::<C>(&token)
-                }
-                other => other,
-            };
-            match verified {
+            match tokens.verify_access_reloading::<C>(&token).await {
                 Ok(claims) => {
                     req.extensions_mut().insert(Claims(claims));
                     inner.call(req).await

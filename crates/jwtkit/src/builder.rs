@@ -1,8 +1,7 @@
 //! [`TokenServiceBuilder`]: every check of the service's settings, before and
 //! after looking at the stores.
 
-use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_core::{Algorithm, Clock, SystemClock, Validation};
@@ -65,6 +64,9 @@ pub struct TokenServiceBuilder {
     reuse_grace: Option<Duration>,
     rotation_policy: Option<RotationPolicy>,
     init_algorithm: Option<Algorithm>,
+    /// The policy an empty store is initialized with, when it differs from
+    /// the one an initialized store is checked against.
+    init_policy: Option<RotationPolicy>,
     clock: Arc<dyn Clock>,
     allow_long_access_ttl: bool,
 }
@@ -84,6 +86,7 @@ impl Default for TokenServiceBuilder {
             reuse_grace: None,
             rotation_policy: None,
             init_algorithm: None,
+            init_policy: None,
             clock: Arc::new(SystemClock),
             allow_long_access_ttl: false,
         }
@@ -196,6 +199,18 @@ impl TokenServiceBuilder {
     /// Initializes the key store with `alg` keys if it holds none yet.
     pub fn init_key_store(mut self, alg: Algorithm) -> Self {
         self.init_algorithm = Some(alg);
+        self
+    }
+
+    /// Initializes the key store with `alg` keys and `policy` if it holds
+    /// none yet; a store already initialized keeps its recorded policy,
+    /// which is compared with [`rotation_policy`](Self::rotation_policy)
+    /// only if that is set. For a server whose defaults depend on its other
+    /// settings (`jwtkit serve`) but that must accept a store initialized
+    /// earlier with other defaults.
+    pub fn init_key_store_with(mut self, alg: Algorithm, policy: RotationPolicy) -> Self {
+        self.init_algorithm = Some(alg);
+        self.init_policy = Some(policy);
         self
     }
 
@@ -365,12 +380,15 @@ impl TokenServiceBuilder {
     pub async fn build(self) -> Result<TokenService> {
         self.check()?;
         let key_store = self.key_store.clone().expect("checked");
-        let now = self.clock.now();
         if let Some(alg) = self.init_algorithm {
             match key_store.active().await {
                 Ok(_) => {}
                 Err(jwt_keys::Error::NotInitialized { .. }) => {
-                    let policy = self.rotation_policy.clone().unwrap_or_default();
+                    let policy = self
+                        .init_policy
+                        .clone()
+                        .or_else(|| self.rotation_policy.clone())
+                        .unwrap_or_default();
                     if !policy.allows(alg) {
                         return Err(Error::config(
                             "init_key_store",
@@ -380,7 +398,7 @@ impl TokenServiceBuilder {
                             ),
                         ));
                     }
-                    match key_store.init(alg, &policy, now).await {
+                    match key_store.init(alg, &policy).await {
                         Ok(report) => {
                             tracing::info!(store = key_store.name(), active = %report.active,
                             pending = %report.pending, %alg, "key store initialized")
@@ -456,6 +474,13 @@ impl TokenServiceBuilder {
         )
         .map_err(Error::Encoding)?;
 
+        let access = crate::service::access_verifier(
+            key_store.clone(),
+            &issuer,
+            &audience,
+            self.leeway,
+            self.clock.clone(),
+        )?;
         let service = TokenService::from_inner(Inner {
             key_store,
             refresh_store,
@@ -465,13 +490,9 @@ impl TokenServiceBuilder {
             audience,
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
-            leeway: self.leeway,
             policy: recorded,
             clock: self.clock.clone(),
-            access: RwLock::new(Arc::new(crate::service::empty_access_keys()?)),
-            reload_lock: tokio::sync::Mutex::new(()),
-            reloads: AtomicI64::new(0),
-            last_miss_reload: AtomicI64::new(i64::MIN),
+            access,
         });
         service.reload_keys().await?;
         if service.loaded_kids().is_empty() {

@@ -93,7 +93,7 @@ pub use refresh_key::{RefreshKey, REFRESH_KEY_LEN};
 pub use service::{
     Health, MaintenanceTask, TokenPair, TokenService, ACCESS_TYP, DEFAULT_ACCESS_TTL,
     DEFAULT_LEEWAY, DEFAULT_REFRESH_TTL, DEFAULT_SESSION_LIFETIME, MAX_ACCESS_TTL, MAX_LEEWAY,
-    REFRESH_TYP, UNKNOWN_KID_COOLDOWN,
+    REFRESH_TYP,
 };
 
 pub use jwt_core::{Algorithm, Clock, ManualClock, SystemClock};

@@ -2,14 +2,14 @@
 //! key store, a refresh store and a refresh key.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_core::{Algorithm, Clock, Jwks, KeySet, Validation, VerifyingKey};
-use jwt_keys::{KeyState, KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
+use jwt_core::time::secs;
+use jwt_core::{Algorithm, Clock, Jwks, Validation};
+use jwt_keys::{KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
 use jwt_refresh::{
     NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
 };
@@ -39,8 +39,6 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 pub const MAX_ACCESS_TTL: Duration = Duration::from_secs(86_400);
 /// Largest accepted leeway: 5 minutes.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
-/// Minimum time between key reloads caused by tokens with an unknown `kid`.
-pub const UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
 
 /// An access token and a refresh token, as handed to a client.
 ///
@@ -58,7 +56,7 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// When the refresh token expires, seconds since the epoch.
     #[serde(skip)]
-    pub refresh_expires_at: u64,
+    pub refresh_expires_at: jwt_core::time::UnixTime,
     /// The session (refresh family) the pair belongs to; safe to log.
     #[serde(skip)]
     pub session: String,
@@ -166,22 +164,12 @@ pub(crate) struct Inner {
     pub(crate) audience: String,
     pub(crate) access_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
-    pub(crate) leeway: Duration,
     pub(crate) policy: RotationPolicy,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) access: RwLock<Arc<AccessKeys>>,
-    pub(crate) reload_lock: tokio::sync::Mutex<()>,
-    pub(crate) reloads: AtomicI64,
-    pub(crate) last_miss_reload: AtomicI64,
-}
-
-/// The in-memory verifier over the key store's verification keys.
-pub(crate) struct AccessKeys {
-    verifier: jwt_core::Verifier,
-    /// Each key with the time its grace ends (retiring keys only).
-    keys: Vec<(Arc<VerifyingKey>, Option<i64>)>,
-    /// The earliest grace end: from then on some key must be dropped.
-    prune_at: i64,
+    /// The one key cache: follows the key store (single-flight reloads,
+    /// the unknown-kid cooldown, retiring keys dropped when their grace
+    /// ends); built by [`access_verifier`].
+    pub(crate) access: jwt_keys::Verifier,
 }
 
 impl TokenService {
@@ -277,14 +265,34 @@ impl TokenService {
     /// Verifies an access token (signature, `typ: at+jwt`, `iss`, `aud`,
     /// `exp`, `iat`) and returns its claims as `T` (e.g. [`AccessClaims`](crate::AccessClaims), your
     /// own struct, or `serde_json::Value`). Synchronous, no I/O: keys are
-    /// held in memory and reloaded by [`reload_keys`](Self::reload_keys) (the
-    /// maintenance task does it on every tick, and after every rotation).
+    /// held in memory ([`jwt_keys::Verifier::verify_cached`]) and reloaded
+    /// by [`reload_keys`](Self::reload_keys) (the maintenance task does it
+    /// on every tick, and after every rotation) or in the background.
+    ///
+    /// A token whose `kid` is not loaded is `unknown_key`; to reload the
+    /// keys for it (another replica rotated), use
+    /// [`verify_access_reloading`](Self::verify_access_reloading).
     pub fn verify_access<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
-        let keys = self.access_keys();
-        keys.verifier
-            .verify::<T>(token)
+        self.inner
+            .access
+            .verify_cached::<T>(token)
             .map(|d| d.claims)
-            .map_err(Error::InvalidToken)
+            .map_err(access_error)
+    }
+
+    /// Verifies an access token like [`verify_access`](Self::verify_access),
+    /// but a token naming a `kid` not loaded yet (another replica rotated)
+    /// makes the verifier reload the key store's keys first: one load for
+    /// all concurrent callers, at most once per 30 s cooldown, so a flood
+    /// of made-up kids costs one load. Known kids never wait. The axum
+    /// layer uses this.
+    pub async fn verify_access_reloading<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
+        self.inner
+            .access
+            .verify::<T>(token)
+            .await
+            .map(|d| d.claims)
+            .map_err(access_error)
     }
 
     /// Exchanges a refresh token for a new pair (RFC 6749 §6): the token is
@@ -407,58 +415,17 @@ impl TokenService {
     /// Reloads the verification keys from the key store now (after a
     /// rotation elsewhere). Concurrent calls share one load.
     pub async fn reload_keys(&self) -> Result<()> {
-        let seen = self.inner.reloads.load(Ordering::SeqCst);
-        let _guard = self.inner.reload_lock.lock().await;
-        if self.inner.reloads.load(Ordering::SeqCst) != seen {
-            return Ok(()); // someone reloaded while we waited
-        }
-        let keys = load_access_keys(
-            self.inner.key_store.as_ref(),
-            &self.access_params(),
-            self.inner.clock.now(),
-        )
-        .await?;
-        *self.inner.access.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-        self.inner.reloads.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Reloads the keys because a token named an unknown `kid`, at most once
-    /// per [`UNKNOWN_KID_COOLDOWN`] (so a flood of made-up kids costs one
-    /// load). `true` when a reload happened and verifying again may help.
-    pub async fn reload_keys_for_unknown_kid(&self) -> bool {
-        let now = self.inner.clock.now();
-        let last = self.inner.last_miss_reload.load(Ordering::SeqCst);
-        let cooldown = secs(UNKNOWN_KID_COOLDOWN);
-        if last != i64::MIN && now < last.saturating_add(cooldown) {
-            return false;
-        }
-        if self
-            .inner
-            .last_miss_reload
-            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        match self.reload_keys().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "reloading keys for an unknown kid failed");
-                false
-            }
-        }
+        self.inner.access.refresh().await.map_err(Error::KeyStore)
     }
 
     /// Applies the rotation policy once: rotates the access-token keys if
     /// due (and retires keys past their grace), then reloads the keys.
     /// Emits a `tracing` event for every rotation.
     pub async fn rotate_if_due(&self) -> Result<Option<RotationReport>> {
-        let now = self.inner.clock.now();
         let changes = self
             .inner
             .key_store
-            .rotate_if_due(now)
+            .rotate_if_due()
             .await
             .map_err(Error::KeyStore)?;
         if changes.rotated.is_none() && !changes.retired.is_empty() {
@@ -529,13 +496,10 @@ impl TokenService {
         }
     }
 
-    /// The kids the in-memory verifier currently knows.
+    /// The kids the in-memory verifier currently knows (a retiring key is
+    /// left out once its grace has ended).
     pub fn loaded_kids(&self) -> Vec<String> {
-        self.access_keys()
-            .keys
-            .iter()
-            .filter_map(|(k, _)| k.kid().map(str::to_owned))
-            .collect()
+        self.inner.access.cached_kids()
     }
 
     fn verify_refresh(&self, token: &str) -> Result<(TokenId, String)> {
@@ -553,40 +517,6 @@ impl TokenService {
         let jti = TokenId::parse(&data.claims.jti)
             .map_err(|_| Error::grant(GrantRefusal::Invalid("invalid_claim")))?;
         Ok((jti, data.claims.sub))
-    }
-
-    /// The current keys; drops retiring keys whose grace has ended (no I/O).
-    fn access_keys(&self) -> Arc<AccessKeys> {
-        let keys = self
-            .inner
-            .access
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let now = self.inner.clock.now();
-        if now < keys.prune_at {
-            return keys;
-        }
-        match prune(&keys, &self.access_params(), now) {
-            Ok(pruned) => {
-                let pruned = Arc::new(pruned);
-                *self.inner.access.write().unwrap_or_else(|e| e.into_inner()) = pruned.clone();
-                pruned
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "pruning retired keys failed; keeping the key set");
-                keys
-            }
-        }
-    }
-
-    fn access_params(&self) -> AccessParams {
-        AccessParams {
-            issuer: self.inner.issuer.clone(),
-            audience: self.inner.audience.clone(),
-            leeway: self.inner.leeway,
-            clock: self.inner.clock.clone(),
-        }
     }
 
     async fn mint(&self, record: &RefreshRecord, extra: &Map<String, Value>) -> Result<TokenPair> {
@@ -700,10 +630,6 @@ fn claims_reason(e: jwt_core::Error) -> String {
     }
 }
 
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
 fn random_id() -> Result<String> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Random)?;
@@ -740,14 +666,17 @@ fn check_reserved(map: Map<String, Value>) -> Result<Map<String, Value>> {
     Ok(map)
 }
 
-fn access_validation(
+/// The access-token verifier over the key store: the algorithms come from
+/// the store's records ([`AlgorithmRule::KeysOnly`](jwt_keys::AlgorithmRule)),
+/// exactly as for `jwtkit verify --store`, never from a key's family.
+pub(crate) fn access_verifier(
+    key_store: Arc<dyn KeyStore>,
     issuer: &str,
     audience: &str,
     leeway: Duration,
     clock: Arc<dyn Clock>,
-    algs: impl IntoIterator<Item = Algorithm>,
-) -> Validation {
-    Validation::new(algs)
+) -> Result<jwt_keys::Verifier> {
+    let validation = Validation::new(Algorithm::ALL)
         .issuer(issuer)
         .audience(audience)
         .typ(ACCESS_TYP)
@@ -755,110 +684,28 @@ fn access_validation(
         .require("sub")
         .require("iat")
         .require("jti")
+        .clock(clock.clone());
+    jwt_keys::Verifier::builder(jwt_keys::KeySource::Store(key_store), validation)
+        .algorithms(jwt_keys::AlgorithmRule::KeysOnly)
         .clock(clock)
+        // The service's keys are its own: they keep verifying while the
+        // store is unreachable (a retiring key still stops at the end of its
+        // grace, in memory), as they did before the verifier held them.
+        .cache(jwt_keys::CacheOptions::default().with_max_stale(KEYS_NEVER_STALE))
+        .build()
+        .map_err(Error::KeyStore)
 }
 
-/// What the access-token validation needs besides the algorithms, which
-/// come from the keys loaded.
-#[derive(Clone)]
-pub(crate) struct AccessParams {
-    issuer: String,
-    audience: String,
-    leeway: Duration,
-    clock: Arc<dyn Clock>,
-}
+/// `max_stale` of the service's verifier: a century, i.e. never.
+const KEYS_NEVER_STALE: Duration = Duration::from_secs(100 * 365 * 86_400);
 
-impl AccessParams {
-    fn validation(&self, algs: impl IntoIterator<Item = Algorithm>) -> Validation {
-        access_validation(
-            &self.issuer,
-            &self.audience,
-            self.leeway,
-            self.clock.clone(),
-            algs,
-        )
+/// An access-token refusal is `invalid_token`; a verifier that cannot
+/// serve (no keys loaded) is a key-store failure.
+fn access_error(e: jwt_keys::Error) -> Error {
+    match e {
+        jwt_keys::Error::Core(e) => Error::InvalidToken(e),
+        other => Error::KeyStore(other),
     }
-}
-
-async fn load_access_keys(
-    store: &dyn KeyStore,
-    params: &AccessParams,
-    now: i64,
-) -> Result<AccessKeys> {
-    let set = store.key_set().await.map_err(Error::KeyStore)?;
-    let records = store.list().await.map_err(Error::KeyStore)?;
-    let mut keys = Vec::with_capacity(set.len());
-    for key in set.keys() {
-        let retire_at = key.kid().and_then(|kid| {
-            records
-                .iter()
-                .find(|r| r.kid == kid && r.state_at(now) == KeyState::Retiring)
-                .and_then(|r| r.retire_at)
-        });
-        keys.push((key.clone(), retire_at));
-    }
-    let snapshot = build_access_keys(keys, params)?;
-    tracing::debug!(
-        keys = snapshot.keys.len(),
-        "access-token verification keys loaded"
-    );
-    Ok(snapshot)
-}
-
-pub(crate) fn empty_access_keys() -> Result<AccessKeys> {
-    let params = AccessParams {
-        issuer: String::new(),
-        audience: String::new(),
-        leeway: Duration::ZERO,
-        clock: Arc::new(jwt_core::SystemClock),
-    };
-    build_access_keys(Vec::new(), &params)
-}
-
-fn prune(current: &AccessKeys, params: &AccessParams, now: i64) -> Result<AccessKeys> {
-    let keys = current
-        .keys
-        .iter()
-        .filter(|(_, retire_at)| retire_at.is_none_or(|at| now < at))
-        .cloned()
-        .collect();
-    build_access_keys(keys, params)
-}
-
-fn build_access_keys(
-    keys: Vec<(Arc<VerifyingKey>, Option<i64>)>,
-    params: &AccessParams,
-) -> Result<AccessKeys> {
-    let mut set = KeySet::new();
-    for (key, _) in &keys {
-        set.insert(VerifyingKey::clone(key))
-            .map_err(Error::Encoding)?;
-    }
-    let algs: Vec<Algorithm> = keys
-        .iter()
-        .map(|(k, _)| {
-            k.algorithm()
-                .unwrap_or_else(|| k.family().default_algorithm())
-        })
-        .collect();
-    let prune_at = keys
-        .iter()
-        .filter_map(|(_, at)| *at)
-        .min()
-        .unwrap_or(i64::MAX);
-    let verifier = if keys.is_empty() {
-        // No key verifies nothing; keep a verifier that refuses every token
-        // as unknown_key rather than failing the build.
-        jwt_core::Verifier::with_key_set(set, params.validation([Algorithm::ES256]))
-    } else {
-        jwt_core::Verifier::with_key_set(set, params.validation(algs))
-    }
-    .map_err(Error::Encoding)?;
-    Ok(AccessKeys {
-        verifier,
-        keys,
-        prune_at,
-    })
 }
 
 #[cfg(test)]

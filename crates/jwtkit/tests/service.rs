@@ -169,7 +169,8 @@ trait InitDefault {
 impl InitDefault for Arc<MemoryKeyStore> {
     async fn init_default(self, clock: &Arc<ManualClock>) {
         use jwtkit::KeyStore;
-        self.init(Algorithm::ES256, &RotationPolicy::default(), clock.now())
+        let _ = clock;
+        self.init(Algorithm::ES256, &RotationPolicy::default())
             .await
             .unwrap();
     }
@@ -481,14 +482,9 @@ impl jwtkit::keys::KeyStore for FlakySigner {
 async fn a_signing_failure_during_refresh_does_not_consume_the_refresh_token() {
     let c = clock();
     let inner = MemoryKeyStore::with_clock(c.clone());
-    jwtkit::keys::KeyStore::init(
-        &inner,
-        Algorithm::ES256,
-        &RotationPolicy::default(),
-        c.now(),
-    )
-    .await
-    .unwrap();
+    jwtkit::keys::KeyStore::init(&inner, Algorithm::ES256, &RotationPolicy::default())
+        .await
+        .unwrap();
     let store = Arc::new(FlakySigner {
         inner,
         fail: std::sync::atomic::AtomicBool::new(false),
@@ -541,7 +537,7 @@ async fn the_layer_reloads_keys_once_for_an_unknown_kid() {
     let c = clock();
     let store = Arc::new(MemoryKeyStore::with_clock(c.clone()));
     store
-        .init(Algorithm::ES256, &RotationPolicy::default(), c.now())
+        .init(Algorithm::ES256, &RotationPolicy::default())
         .await
         .unwrap();
     let replica = |store: Arc<MemoryKeyStore>| {
@@ -573,8 +569,8 @@ async fn the_layer_reloads_keys_once_for_an_unknown_kid() {
     };
 
     // Two rotations: the new active key was created after `here` loaded its keys.
-    store.rotate(c.now(), None).await.unwrap();
-    store.rotate(c.now(), None).await.unwrap();
+    store.rotate(None).await.unwrap();
+    store.rotate(None).await.unwrap();
     there.reload_keys().await.unwrap();
     let token = there.issue("bob", &()).await.unwrap().access_token;
     assert!(matches!(
@@ -589,8 +585,8 @@ async fn the_layer_reloads_keys_once_for_an_unknown_kid() {
     assert!(here.verify_access::<AccessClaims>(&token).is_ok());
 
     // A made-up kid within the cooldown costs no second reload.
-    store.rotate(c.now(), None).await.unwrap();
-    store.rotate(c.now(), None).await.unwrap();
+    store.rotate(None).await.unwrap();
+    store.rotate(None).await.unwrap();
     there.reload_keys().await.unwrap();
     let newer = there.issue("carol", &()).await.unwrap().access_token;
     assert_eq!(

@@ -24,6 +24,8 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation};
 
+use jwt_core::time::secs;
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::id::{FamilyId, TokenId};
@@ -269,6 +271,22 @@ impl RedisRefreshStoreBuilder {
             ));
         }
         let invalid_url = |e: RedisError| Error::invalid_config("url", e.to_string());
+        let tls = self
+            .url
+            .iter()
+            .chain(self.cluster_nodes.iter().flatten())
+            .any(|u| {
+                u.get(..9)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+            });
+        if tls {
+            // The redis client builds its rustls configuration on the
+            // process's default crypto provider, and this binary links two
+            // (aws-lc-rs, and ring through other crates), so none is chosen
+            // by default and rustls would panic. Choose aws-lc-rs, jwtkit's
+            // crypto, unless the application already installed one.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
         let (endpoint, connect) = match (self.url, self.cluster_nodes) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid_config(
@@ -501,7 +519,7 @@ impl RedisRefreshStore {
             invocation.key(self.token_key(&family, hint));
         }
         invocation
-            .arg(crate::clock::now_secs(&*self.clock))
+            .arg(self.clock.now())
             .arg(self.policy.grace_secs())
             .arg(next.token_part());
         if let Some(hint) = successor_hint {
@@ -536,8 +554,8 @@ fn record(
 impl RefreshStore for RedisRefreshStore {
     async fn issue(&self, new: NewRefresh) -> Result<RefreshRecord> {
         new.validate()?;
-        let now = crate::clock::now_secs(&*self.clock);
-        let ttl = new.ttl.map_or(self.policy.ttl_secs(), |d| d.as_secs());
+        let now = self.clock.now();
+        let ttl = new.ttl.map_or(self.policy.ttl_secs(), secs);
         let (family, mode, cap) = match &new.family {
             Some(family) => (family.clone(), "join", 0),
             None => {
@@ -665,7 +683,7 @@ impl RefreshStore for RedisRefreshStore {
             .key(self.family_key(&family))
             .key(self.token_key(&family, jti.token_part()));
         let reply: Vec<String> = self.invoke(&invocation).await?;
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         match reply.as_slice() {
             [] => Ok(None),
             [iat, exp, gen, st, nx, cat, md, subject, rev] => {
@@ -710,7 +728,7 @@ impl RefreshStore for RedisRefreshStore {
         // entry is removed from the index only after its family was revoked, so a failure
         // half-way leaves the rest to a retry.
         let key = self.subject_key(subject);
-        let now = crate::clock::now_secs(&*self.clock);
+        let now = self.clock.now();
         let families: Vec<String> = self
             .query(
                 redis::cmd("ZRANGEBYSCORE")

@@ -182,7 +182,7 @@ fn public_jwk(path: &Path) -> Result<Jwk, CliError> {
             key = key.with_algorithm(alg).map_err(CliError::from_setup)?;
         }
     }
-    key.to_jwk_public()
+    key.to_public_jwk()
         .ok_or_else(|| CliError::invalid_key("the key has no public JWK form"))
 }
 

@@ -170,35 +170,15 @@ fn rotation_policy(settings: &Settings) -> Result<(RotationPolicy, bool), CliErr
     Ok((policy, explicit))
 }
 
-async fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
+/// Opens `--store`; the token service's builder initializes it if empty
+/// ([`TokenServiceBuilder::init_key_store_with`](jwtkit::TokenServiceBuilder::init_key_store_with)).
+fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
     if settings.store == config::DEFAULT_STORE {
         // The embedded default: ./.jwtkit is private to the user.
         create_private_dir(std::path::Path::new(".jwtkit"))?;
     }
-    let store = jwt_keys::open_store(&settings.store)
-        .map_err(|e| CliError::config(format!("--store {}: {e}", settings.store)))?;
-    let (policy, _) = rotation_policy(settings)?;
-    match store.active().await {
-        Ok(_) => {}
-        Err(jwt_keys::Error::NotInitialized { .. }) => {
-            let now = jwt_core::time::now_unix();
-            match store.init(settings.algorithm, &policy, now).await {
-                Ok(report) => {
-                    tracing::info!(store = %settings.store, active = %report.active, pending = %report.pending,
-                        alg = %settings.algorithm, "initialized an empty key store");
-                }
-                Err(jwt_keys::Error::AlreadyInitialized { .. }) => {}
-                Err(e) => {
-                    return Err(CliError::config(format!(
-                        "--store {}: cannot initialize it: {e}",
-                        settings.store
-                    )))
-                }
-            }
-        }
-        Err(e) => return Err(CliError::config(format!("--store {}: {e}", settings.store))),
-    }
-    Ok(store)
+    jwt_keys::open_store(&settings.store)
+        .map_err(|e| CliError::config(format!("--store {}: {e}", settings.store)))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
@@ -218,10 +198,13 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
 }
 
 async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService, CliError> {
-    let store = open_key_store(settings).await?;
+    let store = open_key_store(settings)?;
     let (policy, explicit_policy) = rotation_policy(settings)?;
     let mut builder = TokenService::builder()
         .shared_key_store(store)
+        // An empty store gets the policy derived from the settings; an
+        // initialized one keeps its own unless the policy was set explicitly.
+        .init_key_store_with(settings.algorithm, policy.clone())
         .issuer(issuer)
         .audience(&settings.audience)
         .access_ttl(settings.access_ttl)

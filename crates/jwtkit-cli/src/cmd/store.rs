@@ -1,7 +1,9 @@
 //! `jwtkit store`: initialize, rotate, list, publish and audit a key store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use jwt_core::{Clock, ManualClock, SystemClock};
 use jwt_keys::{KeyRecord, KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
 use serde::Serialize;
 
@@ -111,12 +113,15 @@ pub(crate) fn run(command: &StoreCommand) -> Result<(), CliError> {
     })
 }
 
-fn open(uri: &str) -> Result<std::sync::Arc<dyn KeyStore>, CliError> {
-    jwt_keys::open_store(uri).map_err(CliError::from_keys)
-}
-
-fn now(arg: Option<i64>) -> i64 {
-    arg.unwrap_or_else(jwt_core::time::now_unix)
+/// Opens the store on the run's one clock: `--now` when given (every
+/// decision of the command, from key states to the audit, is made at that
+/// instant), else the system clock.
+fn open(uri: &str, now: Option<i64>) -> Result<Arc<dyn KeyStore>, CliError> {
+    let clock: Arc<dyn Clock> = match now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    jwt_keys::open_store_with_clock(uri, clock).map_err(CliError::from_keys)
 }
 
 async fn init(args: &InitArgs) -> Result<(), CliError> {
@@ -135,9 +140,9 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
         policy = policy.max_token_lifetime(d);
     }
     let policy = policy.build().map_err(CliError::from_keys)?;
-    let store = open(&args.uri)?;
+    let store = open(&args.uri, args.now)?;
     let report = store
-        .init(alg, &policy, now(args.now))
+        .init(alg, &policy)
         .await
         .map_err(CliError::from_keys)?;
     crate::write_stdout(
@@ -150,15 +155,11 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
 }
 
 async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
-    let store = open(&args.uri)?;
-    let now = now(args.now);
+    let store = open(&args.uri, args.now)?;
     if args.if_due {
         // Every change is reported, a retirement alone included: this
         // output is an audit record.
-        let changes = store
-            .rotate_if_due(now)
-            .await
-            .map_err(CliError::from_keys)?;
+        let changes = store.rotate_if_due().await.map_err(CliError::from_keys)?;
         if args.json {
             return crate::write_stdout(crate::to_json_line(&changes)?.as_bytes());
         }
@@ -180,7 +181,7 @@ async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
         }
         return crate::write_stdout(out.as_bytes());
     }
-    let report = store.rotate(now, None).await.map_err(CliError::from_keys)?;
+    let report = store.rotate(None).await.map_err(CliError::from_keys)?;
     if args.json {
         return crate::write_stdout(crate::to_json_line(&report)?.as_bytes());
     }
@@ -218,7 +219,7 @@ struct ListedKey<'a> {
 }
 
 async fn list(args: &ListArgs) -> Result<(), CliError> {
-    let store = open(&args.uri)?;
+    let store = open(&args.uri, None)?;
     let records = store.list().await.map_err(CliError::from_keys)?;
     if args.json {
         let listed: Vec<ListedKey<'_>> =
@@ -245,7 +246,7 @@ async fn list(args: &ListArgs) -> Result<(), CliError> {
 }
 
 async fn jwks(args: &UriArg) -> Result<(), CliError> {
-    let store = open(&args.uri)?;
+    let store = open(&args.uri, None)?;
     let jwks = store
         .verification_keys()
         .await
@@ -254,11 +255,8 @@ async fn jwks(args: &UriArg) -> Result<(), CliError> {
 }
 
 async fn audit(args: &AuditArgs) -> Result<(), CliError> {
-    let store = open(&args.uri)?;
-    let report = store
-        .audit(now(args.now))
-        .await
-        .map_err(CliError::from_keys)?;
+    let store = open(&args.uri, args.now)?;
+    let report = store.audit().await.map_err(CliError::from_keys)?;
     let out = if args.json {
         crate::to_json_line(&report)?
     } else if report.is_clean() {

@@ -1,12 +1,15 @@
 //! `jwtkit verify`: check a token's signature and claims.
+//!
+//! Every key source (a key file, a JWKS file, `--store`, `--jwks-url`)
+//! goes through one verifier, [`jwt_keys::Verifier`] (a file is a fixed key
+//! set), and one rule decides which algorithms a key verifies with,
+//! [`jwt_keys::verification_algorithms`]: the same as the token service's.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_core::{
-    Algorithm, Header, ManualClock, Validation, Verifier, VerifyingKey, DEFAULT_MAX_TOKEN_SIZE,
-};
+use jwt_core::{Algorithm, Header, ManualClock, Validation, VerifyingKey, DEFAULT_MAX_TOKEN_SIZE};
+use jwt_keys::{verification_algorithms, AlgorithmRule};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -18,8 +21,12 @@ use crate::keyfile::{algorithms_for, KeySource, VerificationKeys};
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     key: KeySource,
-    /// Allowed algorithm; repeat to allow several. Required unless the JWK
-    /// (or every JWKS entry) declares its `alg`.
+    /// Allowed algorithm; repeat to allow several. Without it, a key verifies
+    /// only with the algorithm it declares: the JWK's `alg`, the `alg` of the
+    /// JWKS entry selected by the token's `kid` (file or --jwks-url), the
+    /// store's record. A token whose `alg` differs from its key's is
+    /// `invalid_algorithm`; a key that declares none (a PEM file, an entry
+    /// without `alg`) needs --alg. The key type is never used to guess.
     #[arg(long, value_name = "ALG")]
     alg: Vec<String>,
     /// Accepted issuer; repeat to accept any of several.
@@ -91,69 +98,116 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
     for name in &args.alg {
         algorithms.push(super::parse_algorithm(name)?);
     }
-    if args.key.store.is_some() || args.key.jwks_url.is_some() {
-        return verify_with_key_source(args, algorithms);
-    }
-    let keys = args.key.load()?.verification_keys()?;
-    if algorithms.is_empty() {
-        algorithms = declared_algorithms(&keys)?;
-    }
-    let verifier = build_verifier(args, keys, algorithms)?;
     let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
-    let token = super::read_token(&args.token, max_size)?;
-    let (header, claims) = verifier
-        .verify_to_map(&token)
-        .map_err(CliError::from_verification)?;
-    print_valid(args, &header, &claims)
-}
-
-/// `--store URI` or `--jwks-url URL`: keys selected by `kid` from a key
-/// store's published keys or from an identity provider's JWKS.
-fn verify_with_key_source(
-    args: &VerifyArgs,
-    mut algorithms: Vec<Algorithm>,
-) -> Result<(), CliError> {
-    let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    let (source, algorithms, rule) = key_source(args, algorithms)?;
     let token = super::read_token(&args.token, max_size)?;
     crate::block_on(async {
-        let source = match (&args.key.store, &args.key.jwks_url) {
-            (Some(uri), _) => {
-                let store = jwt_keys::open_store(uri).map_err(CliError::from_keys)?;
-                if algorithms.is_empty() {
-                    // The store's own records say which algorithms its keys use.
-                    let records = store.list().await.map_err(CliError::from_keys)?;
-                    let set: BTreeSet<Algorithm> = records
-                        .iter()
-                        .filter(|r| r.state.is_published())
-                        .map(|r| r.alg)
-                        .collect();
-                    algorithms = set.into_iter().collect();
-                }
-                jwt_keys::KeySource::Store(store)
-            }
-            (None, Some(url)) => {
-                if algorithms.is_empty() {
-                    return Err(CliError::usage(
-                        "--alg is required with --jwks-url: name the algorithms your identity \
-                         provider signs with (e.g. --alg RS256); a JWKS is not trusted to say",
-                    ));
-                }
-                jwt_keys::KeySource::Remote(url.clone())
-            }
-            (None, None) => return Err(CliError::usage("no key source given")),
-        };
         let validation = build_validation(args, &algorithms);
-        let mut builder = jwt_keys::Verifier::builder(source, validation);
+        let mut builder = jwt_keys::Verifier::builder(source, validation).algorithms(rule);
         if let Some(now) = args.now {
             builder = builder.clock(Arc::new(ManualClock::new(now)));
         }
-        let verifier = builder.build().map_err(CliError::from_keys)?;
+        let verifier = builder.build().map_err(setup_error)?;
         let data = verifier
             .verify::<Map<String, Value>>(&token)
             .await
-            .map_err(CliError::from_keys)?;
+            .map_err(verification_error)?;
         print_valid(args, &data.header, &data.claims)
     })
+}
+
+/// The key source, the validation's algorithms and the rule that applies
+/// them. With `--alg`, the list is the caller's
+/// ([`AlgorithmRule::Listed`]); without it, the keys say
+/// ([`AlgorithmRule::KeysOnly`], bounded by nothing).
+fn key_source(
+    args: &VerifyArgs,
+    algorithms: Vec<Algorithm>,
+) -> Result<(jwt_keys::KeySource, Vec<Algorithm>, AlgorithmRule), CliError> {
+    let (algorithms, rule) = if algorithms.is_empty() {
+        (Algorithm::ALL.to_vec(), AlgorithmRule::KeysOnly)
+    } else {
+        (algorithms, AlgorithmRule::Listed)
+    };
+    let source = match (&args.key.store, &args.key.jwks_url) {
+        (Some(uri), _) => {
+            // `--now` decides the key states too, so verify and `store audit` agree.
+            let store = match args.now {
+                Some(now) => jwt_keys::open_store_with_clock(uri, Arc::new(ManualClock::new(now))),
+                None => jwt_keys::open_store(uri),
+            }
+            .map_err(CliError::from_keys)?;
+            jwt_keys::KeySource::Store(store)
+        }
+        (None, Some(url)) => jwt_keys::KeySource::Remote(url.clone()),
+        (None, None) => match args.key.load()?.verification_keys()? {
+            VerificationKeys::Set(set, jwks) => {
+                // A JWKS file none of whose entries names an `alg`: say so
+                // now, naming them, rather than for the first token.
+                let unbound: Vec<&str> = set
+                    .keys()
+                    .filter(|k| verification_algorithms(k, &algorithms, rule).is_empty())
+                    .map(|k| k.kid().unwrap_or("?"))
+                    .collect();
+                if rule == AlgorithmRule::KeysOnly && unbound.len() == set.len() {
+                    return Err(CliError::usage(format!(
+                        "--alg is required: the JWKS entries {} do not declare an `alg`; \
+                         name the algorithms your issuer uses, e.g. --alg RS256",
+                        unbound.join(", ")
+                    )));
+                }
+                jwt_keys::KeySource::Jwks(jwks)
+            }
+            VerificationKeys::Single(key) => {
+                // One key verifies with exactly the validation's list (the
+                // build checks that it fits each), so without --alg the
+                // rule is applied here: the key's own `alg`, or none.
+                let algorithms = match rule {
+                    AlgorithmRule::KeysOnly => {
+                        let own = verification_algorithms(&key, &algorithms, rule);
+                        if own.is_empty() {
+                            return Err(missing_alg(&key));
+                        }
+                        own
+                    }
+                    _ => algorithms,
+                };
+                return Ok((
+                    jwt_keys::KeySource::Key(key),
+                    algorithms,
+                    AlgorithmRule::Listed,
+                ));
+            }
+        },
+    };
+    Ok((source, algorithms, rule))
+}
+
+/// A failure building the verifier is the setup's fault (exit 2).
+fn setup_error(err: jwt_keys::Error) -> CliError {
+    match err {
+        jwt_keys::Error::Core(e) => CliError::from_setup(e),
+        other => CliError::from_keys(other),
+    }
+}
+
+/// A token rejection exits 1; a key that names no algorithm when --alg was
+/// not given is a usage error (exit 2) that says to pass --alg (the
+/// verifier's only `config` error once built: the validation itself was
+/// checked by the build).
+fn verification_error(err: jwt_keys::Error) -> CliError {
+    match err {
+        jwt_keys::Error::Core(jwt_core::Error::Config { reason }) => alg_required(&reason),
+        jwt_keys::Error::Core(e) => CliError::from_verification(e),
+        other => CliError::from_keys(other),
+    }
+}
+
+fn alg_required(reason: &str) -> CliError {
+    CliError::usage(format!(
+        "--alg is required: {reason}; e.g. --alg RS256 (accepting whatever the token claims is \
+         the classic JWT vulnerability)"
+    ))
 }
 
 fn print_valid(
@@ -178,37 +232,6 @@ fn print_valid(
     crate::write_stdout(out.as_bytes())
 }
 
-/// Without `--alg`, the algorithms the key itself declares (a JWK's `alg`,
-/// or every JWKS entry's): never a guess from the key type or the token.
-fn declared_algorithms(keys: &VerificationKeys) -> Result<Vec<Algorithm>, CliError> {
-    match keys {
-        VerificationKeys::Single(key) => match key.algorithm() {
-            Some(alg) => Ok(vec![alg]),
-            None => Err(missing_alg(key)),
-        },
-        VerificationKeys::Set(set) => {
-            let mut algs = BTreeSet::new();
-            let mut undeclared = Vec::new();
-            for key in set.keys() {
-                match key.algorithm() {
-                    Some(alg) => {
-                        algs.insert(alg);
-                    }
-                    None => undeclared.push(key.kid().unwrap_or("?").to_owned()),
-                }
-            }
-            if !undeclared.is_empty() {
-                return Err(CliError::usage(format!(
-                    "--alg is required: the JWKS entries {} do not declare an `alg`; \
-                     name the algorithms your issuer uses, e.g. --alg RS256",
-                    undeclared.join(", ")
-                )));
-            }
-            Ok(algs.into_iter().collect())
-        }
-    }
-}
-
 fn missing_alg(key: &VerifyingKey) -> CliError {
     let choices: Vec<&str> = algorithms_for(key.family())
         .into_iter()
@@ -221,44 +244,6 @@ fn missing_alg(key: &VerifyingKey) -> CliError {
         key.family().name(),
         choices.join(", ")
     ))
-}
-
-fn build_verifier(
-    args: &VerifyArgs,
-    keys: VerificationKeys,
-    algorithms: Vec<Algorithm>,
-) -> Result<Verifier, CliError> {
-    let validation = build_validation(args, &algorithms);
-    match keys {
-        VerificationKeys::Single(key) => {
-            Verifier::new(*key, validation).map_err(CliError::from_setup)
-        }
-        VerificationKeys::Set(set) => {
-            // A set is checked per token; refuse up front a set none of whose
-            // keys could ever verify with the allowed algorithms.
-            let mut last_error = None;
-            let usable = set.keys().any(|key| {
-                algorithms
-                    .iter()
-                    .any(|&alg| match key.check_usable(alg, false) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            last_error = Some(e);
-                            false
-                        }
-                    })
-            });
-            if !usable {
-                let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
-                return Err(CliError::invalid_key(format!(
-                    "no key in the JWKS can verify {} ({}); check --alg against the keys",
-                    names.join("/"),
-                    last_error.map(|e| e.to_string()).unwrap_or_default()
-                )));
-            }
-            Verifier::with_key_set(Arc::new(set), validation).map_err(CliError::from_setup)
-        }
-    }
 }
 
 fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm]) -> Validation {

@@ -24,8 +24,7 @@ fn token_service_on(uri: &str) -> Result<(), Box<dyn std::error::Error>> {
             );
 
             // Rotate now (normally the maintenance task does it on schedule).
-            let now = jwtkit::core::time::now_unix();
-            let report = tokens.key_store().rotate(now, None).await?;
+            let report = tokens.key_store().rotate(None).await?;
             tokens.reload_keys().await?;
             let after = tokens.issue("bob", &()).await?;
             tokens.verify_access::<jwtkit::AccessClaims>(&pair.access_token)?; // still in its grace

@@ -72,9 +72,18 @@ pub(crate) struct ServeArgs {
     /// Algorithm of the keys created when the store is empty [default: ES256].
     #[arg(long, value_name = "ALG")]
     pub(crate) algorithm: Option<String>,
-    /// Refresh-token store: `memory`, `redis://HOST:PORT/DB` (or `rediss://`), or
-    /// comma-separated `redis://` seed nodes of a Redis Cluster [default: memory].
-    #[arg(long, value_name = "URL")]
+    /// Refresh-token store: `memory`, `redis://HOST:PORT/DB` (`rediss://` for
+    /// TLS, verified against the system trust store or `SSL_CERT_FILE`), or
+    /// comma-separated `redis://` seed nodes of a Redis Cluster [default:
+    /// memory]. A URL with a password belongs in the environment or the
+    /// config file, not on the command line, where `ps` shows it to every
+    /// local user.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "JWTKIT_REFRESH_URL",
+        hide_env_values = true
+    )]
     pub(crate) refresh: Option<String>,
     /// Prefix of every Redis key [default: jwtkit:refresh:].
     #[arg(long, value_name = "PREFIX")]

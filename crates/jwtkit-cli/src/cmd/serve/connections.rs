@@ -104,7 +104,7 @@ pub(crate) async fn serve(
             stream,
             app.clone(),
             Arc::clone(&builder),
-            limits.keep_alive_timeout,
+            limits,
             stop_rx.clone(),
             permit,
         ));
@@ -137,11 +137,17 @@ pub(crate) async fn serve(
 
 /// Serves one connection until it closes, its keep-alive idle time runs out,
 /// or the server stops (then the current request finishes first).
+///
+/// A connection asked to close gets `header_read_timeout` to do so, then it
+/// is dropped: a client that pipelines requests and never reads the
+/// responses blocks hyper's write for ever, and a graceful close waits for
+/// that write. Without keep-alive the same watchdog runs on the header-read
+/// timeout, so no connection outlives a stalled write by more than twice it.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
     builder: Arc<http1::Builder>,
-    keep_alive_timeout: Duration,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -162,8 +168,14 @@ async fn serve_connection(
     };
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let watch_idle = !keep_alive_timeout.is_zero();
+    let idle_timeout = if limits.keep_alive_timeout.is_zero() {
+        limits.header_read_timeout
+    } else {
+        limits.keep_alive_timeout
+    };
     let mut closing = false;
+    let close_deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(close_deadline);
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -177,10 +189,16 @@ async fn serve_connection(
             _ = stop.wait_for(|stop| *stop), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
+                close_deadline.as_mut().reset(Instant::now() + limits.header_read_timeout);
             }
-            () = activity.idle_for(keep_alive_timeout), if watch_idle && !closing => {
+            () = activity.idle_for(idle_timeout), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
+                close_deadline.as_mut().reset(Instant::now() + limits.header_read_timeout);
+            }
+            () = &mut close_deadline, if closing => {
+                tracing::debug!("connection did not close in time (a response the client does not read); dropping it");
+                return;
             }
         }
     }

@@ -53,10 +53,16 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         // anything waits for it.
         .layer(axum::middleware::from_fn(refuse_announced_oversized_body))
         .layer(
-            // Method and path only: a query string could carry a token.
+            // Method and route only: a query string, or a path under no route
+            // (`/userinfo/<token>`), could carry a token. The route is the
+            // matched pattern, `-` for a path no route matched.
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("-", axum::extract::MatchedPath::as_str);
+                    tracing::info_span!("request", method = %req.method(), path = %route)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
@@ -182,11 +188,29 @@ struct IssueBody {
     claims: Option<Map<String, Value>>,
 }
 
-/// `POST /token` form body (RFC 6749 §6).
-#[derive(Debug, Deserialize)]
+/// `POST /token` form body (RFC 6749 §6). Its `Debug` never shows the
+/// refresh token (a bearer credential), only whether one was sent.
+#[derive(Deserialize)]
 struct GrantForm {
     grant_type: Option<String>,
     refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for GrantForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantForm")
+            .field("grant_type", &self.grant_type)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .finish()
+    }
+}
+
+/// How a credential appears in `Debug` output: present or not, never its value.
+fn redacted(token: &Option<String>) -> &'static str {
+    match token {
+        Some(_) => "<redacted>",
+        None => "<none>",
+    }
 }
 
 fn media_type(headers: &HeaderMap) -> String {
@@ -299,10 +323,19 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
     }
 }
 
-/// `POST /revoke` form body (RFC 7009 §2.1).
-#[derive(Debug, Deserialize)]
+/// `POST /revoke` form body (RFC 7009 §2.1). Its `Debug` never shows the
+/// token.
+#[derive(Deserialize)]
 struct RevokeForm {
     token: Option<String>,
+}
+
+impl std::fmt::Debug for RevokeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevokeForm")
+            .field("token", &redacted(&self.token))
+            .finish()
+    }
 }
 
 async fn revoke(
@@ -390,4 +423,34 @@ async fn not_found() -> Response {
         ]})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12 item 6: refresh tokens never reach logs through `Debug`.
+    #[test]
+    fn form_debug_output_redacts_tokens() {
+        let secret = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2ln";
+        let grant = GrantForm {
+            grant_type: Some("refresh_token".into()),
+            refresh_token: Some(secret.into()),
+        };
+        let shown = format!("{grant:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert_eq!(
+            shown,
+            r#"GrantForm { grant_type: Some("refresh_token"), refresh_token: "<redacted>" }"#
+        );
+        let revoke = RevokeForm {
+            token: Some(secret.into()),
+        };
+        assert_eq!(
+            format!("{revoke:?}"),
+            r#"RevokeForm { token: "<redacted>" }"#
+        );
+        let empty = RevokeForm { token: None };
+        assert_eq!(format!("{empty:?}"), r#"RevokeForm { token: "<none>" }"#);
+    }
 }
