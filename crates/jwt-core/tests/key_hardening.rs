@@ -215,6 +215,21 @@ fn key_material_in_other_spellings_is_never_an_hmac_secret() {
             "raw EC public key",
         ),
         (
+            "PEM with a space after the dashes",
+            pem.replace("-----BEGIN", "----- BEGIN").into_bytes(),
+            "PEM document",
+        ),
+        (
+            "RFC 4716 (ssh-keygen -e)",
+            b"---- BEGIN SSH2 PUBLIC KEY ----\nAAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n---- END SSH2 PUBLIC KEY ----\n".to_vec(),
+            "PEM document",
+        ),
+        (
+            "authorized_keys line with options",
+            b"from=\"10.0.0.1\",no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host".to_vec(),
+            "OpenSSH public key",
+        ),
+        (
             "hex of a raw point",
             point
                 .iter()

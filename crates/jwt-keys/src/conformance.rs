@@ -6,6 +6,28 @@
 //! the [`ManualClock`] it was built with); the others take a store that
 //! already has an active key.
 //!
+//! Each backend's test file runs *all* of it through
+//! [`conformance_tests!`](crate::conformance_tests), one `#[tokio::test]` per
+//! function; what a backend supports is a parameter (`writable`), never a
+//! skipped check:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use jwt_core::ManualClock;
+//! use jwt_keys::{KeyStore, MemoryKeyStore};
+//!
+//! /// A fresh, uninitialized store on `clock`, and whatever must outlive it
+//! /// (a temporary directory); `None` skips the tests (server not available).
+//! async fn make(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
+//!     Some((Arc::new(MemoryKeyStore::with_clock(clock)), ()))
+//! }
+//!
+//! jwt_keys::conformance_tests!(make, writable = true);
+//! # fn main() {}
+//! ```
+//!
+//! The functions can also be called one by one:
+//!
 //! ```
 //! use std::sync::Arc;
 //! use jwt_core::ManualClock;
@@ -21,12 +43,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_core::{Algorithm, Clock, ErrorKind, ManualClock, Validation};
+use jwt_core::{Algorithm, Clock, ErrorKind, Validation};
 use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::policy::RotationPolicy;
 use crate::store::{KeyState, KeyStore, KeyStoreExt};
+
+/// The clock the suite moves; re-exported so that
+/// [`conformance_tests!`](crate::conformance_tests) works in crates that do
+/// not depend on `jwt-core` themselves.
+pub use jwt_core::ManualClock;
 
 /// The algorithm conformance runs use for writable stores (fast to generate).
 pub const ALG: Algorithm = Algorithm::ES256;
@@ -342,4 +369,88 @@ async fn kids(store: &dyn KeyStore) -> Vec<String> {
         .into_iter()
         .filter_map(|k| k.kid)
         .collect()
+}
+
+/// The time conformance runs start at (2023-11-14), on a [`ManualClock`].
+pub const T0: i64 = 1_700_000_000;
+
+/// Generates one `#[tokio::test]` per conformance function, named after
+/// it, for a backend's test file.
+///
+/// `$make` is an `async fn(Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, G)>`:
+/// a fresh store built on that clock (starting at [`T0`]), plus a guard `G`
+/// kept alive for the test (a temporary directory, or `()`). It returns
+/// `None` when the backend's server is not available, and the test returns
+/// early (never under CI, which provides every server).
+///
+/// - `writable = true`: `$make` returns an *uninitialized* store; the tests
+///   initialize it with [`ALG`] and [`policy`] where they need keys, and run
+///   the rotation lifecycle and concurrent rotations.
+/// - `writable = false`: a read-only store (env, a fixed KMS key) that
+///   already has its signing key; the tests check that it refuses
+///   `init`, `rotate` and `retire_expired`.
+///
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
+/// features among its dev-dependencies.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path, writable = true) => {
+        $crate::conformance_tests!(@common $make, true);
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn rotation_lifecycle() {
+            let clock = ::std::sync::Arc::new($crate::conformance::ManualClock::new($crate::conformance::T0));
+            let Some((store, _guard)) = $make(clock.clone()).await else {
+                return;
+            };
+            $crate::conformance::rotation_lifecycle(&*store, &clock).await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_rotations_leave_one_active() {
+            let clock = ::std::sync::Arc::new($crate::conformance::ManualClock::new($crate::conformance::T0));
+            let Some((store, _guard)) = $make(clock.clone()).await else {
+                return;
+            };
+            $crate::conformance::concurrent_rotations_leave_one_active(&*store, &clock).await;
+        }
+    };
+    ($make:path, writable = false) => {
+        $crate::conformance_tests!(@common $make, false);
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn read_only_refuses_rotation() {
+            let clock = ::std::sync::Arc::new($crate::conformance::ManualClock::new($crate::conformance::T0));
+            let Some((store, _guard)) = $make(clock).await else {
+                return;
+            };
+            $crate::conformance::read_only_refuses_rotation(&*store).await;
+        }
+    };
+    (@common $make:path, $writable:literal) => {
+        $crate::conformance_tests!(@keyed $make, $writable, sign_verify_round_trip);
+        $crate::conformance_tests!(@keyed $make, $writable, unknown_kid);
+        $crate::conformance_tests!(@keyed $make, $writable, jwks_has_no_private_members);
+    };
+    // A test of a function that needs a store with keys: writable stores are
+    // initialized first.
+    (@keyed $make:path, $writable:literal, $function:ident) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $function() {
+            let clock = ::std::sync::Arc::new($crate::conformance::ManualClock::new($crate::conformance::T0));
+            let Some((store, _guard)) = $make(clock).await else {
+                return;
+            };
+            if $writable {
+                $crate::KeyStore::init(
+                    &*store,
+                    $crate::conformance::ALG,
+                    &$crate::conformance::policy(),
+                )
+                .await
+                .expect("init");
+            }
+            $crate::conformance::$function(&*store).await;
+        }
+    };
 }

@@ -67,10 +67,31 @@ pub enum Error {
         /// The `kid` that is active.
         actual: String,
     },
-    /// A policy or option that is contradictory or unsafe.
-    #[error("invalid policy: {reason}")]
-    Policy {
+    /// A builder setting or argument the caller set wrong: contradictory,
+    /// out of range, or something the backend cannot do (e.g. `init` with an
+    /// algorithm the backend cannot sign).
+    #[error("invalid {setting}: {reason}")]
+    InvalidConfig {
+        /// The setting or argument at fault, e.g. `"verify_grace"`,
+        /// `"algorithm"`, `"address"`.
+        setting: &'static str,
         /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A well-formed request that the store's rotation policy forbids (e.g.
+    /// an algorithm the policy does not allow).
+    #[error("refused by the rotation policy: {reason}")]
+    PolicyViolation {
+        /// What the policy forbids and what it allows.
+        reason: String,
+    },
+    /// What the store holds contradicts itself (no active key, a `kid`
+    /// that already exists, an interrupted rotation); in any backend. A store
+    /// file that cannot be read or parsed is [`Error::CorruptStore`], which
+    /// names the file.
+    #[error("inconsistent key store state: {reason}")]
+    CorruptState {
+        /// What is inconsistent and how to recover.
         reason: String,
     },
     /// A remote backend (KMS, Vault, …) failed.
@@ -204,6 +225,115 @@ pub enum Error {
     Core(#[from] jwt_core::Error),
 }
 
+/// What kind of [`Error`] this is, without its details: cheap to copy, to
+/// compare and to count in metrics.
+///
+/// The names ([`ErrorKind::as_str`]) are stable: `jwtkit` commands print them
+/// as their `"error"` member, and scripts depend on them.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwt_keys::{ErrorKind, RotationPolicy};
+///
+/// let err = RotationPolicy::builder()
+///     .rotate_after(Duration::ZERO)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+/// assert_eq!(err.kind().as_str(), "invalid_config");
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The store has no usable key with this `kid`.
+    UnknownKey,
+    /// A key that is not the active key was asked to sign.
+    NotActive,
+    /// The backend cannot change its keys.
+    ReadOnly,
+    /// The store holds no keys yet.
+    NotInitialized,
+    /// `init` on a store that already holds keys.
+    AlreadyInitialized,
+    /// Another process rotated first.
+    Conflict,
+    /// A builder setting or argument the caller set wrong.
+    InvalidConfig,
+    /// A request the rotation policy forbids.
+    PolicyViolation,
+    /// What the store holds contradicts itself.
+    CorruptState,
+    /// A remote backend failed.
+    Backend,
+    /// Reading or writing a file failed.
+    Io,
+    /// A store file is unreadable or inconsistent.
+    CorruptStore,
+    /// A key file or store directory with unsafe permission bits.
+    InsecurePermissions,
+    /// A store file or directory owned by another user.
+    InsecureOwner,
+    /// `init` found files the store did not write.
+    UnexpectedFiles,
+    /// A store directory whose metadata was lost.
+    DamagedStore,
+    /// An environment variable is missing or unusable.
+    Env,
+    /// Fetching a remote JWKS failed.
+    Fetch,
+    /// The last good key set is too old and could not be refreshed.
+    StaleKeys,
+    /// A key store URI that cannot be opened.
+    InvalidUri,
+    /// An error from `jwt-core` (a token rejection, a key that cannot be
+    /// used): its name is `jwt-core`'s.
+    Core(jwt_core::ErrorKind),
+}
+
+impl ErrorKind {
+    /// The stable snake_case name of this kind, e.g. `"not_initialized"`;
+    /// `jwt-core`'s name for [`ErrorKind::Core`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::NotActive => "not_active",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::NotInitialized => "not_initialized",
+            ErrorKind::AlreadyInitialized => "already_initialized",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::PolicyViolation => "policy_violation",
+            ErrorKind::CorruptState => "corrupt_state",
+            ErrorKind::Backend => "backend",
+            ErrorKind::Io => "io",
+            ErrorKind::CorruptStore => "corrupt_store",
+            ErrorKind::InsecurePermissions => "insecure_permissions",
+            ErrorKind::InsecureOwner => "insecure_owner",
+            ErrorKind::UnexpectedFiles => "unexpected_files",
+            ErrorKind::DamagedStore => "damaged_store",
+            ErrorKind::Env => "env",
+            ErrorKind::Fetch => "fetch",
+            ErrorKind::StaleKeys => "stale_keys",
+            ErrorKind::InvalidUri => "invalid_uri",
+            ErrorKind::Core(kind) => kind.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares by stable name, so `err.kind() == "unknown_key"` reads like the
+/// name a script sees.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why fetching a JWKS failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -270,9 +400,11 @@ impl FetchError {
 }
 
 impl Error {
-    /// `true` when retrying the same operation may succeed: I/O errors that
-    /// are typically transient, fetch failures, remote backends that say so,
+    /// `true` when retrying the same call may succeed (the same meaning as
+    /// `is_retryable` in `jwt-refresh` and `jwtkit`): I/O errors that are
+    /// typically transient, fetch failures, remote backends that say so,
     /// rotation conflicts and signing with a key that has just rotated.
+    /// Configuration mistakes, policy violations and corrupt state are not.
     pub fn is_retryable(&self) -> bool {
         use std::io::ErrorKind as K;
         match self {
@@ -296,29 +428,32 @@ impl Error {
         }
     }
 
-    /// A stable snake_case name for this error, e.g. `"unknown_key"`,
-    /// `"read_only"`. Token rejections use `jwt-core`'s names.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of this error, with a stable snake_case name
+    /// ([`ErrorKind::as_str`], e.g. `"unknown_key"`, `"read_only"`). Token
+    /// rejections carry `jwt-core`'s kind ([`ErrorKind::Core`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::UnknownKey { .. } => "unknown_key",
-            Error::NotActive { .. } => "not_active",
-            Error::ReadOnly { .. } => "read_only",
-            Error::NotInitialized { .. } => "not_initialized",
-            Error::AlreadyInitialized { .. } => "already_initialized",
-            Error::Conflict { .. } => "conflict",
-            Error::Policy { .. } => "policy",
-            Error::Backend { .. } => "backend",
-            Error::Io { .. } => "io",
-            Error::CorruptStore { .. } => "corrupt_store",
-            Error::InsecurePermissions { .. } => "insecure_permissions",
-            Error::InsecureOwner { .. } => "insecure_owner",
-            Error::UnexpectedFiles { .. } => "unexpected_files",
-            Error::DamagedStore { .. } => "damaged_store",
-            Error::Env { .. } => "env",
-            Error::Fetch { .. } => "fetch",
-            Error::StaleKeys { .. } => "stale_keys",
-            Error::InvalidUri { .. } => "invalid_uri",
-            Error::Core(e) => e.kind().as_str(),
+            Error::UnknownKey { .. } => ErrorKind::UnknownKey,
+            Error::NotActive { .. } => ErrorKind::NotActive,
+            Error::ReadOnly { .. } => ErrorKind::ReadOnly,
+            Error::NotInitialized { .. } => ErrorKind::NotInitialized,
+            Error::AlreadyInitialized { .. } => ErrorKind::AlreadyInitialized,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::InvalidConfig { .. } => ErrorKind::InvalidConfig,
+            Error::PolicyViolation { .. } => ErrorKind::PolicyViolation,
+            Error::CorruptState { .. } => ErrorKind::CorruptState,
+            Error::Backend { .. } => ErrorKind::Backend,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::CorruptStore { .. } => ErrorKind::CorruptStore,
+            Error::InsecurePermissions { .. } => ErrorKind::InsecurePermissions,
+            Error::InsecureOwner { .. } => ErrorKind::InsecureOwner,
+            Error::UnexpectedFiles { .. } => ErrorKind::UnexpectedFiles,
+            Error::DamagedStore { .. } => ErrorKind::DamagedStore,
+            Error::Env { .. } => ErrorKind::Env,
+            Error::Fetch { .. } => ErrorKind::Fetch,
+            Error::StaleKeys { .. } => ErrorKind::StaleKeys,
+            Error::InvalidUri { .. } => ErrorKind::InvalidUri,
+            Error::Core(e) => ErrorKind::Core(e.kind()),
         }
     }
 
@@ -336,8 +471,21 @@ impl Error {
         }
     }
 
-    pub(crate) fn policy(reason: impl Into<String>) -> Self {
-        Error::Policy {
+    pub(crate) fn invalid_config(setting: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            setting,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn policy_violation(reason: impl Into<String>) -> Self {
+        Error::PolicyViolation {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn corrupt_state(reason: impl Into<String>) -> Self {
+        Error::CorruptState {
             reason: reason.into(),
         }
     }
@@ -345,3 +493,156 @@ impl Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jwt_core::Algorithm;
+
+    use super::*;
+    use crate::lifecycle::Ledger;
+    use crate::policy::RotationPolicy;
+
+    fn policy() -> RotationPolicy {
+        RotationPolicy::builder()
+            .allowed_algorithms([Algorithm::ES256])
+            .build()
+            .unwrap()
+    }
+
+    /// The names scripts see (`jwtkit … --json` prints them): a rename is
+    /// a breaking change.
+    #[test]
+    fn kind_names_are_stable() {
+        let names = [
+            (ErrorKind::UnknownKey, "unknown_key"),
+            (ErrorKind::NotActive, "not_active"),
+            (ErrorKind::ReadOnly, "read_only"),
+            (ErrorKind::NotInitialized, "not_initialized"),
+            (ErrorKind::AlreadyInitialized, "already_initialized"),
+            (ErrorKind::Conflict, "conflict"),
+            (ErrorKind::InvalidConfig, "invalid_config"),
+            (ErrorKind::PolicyViolation, "policy_violation"),
+            (ErrorKind::CorruptState, "corrupt_state"),
+            (ErrorKind::Backend, "backend"),
+            (ErrorKind::Io, "io"),
+            (ErrorKind::CorruptStore, "corrupt_store"),
+            (ErrorKind::InsecurePermissions, "insecure_permissions"),
+            (ErrorKind::InsecureOwner, "insecure_owner"),
+            (ErrorKind::UnexpectedFiles, "unexpected_files"),
+            (ErrorKind::DamagedStore, "damaged_store"),
+            (ErrorKind::Env, "env"),
+            (ErrorKind::Fetch, "fetch"),
+            (ErrorKind::StaleKeys, "stale_keys"),
+            (ErrorKind::InvalidUri, "invalid_uri"),
+            (
+                ErrorKind::Core(jwt_core::ErrorKind::UnknownKey),
+                "unknown_key",
+            ),
+        ];
+        for (kind, name) in names {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(kind, name);
+        }
+        // Token rejections keep jwt-core's kind, so callers can match on it.
+        let core = Error::Core(jwt_core::Error::InvalidSignature { kid: None });
+        assert_eq!(
+            core.kind(),
+            ErrorKind::Core(jwt_core::ErrorKind::InvalidSignature)
+        );
+    }
+
+    /// Builder mistakes name the setting at fault.
+    #[test]
+    fn invalid_settings_are_named() {
+        let cases: [(&str, Error); 4] = [
+            (
+                "rotate_after",
+                RotationPolicy::builder()
+                    .rotate_after(Duration::ZERO)
+                    .build()
+                    .unwrap_err(),
+            ),
+            (
+                "max_ttl",
+                crate::Verifier::builder(
+                    crate::KeySource::Remote("https://idp.example.com/jwks".into()),
+                    jwt_core::Validation::new([Algorithm::ES256]),
+                )
+                .cache(
+                    crate::CacheOptions::default()
+                        .with_min_ttl(Duration::from_secs(600))
+                        .with_max_ttl(Duration::from_secs(60)),
+                )
+                .build()
+                .map(|_| ())
+                .unwrap_err(),
+            ),
+            (
+                "deletion_window_days",
+                crate::aws_kms::KmsKeyStore::builder("alias/x")
+                    .deletion_window_days(3)
+                    .build()
+                    .unwrap_err(),
+            ),
+            (
+                "address",
+                crate::vault::VaultKeyStore::builder("transit", "k")
+                    .token("t")
+                    .build()
+                    .unwrap_err(),
+            ),
+        ];
+        for (expected, err) in cases {
+            match &err {
+                Error::InvalidConfig { setting, .. } => assert_eq!(*setting, expected, "{err}"),
+                other => panic!("{expected}: expected InvalidConfig, got {other:?}"),
+            }
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+            assert!(!err.is_retryable() && !err.is_rejection(), "{err}");
+        }
+    }
+
+    /// An algorithm the policy does not allow is a policy violation, not a
+    /// configuration mistake of the store.
+    #[test]
+    fn a_disallowed_algorithm_is_a_policy_violation() {
+        let err = Ledger::new(policy(), Algorithm::EdDSA, 0, "a", "p").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{err}");
+        assert!(err.to_string().contains("EdDSA is not allowed"), "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    /// A ledger that contradicts itself (no pending key, no active key, a
+    /// kid already there) is corrupt state.
+    #[test]
+    fn a_self_contradicting_ledger_is_corrupt_state() {
+        let ledger = Ledger::new(policy(), Algorithm::ES256, 0, "a", "p").unwrap();
+
+        let mut no_pending = ledger.clone();
+        no_pending.keys.retain(|r| r.kid != "p");
+        let err = no_pending
+            .rotate(10, None, "n", Algorithm::ES256)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CorruptState, "{err}");
+        assert!(
+            err.to_string().contains("no active or no pending key"),
+            "{err}"
+        );
+
+        let mut no_active = ledger.clone();
+        no_active.keys.retain(|r| r.kid != "a");
+        let err = no_active.check_active(None).unwrap_err();
+        assert!(
+            matches!(&err, Error::CorruptState { reason } if reason.contains("no active key")),
+            "{err:?}"
+        );
+
+        let mut reused = ledger;
+        let err = reused.rotate(10, None, "a", Algorithm::ES256).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CorruptState, "{err}");
+        assert!(!err.is_retryable());
+    }
+}

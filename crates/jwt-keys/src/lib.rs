@@ -74,7 +74,7 @@ pub mod vault;
 mod verify;
 
 pub use env::{EnvKeyStore, EnvKeyStoreBuilder};
-pub use error::{BoxError, Error, FetchError, Result};
+pub use error::{BoxError, Error, ErrorKind, FetchError, Result};
 pub use file::FileKeyStore;
 pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};

@@ -29,10 +29,13 @@ pub(crate) struct Ledger {
 /// construction, so a `kid` is never reused) and bound to `alg`.
 pub(crate) fn generate_key(alg: Algorithm) -> Result<(String, SigningKey)> {
     if alg.family() == KeyFamily::Hmac {
-        return Err(Error::policy(format!(
+        return Err(Error::invalid_config(
+            "algorithm",
+            format!(
             "{alg} keys are shared secrets and cannot be published in a JWKS; rotating stores hold \
              asymmetric keys (ES256, EdDSA, PS256, …) — use the env backend for an HMAC secret"
-        )));
+        ),
+        ));
     }
     let key = SigningKey::generate(alg)?;
     key.check_usable(alg)?;
@@ -61,7 +64,7 @@ impl Ledger {
         pending: &str,
     ) -> Result<Ledger> {
         if !policy.allows(alg) {
-            return Err(Error::policy(format!(
+            return Err(Error::policy_violation(format!(
                 "{alg} is not allowed by the policy (allowed: {})",
                 names(policy.allowed_algorithms())
             )));
@@ -181,7 +184,7 @@ impl Ledger {
         let active = self
             .active()
             .map(|r| r.kid.clone())
-            .ok_or_else(|| Error::policy("the store has no active key"))?;
+            .ok_or_else(|| Error::corrupt_state("the store has no active key"))?;
         match if_active {
             Some(expected) if expected != active => Err(Error::Conflict {
                 expected: expected.to_owned(),
@@ -200,12 +203,14 @@ impl Ledger {
         alg: Algorithm,
     ) -> Result<RotationReport> {
         let Some(pending) = self.find(KeyState::Pending).map(|r| r.kid.clone()) else {
-            return Err(Error::policy("the store has no active or no pending key"));
+            return Err(Error::corrupt_state(
+                "the store has no active or no pending key",
+            ));
         };
         let active = self.check_active(if_active)?;
         if self.get(new_pending).is_some() {
             // Thumbprints of fresh keys do not collide; this is a bug or an attack.
-            return Err(Error::policy(format!(
+            return Err(Error::corrupt_state(format!(
                 "kid `{new_pending}` already exists; refusing to reuse a kid"
             )));
         }

@@ -44,7 +44,7 @@ const DAY: u64 = 24 * 3600;
 ///     .verify_grace(Duration::from_secs(600))
 ///     .build()
 ///     .unwrap_err();
-/// assert_eq!(err.kind(), "policy");
+/// assert_eq!(err.kind(), jwt_keys::ErrorKind::InvalidConfig);
 /// # Ok::<(), jwt_keys::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,7 +251,9 @@ impl RotationPolicyBuilder {
             ("leeway", p.leeway, RotationPolicy::MAX_LEEWAY),
         ] {
             if value > max.as_secs() {
-                return Err(Error::policy(format!(
+                return Err(Error::invalid_config(
+                    setting,
+                    format!(
                     "{setting} ({value}s) is over its maximum of {}s ({} days); choose a shorter duration",
                     max.as_secs(),
                     max.as_secs() / DAY
@@ -259,27 +261,33 @@ impl RotationPolicyBuilder {
             }
         }
         if p.rotate_after == 0 {
-            return Err(Error::policy(
+            return Err(Error::invalid_config(
+                "rotate_after",
                 "rotate_after must be above zero (it is the maximum time a key signs)",
             ));
         }
         let needed = p.max_token_lifetime.saturating_add(p.leeway);
         if p.verify_grace < needed {
-            return Err(Error::policy(format!(
+            return Err(Error::invalid_config(
+                "verify_grace",
+                format!(
                 "verify_grace ({}s) is shorter than max_token_lifetime + leeway ({}s + {}s): tokens signed just \
                  before a rotation would be refused before they expire; raise verify_grace to at least {needed}s",
                 p.verify_grace, p.max_token_lifetime, p.leeway
             )));
         }
         if p.prepublish > p.rotate_after {
-            return Err(Error::policy(format!(
+            return Err(Error::invalid_config(
+                "prepublish",
+                format!(
                 "prepublish ({}s) is longer than rotate_after ({}s): a pending key is created at each rotation, \
                  so it could never be published long enough before the next one is due",
                 p.prepublish, p.rotate_after
             )));
         }
         if p.allowed_algorithms.is_empty() {
-            return Err(Error::policy(
+            return Err(Error::invalid_config(
+                "allowed_algorithms",
                 "allowed_algorithms is empty; name the algorithms keys may use (e.g. ES256)",
             ));
         }
@@ -449,7 +457,8 @@ mod tests {
         ];
         for (setting, builder) in cases {
             match builder.build() {
-                Err(Error::Policy { reason }) => {
+                Err(Error::InvalidConfig { setting: s, reason }) => {
+                    assert_eq!(s, setting);
                     assert!(reason.starts_with(setting), "{reason}");
                     assert!(reason.contains("over its maximum"), "{reason}");
                 }

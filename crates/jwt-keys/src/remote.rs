@@ -316,11 +316,24 @@ pub(crate) fn parse_jwks_document(
     if body.len() > limit {
         return Err(FetchError::TooLarge { limit });
     }
-    let jwks = Jwks::from_json(body).map_err(FetchError::InvalidJwks)?;
+    let mut jwks = Jwks::from_json(body).map_err(FetchError::InvalidJwks)?;
+    // A published key set holds public keys only. A symmetric (`oct`) key
+    // in it is a secret anyone who can read the document knows: trusting it
+    // would let them sign tokens (jose refuses them in a remote key set too).
+    let before = jwks.keys.len();
+    jwks.keys.retain(|jwk| !jwk.kty.eq_ignore_ascii_case("oct"));
+    let symmetric = before - jwks.keys.len();
+    if symmetric > 0 {
+        tracing::warn!(
+            symmetric,
+            "a fetched JWKS holds symmetric (oct) keys; they are ignored: a published key set \
+             must hold public keys only"
+        );
+    }
     let keys = JwksKeys::from_jwks(&jwks);
     if keys.primary.is_empty() {
         return Err(FetchError::NoUsableKeys {
-            skipped: keys.primary.skipped().len(),
+            skipped: keys.primary.skipped().len() + symmetric,
         });
     }
     Ok((keys, ttl_from(cache_control, options)))

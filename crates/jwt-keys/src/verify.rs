@@ -217,33 +217,45 @@ impl CacheOptions {
         max_body_bytes, with_max_body_bytes, usize);
 
     fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Err(Error::policy(reason));
+        let bad =
+            |setting: &'static str, reason: String| Err(Error::invalid_config(setting, reason));
         if self.min_ttl.as_secs() == 0 {
-            return bad("min_ttl must be at least one second".into());
+            return bad("min_ttl", "min_ttl must be at least one second".into());
         }
         if self.min_ttl > self.max_ttl {
-            return bad(format!(
-                "min_ttl ({:?}) is above max_ttl ({:?})",
-                self.min_ttl, self.max_ttl
-            ));
+            return bad(
+                "max_ttl",
+                format!(
+                    "min_ttl ({:?}) is above max_ttl ({:?})",
+                    self.min_ttl, self.max_ttl
+                ),
+            );
         }
         if self.default_ttl < self.min_ttl || self.default_ttl > self.max_ttl {
-            return bad(format!(
-                "default_ttl ({:?}) is outside [min_ttl, max_ttl] ({:?}, {:?})",
-                self.default_ttl, self.min_ttl, self.max_ttl
-            ));
+            return bad(
+                "default_ttl",
+                format!(
+                    "default_ttl ({:?}) is outside [min_ttl, max_ttl] ({:?}, {:?})",
+                    self.default_ttl, self.min_ttl, self.max_ttl
+                ),
+            );
         }
         if self.refresh_ahead >= self.min_ttl {
-            return bad(format!(
+            return bad(
+                "refresh_ahead",
+                format!(
                 "refresh_ahead ({:?}) must be shorter than min_ttl ({:?}), or every request would start a refresh",
                 self.refresh_ahead, self.min_ttl
             ));
         }
         if self.fetch_timeout.is_zero() {
-            return bad("fetch_timeout must be above zero".into());
+            return bad("fetch_timeout", "fetch_timeout must be above zero".into());
         }
         if self.max_body_bytes < 1024 {
-            return bad("max_body_bytes must be at least 1 KiB".into());
+            return bad(
+                "max_body_bytes",
+                "max_body_bytes must be at least 1 KiB".into(),
+            );
         }
         Ok(())
     }
@@ -339,11 +351,14 @@ impl VerifierBuilder {
             KeySource::Jwks(jwks) => {
                 let keys = JwksKeys::from_jwks(&jwks);
                 if keys.primary.is_empty() {
-                    return Err(Error::policy(format!(
-                        "the JWKS has no usable signature key ({} entries skipped: {:?})",
-                        keys.primary.skipped().len(),
-                        keys.primary.skipped()
-                    )));
+                    return Err(Error::invalid_config(
+                        "key_source",
+                        format!(
+                            "the JWKS has no usable signature key ({} entries skipped: {:?})",
+                            keys.primary.skipped().len(),
+                            keys.primary.skipped()
+                        ),
+                    ));
                 }
                 keys.warn_duplicates("a fixed JWKS");
                 (
@@ -809,8 +824,7 @@ fn unbound_error(kids: &[String]) -> jwt_core::Error {
     jwt_core::Error::Config {
         reason: format!(
             "the key {} names no algorithm (no `alg`), and the algorithms come from the keys: \
-             name the algorithms the issuer signs with (e.g. RS256); a key's type is never used \
-             to guess one",
+             name the algorithms the issuer signs with; a key's type is never used to guess one",
             names.join(", ")
         ),
     }
@@ -985,7 +999,12 @@ impl Inner {
     async fn load(&self, now: i64) -> Result<Snapshot> {
         let (keys, ttl, retiring) = match &self.source {
             // Never called: static sources are not refreshable.
-            Source::Static => return Err(Error::policy("a fixed key set cannot be reloaded")),
+            Source::Static => {
+                return Err(Error::invalid_config(
+                    "key_source",
+                    "a fixed key set cannot be reloaded",
+                ))
+            }
             Source::Store(store) => {
                 let (keys, retiring) = store_keys(store.as_ref(), now).await?;
                 (keys, secs(self.options.default_ttl), retiring)

@@ -1,9 +1,9 @@
 //! The env backend: formats, previous keys, read-only, conformance.
 
-use jwt_core::{Algorithm, Jwks, SigningKey, Validation};
-use jwt_keys::{
-    conformance, EnvKeyStore, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier,
-};
+use std::sync::Arc;
+
+use jwt_core::{Algorithm, Jwks, ManualClock, SigningKey, Validation};
+use jwt_keys::{EnvKeyStore, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier};
 use serde_json::{json, Value};
 
 fn pem_store() -> (EnvKeyStore, SigningKey) {
@@ -21,14 +21,13 @@ fn claims() -> Value {
     json!({"sub": "alice", "exp": jwt_core::time::now_unix() + 600})
 }
 
-#[tokio::test]
-async fn conformance_read_only_backend() {
-    let (store, _) = pem_store();
-    conformance::sign_verify_round_trip(&store).await;
-    conformance::unknown_kid(&store).await;
-    conformance::jwks_has_no_private_members(&store).await;
-    conformance::read_only_refuses_rotation(&store).await;
+/// A read-only store with its signing key. The env backend has no
+/// lifecycle, so it keeps the system clock rather than the suite's.
+async fn make(_clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
+    Some((Arc::new(pem_store().0), ()))
 }
+
+jwt_keys::conformance_tests!(make, writable = false);
 
 #[tokio::test]
 async fn pem_key_with_kid_and_default_alg() {

@@ -28,32 +28,15 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-#[tokio::test]
-async fn conformance_suite() {
+/// A fresh, uninitialized store on the suite's clock, in a temporary
+/// directory kept for the test.
+async fn make(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, tempfile::TempDir)> {
     let tmp = tempfile::tempdir().unwrap();
-    let store = initialized(&tmp.path().join("a")).await;
-    conformance::sign_verify_round_trip(&store).await;
-    conformance::unknown_kid(&store).await;
-    conformance::jwks_has_no_private_members(&store).await;
-
-    let clock = Arc::new(ManualClock::new(T0));
-    conformance::rotation_lifecycle(
-        &FileKeyStore::with_clock(tmp.path().join("b"), clock.clone()),
-        &clock,
-    )
-    .await;
+    let store = FileKeyStore::with_clock(tmp.path().join("keys"), clock);
+    Some((Arc::new(store), tmp))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_rotations_in_one_process() {
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    conformance::concurrent_rotations_leave_one_active(
-        &FileKeyStore::with_clock(tmp.path().join("keys"), clock.clone()),
-        &clock,
-    )
-    .await;
-}
+jwt_keys::conformance_tests!(make, writable = true);
 
 #[tokio::test]
 async fn layout_and_permissions() {

@@ -22,8 +22,6 @@ use jwtkit_test_support::{binary, free_port, service};
 use remote_servers::{unique, verify_independently, ServerProcess};
 use serde_json::json;
 
-const T0: i64 = 1_700_000_000;
-
 fn endpoint() -> Option<String> {
     service("JWTKIT_TEST_KMS_ENDPOINT", "moto (the KMS API)")
 }
@@ -52,29 +50,38 @@ fn kms_code(e: &Error) -> Option<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_suite() {
-    let Some(ep) = endpoint() else { return };
-    let store = store_at(
-        &ep,
-        &format!("alias/{}", unique("conf")),
-        Arc::new(jwt_core::SystemClock),
-    );
-    store
-        .init(conformance::ALG, &conformance::policy())
-        .await
-        .expect("init");
-    conformance::sign_verify_round_trip(&store).await;
-    conformance::unknown_kid(&store).await;
-    conformance::jwks_has_no_private_members(&store).await;
+/// A fresh, uninitialized alias store on the suite's clock.
+async fn make(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
+    let ep = endpoint()?;
+    let store = store_at(&ep, &format!("alias/{}", unique("conf")), clock);
+    Some((Arc::new(store), ()))
+}
 
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = store_at(&ep, &format!("alias/{}", unique("life")), clock.clone());
-    conformance::rotation_lifecycle(&store, &clock).await;
+jwt_keys::conformance_tests!(make, writable = true);
 
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = store_at(&ep, &format!("alias/{}", unique("conc")), clock.clone());
-    conformance::concurrent_rotations_leave_one_active(&store, &clock).await;
+/// The key-id form (`kms:KEY-ID`): one fixed key, read-only.
+mod fixed_key {
+    use super::*;
+
+    /// A fixed-key store on the active key of a fresh alias store.
+    async fn make_fixed(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
+        let ep = endpoint()?;
+        let alias = store_at(&ep, &format!("alias/{}", unique("fixed")), clock.clone());
+        let init = alias
+            .init(conformance::ALG, &conformance::policy())
+            .await
+            .expect("init");
+        let fixed = KmsKeyStore::builder(init.active)
+            .endpoint_url(&ep)
+            .region("us-east-1")
+            .timeout(Duration::from_secs(10))
+            .clock(clock)
+            .build()
+            .expect("build");
+        Some((Arc::new(fixed), ()))
+    }
+
+    jwt_keys::conformance_tests!(make_fixed, writable = false);
 }
 
 /// Each RS*/ES* algorithm on its KMS key spec: the token verifies in

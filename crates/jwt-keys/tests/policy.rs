@@ -14,7 +14,7 @@ const DAY: i64 = 86_400;
 
 fn refused(b: jwt_keys::RotationPolicyBuilder) -> String {
     match b.build() {
-        Err(Error::Policy { reason }) => reason,
+        Err(Error::InvalidConfig { reason, .. }) => reason,
         other => panic!("expected a policy error, got {other:?}"),
     }
 }

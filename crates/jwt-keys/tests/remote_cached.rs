@@ -21,7 +21,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 fn kind<T>(result: &Result<T, Error>) -> &'static str {
     match result {
         Ok(_) => "ok",
-        Err(e) => e.kind(),
+        Err(e) => e.kind().as_str(),
     }
 }
 

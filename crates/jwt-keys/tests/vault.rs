@@ -18,8 +18,6 @@ use jwtkit_test_support::{binary, free_port, service};
 use remote_servers::{unique, verify_independently, ServerProcess};
 use serde_json::{json, Value};
 
-const T0: i64 = 1_700_000_000;
-
 fn server() -> Option<(String, String)> {
     let addr = service("JWTKIT_TEST_VAULT_ADDR", "OpenBao (the Vault API)")?;
     let token = service("JWTKIT_TEST_VAULT_TOKEN", "OpenBao's root token")?;
@@ -52,39 +50,14 @@ async fn vault_get(addr: &str, token: &str, path: &str) -> Value {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_suite() {
-    let Some((addr, token)) = server() else {
-        return;
-    };
-    let store = store_at(
-        &addr,
-        &token,
-        &unique("conf"),
-        Arc::new(jwt_core::SystemClock),
-    );
-    store
-        .init(conformance::ALG, &conformance::policy())
-        .await
-        .expect("init");
-    conformance::sign_verify_round_trip(&store).await;
-    conformance::unknown_kid(&store).await;
-    conformance::jwks_has_no_private_members(&store).await;
-
-    let clock = Arc::new(ManualClock::new(T0));
-    conformance::rotation_lifecycle(
-        &store_at(&addr, &token, &unique("life"), clock.clone()),
-        &clock,
-    )
-    .await;
-
-    let clock = Arc::new(ManualClock::new(T0));
-    conformance::concurrent_rotations_leave_one_active(
-        &store_at(&addr, &token, &unique("conc"), clock.clone()),
-        &clock,
-    )
-    .await;
+/// A fresh, uninitialized transit key store on the suite's clock.
+async fn make(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
+    let (addr, token) = server()?;
+    let store = store_at(&addr, &token, &unique("conf"), clock);
+    Some((Arc::new(store), ()))
 }
+
+jwt_keys::conformance_tests!(make, writable = true);
 
 /// Every algorithm transit can sign, PS* (salt_length=hash) and EdDSA
 /// included; the tokens verify in jsonwebtoken (jwt-core for ES512, which
@@ -227,14 +200,18 @@ async fn errors_are_typed() {
             .await
             .unwrap_err()
             .kind(),
-        "policy"
+        "invalid_config"
     );
 }
 
 #[test]
 fn builder_refuses_contradictions_and_redacts_the_token() {
     let b = || VaultKeyStore::builder("transit", "k").address("http://127.0.0.1:8200");
-    assert_eq!(b().build().unwrap_err().kind(), "policy", "no token");
+    assert_eq!(
+        b().build().unwrap_err().kind(),
+        "invalid_config",
+        "no token"
+    );
     let s = b().token("s3cret-token").build().unwrap();
     assert!(!format!("{s:?}").contains("s3cret"));
     assert!(!format!("{:?}", b().token("s3cret-token")).contains("s3cret"));

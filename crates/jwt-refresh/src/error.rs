@@ -120,9 +120,99 @@ pub enum Error {
     },
 }
 
+/// What kind of [`Error`] this is, without its details: cheap to copy, to
+/// compare and to count in metrics. The names ([`ErrorKind::as_str`]) are
+/// stable.
+///
+/// ```
+/// use jwt_refresh::{ErrorKind, RefreshPolicy};
+/// use std::time::Duration;
+///
+/// let err = RefreshPolicy::builder().ttl(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+/// assert_eq!(err.kind().as_str(), "invalid_config");
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A policy or builder setting is invalid.
+    InvalidConfig,
+    /// A token id, family id, subject or metadata value is malformed.
+    InvalidInput,
+    /// The family to issue into does not exist.
+    UnknownFamily,
+    /// The family to issue into has been revoked.
+    FamilyRevoked,
+    /// The family to issue into reached its maximum lifetime.
+    FamilyExpired,
+    /// The family to issue into belongs to another subject.
+    SubjectMismatch,
+    /// The system random number generator failed.
+    Random,
+    /// The backend could not be reached (retryable).
+    Unavailable,
+    /// The backend did not answer in time (retryable).
+    Timeout,
+    /// The backend refused the operation.
+    Backend,
+    /// The backend answered with data this version does not understand.
+    UnexpectedReply,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name of this kind, e.g. `"unavailable"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::UnknownFamily => "unknown_family",
+            ErrorKind::FamilyRevoked => "family_revoked",
+            ErrorKind::FamilyExpired => "family_expired",
+            ErrorKind::SubjectMismatch => "subject_mismatch",
+            ErrorKind::Random => "random",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Backend => "backend",
+            ErrorKind::UnexpectedReply => "unexpected_reply",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares by stable name: `err.kind() == "unavailable"`.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl Error {
-    /// Whether retrying the same operation later may succeed (the backend was unreachable or
-    /// slow). Callers typically answer HTTP 503 for these and 500 for the rest.
+    /// The kind of this error, with a stable snake_case name
+    /// ([`ErrorKind::as_str`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidConfig { .. } => ErrorKind::InvalidConfig,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::UnknownFamily { .. } => ErrorKind::UnknownFamily,
+            Error::FamilyRevoked { .. } => ErrorKind::FamilyRevoked,
+            Error::FamilyExpired { .. } => ErrorKind::FamilyExpired,
+            Error::SubjectMismatch { .. } => ErrorKind::SubjectMismatch,
+            Error::Random => ErrorKind::Random,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Backend { .. } => ErrorKind::Backend,
+            Error::UnexpectedReply { .. } => ErrorKind::UnexpectedReply,
+        }
+    }
+
+    /// `true` when retrying the same call may succeed (the backend was unreachable or slow);
+    /// the same meaning as `is_retryable` in `jwt-keys` and `jwtkit`. Callers typically answer
+    /// HTTP 503 for these and 500 for the rest.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unavailable { .. } | Error::Timeout { .. })
     }
@@ -138,6 +228,42 @@ impl Error {
         Error::InvalidConfig {
             setting,
             reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are stable: logs and metrics key on them.
+    #[test]
+    fn kind_names_are_stable_and_retryability_follows_the_kind() {
+        let unavailable = Error::Unavailable {
+            backend: "redis",
+            endpoint: "127.0.0.1:6379".into(),
+            effect: "the operation was not applied",
+            source: "connection refused".into(),
+        };
+        let timeout = Error::Timeout {
+            backend: "redis",
+            endpoint: "127.0.0.1:6379".into(),
+            after: Duration::from_secs(1),
+        };
+        let config = Error::invalid_config("ttl", "zero");
+        let input = Error::invalid_input("subject", "empty");
+        let cases = [
+            (unavailable, ErrorKind::Unavailable, "unavailable", true),
+            (timeout, ErrorKind::Timeout, "timeout", true),
+            (config, ErrorKind::InvalidConfig, "invalid_config", false),
+            (input, ErrorKind::InvalidInput, "invalid_input", false),
+            (Error::Random, ErrorKind::Random, "random", false),
+        ];
+        for (err, kind, name, retryable) in cases {
+            assert_eq!(err.kind(), kind, "{err}");
+            assert_eq!(err.kind().as_str(), name);
+            assert_eq!(err.kind(), name);
+            assert_eq!(err.is_retryable(), retryable, "{err}");
         }
     }
 }

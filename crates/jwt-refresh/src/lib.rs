@@ -45,7 +45,7 @@ pub mod conformance;
 mod redis;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Error, ErrorKind, Result};
 pub use id::{FamilyId, TokenId};
 pub use memory::MemoryRefreshStore;
 pub use policy::{RefreshPolicy, RefreshPolicyBuilder, MAX_REUSE_GRACE};

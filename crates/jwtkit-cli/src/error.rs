@@ -39,6 +39,11 @@ impl CliError {
         Self::new("weak_key", message, EXIT_CONFIG)
     }
 
+    /// A key or secret file others may change (exit 2).
+    pub(crate) fn insecure_permissions(message: impl Into<String>) -> Self {
+        Self::new("insecure_permissions", message, EXIT_CONFIG)
+    }
+
     /// Reading input or writing output failed (exit 2).
     pub(crate) fn io(message: impl Into<String>) -> Self {
         Self::new("io", message, EXIT_CONFIG)
@@ -90,7 +95,7 @@ impl CliError {
         } else {
             EXIT_CONFIG
         };
-        Self::new(err.kind(), err.to_string(), exit_code)
+        Self::new(err.kind().as_str(), err.to_string(), exit_code)
     }
 
     /// The same error with another exit code.

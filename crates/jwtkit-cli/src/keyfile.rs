@@ -89,6 +89,7 @@ impl KeySource {
     /// Reads the key material.
     pub(crate) fn load(&self) -> Result<KeyMaterial, CliError> {
         if let Some(path) = &self.key {
+            check_path_trust(path)?;
             let (bytes, meta) = read_limited(path).map_err(|e| cannot_read(path, &e))?;
             let document = classify(bytes).map_err(|e| e.context(key_file(path)))?;
             return Ok(KeyMaterial::File {
@@ -98,6 +99,7 @@ impl KeySource {
             });
         }
         if let Some(path) = &self.secret_file {
+            check_path_trust(path)?;
             let (secret, meta) = read_limited(path).map_err(|e| {
                 CliError::invalid_key(format!(
                     "cannot read the secret file {}: {e}; check the path and its permissions",
@@ -214,10 +216,13 @@ impl KeyMaterial {
                 path,
                 document,
                 meta,
-            } => protect(path, meta, Protection::Integrity)
-                .and_then(|()| document.verifying_key())
-                .map(|key| VerificationKeys::Single(Box::new(key)))
-                .map_err(|e| e.context(key_file(path))),
+            } => {
+                protect(path, meta, Protection::Integrity)?;
+                document
+                    .verifying_key()
+                    .map(|key| VerificationKeys::Single(Box::new(key)))
+                    .map_err(|e| e.context(key_file(path)))
+            }
         }
     }
 }
@@ -283,8 +288,24 @@ pub(crate) fn read_key_file(path: &Path) -> Result<KeyDocument, CliError> {
 /// command runs once, on a file the user chose (a long-running store or
 /// `jwtkit serve`'s refresh key refuses it).
 fn protect(path: &Path, meta: &std::fs::Metadata, protection: Protection) -> Result<(), CliError> {
-    jwt_keys::file::check_protection(path, meta, Protection::Integrity)
-        .map_err(CliError::from_keys)?;
+    match jwt_keys::file::check_protection(path, meta, Protection::Integrity) {
+        Ok(()) => {}
+        // The store's wording speaks of key stores; say what it means here.
+        Err(jwt_keys::Error::InsecurePermissions { mode, .. }) => {
+            let (what, fix) = if protection == Protection::Secret {
+                ("what is signed", "600")
+            } else {
+                ("which tokens verify", "go-w")
+            };
+            return Err(CliError::insecure_permissions(format!(
+                "{}: mode {mode:03o} lets other users change it, and whoever can change it \
+                 chooses {what}; run `chmod {fix} {}`",
+                key_file(path),
+                path.display()
+            )));
+        }
+        Err(e) => return Err(CliError::from_keys(e)),
+    }
     if protection == Protection::Secret
         && jwt_keys::file::check_protection(path, meta, Protection::Secret).is_err()
     {
@@ -295,6 +316,53 @@ fn protect(path: &Path, meta: &std::fs::Metadata, protection: Protection) -> Res
         ));
     }
     Ok(())
+}
+
+/// Refuses a path that another user could redirect: a symbolic link they
+/// own, or a directory on the way that they own or may write (unless it is
+/// sticky, like `/tmp`, where nobody may replace another's entries). The
+/// file's own owner and mode are checked once it is open; this covers what
+/// decides *which* file is opened (like OpenSSH's StrictModes, which checks
+/// every directory up to the file).
+pub(crate) fn check_path_trust(path: &Path) -> Result<(), CliError> {
+    use jwt_keys::file::check_protection;
+    let refuse = |e: jwt_keys::Error| {
+        CliError::from_keys(e).context(format_args!("{}: the path is not safe", path.display()))
+    };
+    // A symbolic link's own mode means nothing; its owner chooses the target.
+    if let Ok(link) = std::fs::symlink_metadata(path) {
+        if link.file_type().is_symlink() {
+            if let Err(e @ jwt_keys::Error::InsecureOwner { .. }) =
+                check_protection(path, &link, Protection::Integrity)
+            {
+                return Err(refuse(e));
+            }
+        }
+    }
+    let absolute = std::path::absolute(path)
+        .map_err(|e| CliError::io(format!("cannot resolve {}: {e}", path.display())))?;
+    for dir in absolute.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        match check_protection(dir, &meta, Protection::Integrity) {
+            Ok(()) => {}
+            Err(jwt_keys::Error::InsecurePermissions { .. }) if is_sticky(&meta) => {}
+            Err(e) => return Err(refuse(e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_sticky(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o1000 != 0
+}
+
+#[cfg(not(unix))]
+fn is_sticky(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn cannot_read(path: &Path, e: &std::io::Error) -> CliError {
@@ -364,9 +432,17 @@ fn not_a_key(bytes: &[u8], err: CliError) -> CliError {
 
 /// Reads at most [`MAX_KEY_FILE`] bytes (a larger file is an error), with
 /// the metadata of the file opened, so that what is checked is what is read.
+/// Only a regular file is read (a FIFO would block for ever).
 fn read_limited(path: &Path) -> std::io::Result<(Zeroizing<Vec<u8>>, std::fs::Metadata)> {
+    let not_regular = || std::io::Error::other("not a regular file");
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_KEY_FILE {

@@ -74,7 +74,10 @@ fn secret_files_others_can_replace_are_refused() {
     let run = sign(dir, "shared.secret");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("error [insecure_permissions]") && run.stderr.contains("shared.secret"),
+        run.stderr.contains("error [insecure_permissions]")
+            && run.stderr.contains("shared.secret")
+            && run.stderr.contains("chooses what is signed")
+            && run.stderr.contains("chmod 600"),
         "{}",
         run.stderr
     );
@@ -142,4 +145,86 @@ fn verification_keys_others_can_replace_are_refused() {
         "{}",
         run.stderr
     );
+}
+
+/// Found by the second outside review: the secret file's owner was checked
+/// but not its directory, so the directory's owner (another user) replaced
+/// the file by a symlink to a root-owned public file and signed tokens with
+/// its text. And a FIFO given as a secret file blocked for ever.
+#[test]
+fn the_path_to_a_key_is_checked_too() {
+    if !can_chown() {
+        eprintln!("skipped: this user cannot give files to another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // A directory another user owns, holding a file of ours.
+    std::fs::create_dir(dir.join("theirs")).unwrap();
+    write(dir, "theirs/secret", SECRET.as_bytes(), 0o600);
+    std::os::unix::fs::chown(dir.join("theirs"), Some(65534), None).unwrap();
+    let run = sign(dir, "theirs/secret");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("insecure_owner") && run.stderr.contains("the path is not safe"),
+        "{}",
+        run.stderr
+    );
+
+    // A symlink another user owns, pointing at a root-owned public file.
+    std::fs::create_dir(dir.join("ours")).unwrap();
+    std::os::unix::fs::symlink("/etc/os-release", dir.join("ours/secret")).unwrap();
+    std::os::unix::fs::lchown(dir.join("ours/secret"), Some(65534), None).unwrap();
+    let run = jwtkit(
+        dir,
+        &[
+            "verify",
+            "--alg",
+            "HS256",
+            "--secret-file",
+            "ours/secret",
+            "x.y.z",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("insecure_owner"), "{}", run.stderr);
+
+    // A FIFO is refused at once, not read for ever.
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        // Bounded: a regression would block on the FIFO, so the child is
+        // killed after 10 s rather than hanging the suite.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+            .args([
+                "sign",
+                "--alg",
+                "HS256",
+                "--secret-file",
+                "fifo",
+                "--exp",
+                "5m",
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("jwtkit blocked reading a FIFO");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
 }

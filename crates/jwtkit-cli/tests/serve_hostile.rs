@@ -586,3 +586,20 @@ fn the_refresh_url_can_come_from_the_environment() {
     assert!(help.contains("JWTKIT_REFRESH_URL"), "{help}");
     assert!(!help.contains("hunter2"), "{help}");
 }
+
+/// Found by the second new-user review: a start refused for a setting
+/// checked late (`--reuse-grace 2m`) had already initialized the empty key
+/// store, fixing its rotation policy from a run that never served. Every
+/// setting is now checked before the store is written.
+#[test]
+fn a_refused_start_leaves_no_key_store_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--store", "file:keys", "--reuse-grace", "2m"];
+    let stderr = refused(dir.path(), &args);
+    assert!(stderr.contains("error [config]"), "{stderr}");
+    assert!(stderr.contains("reuse_grace"), "{stderr}");
+    assert!(
+        !dir.path().join("keys").join("keys.json").exists(),
+        "the refused start initialized the store: {stderr}"
+    );
+}

@@ -253,4 +253,14 @@ fn sign_with_a_store_enforces_its_max_token_lifetime() {
     assert_eq!(claims["exp"], NOW + 3600);
     assert_eq!(claims["iat"], NOW);
     assert!(!run.stderr.contains("never expires"), "{}", run.stderr);
+
+    // An nbf past the maximum lifetime can never be valid under this store:
+    // one message that says so (the new-user review was sent back and forth
+    // between "make --exp longer than --nbf" and "--exp 1h or less").
+    for args in [&["--nbf", "2h"][..], &["--nbf", "2h", "--exp", "3h"][..]] {
+        let run = sign_store(dir.path(), args);
+        assert_refused(&run, &["nbf", "could never be valid", "--nbf under 1h"]);
+    }
+    let run = sign_store(dir.path(), &["--nbf", "10m"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -314,3 +314,41 @@ fn rotate_if_due_reports_a_retirement_it_made() {
     );
     assert!(text.contains("nothing changed"), "{text}");
 }
+
+/// Found by the second outside review: `--now` on a command that writes the
+/// store had no bounds, so `--now 0` destroyed keys still in their grace and
+/// a millisecond timestamp dated the store in year 58 000.
+#[test]
+fn store_writes_refuse_a_now_that_runs_backwards_or_is_not_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t0 = 1_900_000_000i64;
+    let t = |d: i64| (t0 + d).to_string();
+    ok(
+        dir,
+        &[
+            "store",
+            "init",
+            "file:keys",
+            "--alg",
+            "ES256",
+            "--now",
+            &t(0),
+        ],
+    );
+    let before = files(&dir.join("keys"));
+
+    let run = jwtkit(dir, &["store", "rotate", "file:keys", "--now", "0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("only move forward"), "{}", run.stderr);
+    let run = jwtkit(dir, &["store", "rotate", "file:keys", "--now", &t(-60)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let millis = (t0 * 1000).to_string();
+    let run = jwtkit(dir, &["store", "rotate", "file:keys", "--now", &millis]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("milliseconds?"), "{}", run.stderr);
+    assert_eq!(files(&dir.join("keys")), before, "nothing was written");
+
+    // Forward is fine.
+    ok(dir, &["store", "rotate", "file:keys", "--now", &t(86_400)]);
+}

@@ -316,3 +316,69 @@ fn a_jwks_file_and_a_jwks_url_agree_on_duplicated_kids() {
         run.stderr
     );
 }
+
+/// Found by the second new-user review: the usage error for a JWKS without
+/// `alg` suggested `--alg RS256` for an EC key. It now names the algorithms
+/// that fit each key.
+#[test]
+fn the_alg_hint_fits_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ok(
+        dir,
+        &["keys", "generate", "--alg", "ES256", "--out", "e.pem"],
+    );
+    let jwks = json!({"keys": [entry(dir, "e.pem", "e", None)]}).to_string();
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    let token = sign(dir, &["--key", "e.pem"], "ES256", "e", &[]);
+    let (code, kind, doc) = verify(dir, &["--key", "jwks.json", &token]);
+    assert_eq!((code, kind.as_str()), (2, "usage"), "{doc}");
+    let message = doc["message"].as_str().unwrap();
+    assert!(message.contains("ES256"), "{message}");
+    assert!(!message.contains("RS256"), "{message}");
+
+    let url = serve_jwks(jwks);
+    let (code, kind, doc) = verify(dir, &["--jwks-url", &url, &token]);
+    assert_eq!((code, kind.as_str()), (2, "usage"), "{doc}");
+    assert!(!doc["message"].as_str().unwrap().contains("RS256"), "{doc}");
+}
+
+/// Found by the second outside review: one `--key` JWK bound to RS256 with
+/// `--alg RS256 --alg PS256` answered a PS256 token with a configuration
+/// error (exit 2), while the same key in a JWKS file rejected it (exit 1).
+/// The token must not decide whether the setup is at fault.
+#[test]
+fn a_bound_single_key_rejects_other_listed_algorithms_as_the_token_s_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ok(
+        dir,
+        &["keys", "generate", "--alg", "RS256", "--out", "r.pem"],
+    );
+    let jwk = entry(dir, "r.pem", "r", Some("RS256"));
+    std::fs::write(dir.join("r.jwk"), jwk.to_string()).unwrap();
+    std::fs::write(dir.join("r.jwks"), json!({"keys": [jwk]}).to_string()).unwrap();
+    let ps = sign(dir, &["--key", "r.pem"], "PS256", "r", &[]);
+    let rs = sign(dir, &["--key", "r.pem"], "RS256", "r", &[]);
+    for file in ["r.jwk", "r.jwks"] {
+        let both = ["--key", file, "--alg", "RS256", "--alg", "PS256"];
+        let mut args = both.to_vec();
+        args.push(&ps);
+        let (code, kind, doc) = verify(dir, &args);
+        assert_eq!(
+            (code, kind.as_str()),
+            (1, "invalid_algorithm"),
+            "{file}: {doc}"
+        );
+        let mut args = both.to_vec();
+        args.push(&rs);
+        assert_eq!(verify(dir, &args).1, "ok", "{file}");
+    }
+    // Only algorithms the key cannot use: the setup's fault, said up front.
+    let (code, kind, doc) = verify(dir, &["--key", "r.jwk", "--alg", "PS256", &rs]);
+    assert_eq!((code, kind.as_str()), (2, "usage"), "{doc}");
+    assert!(
+        doc["message"].as_str().unwrap().contains("bound to RS256"),
+        "{doc}"
+    );
+}

@@ -162,7 +162,7 @@ where
                 Err(e) => {
                     let kind = match &e {
                         Error::InvalidToken(e) => e.kind().as_str(),
-                        other => other.kind(),
+                        other => other.kind().as_str(),
                     };
                     tracing::debug!(reason = kind, "bearer token refused");
                     Ok(challenge(Some(kind)))

@@ -379,6 +379,38 @@ impl TokenServiceBuilder {
     /// verification keys.
     pub async fn build(self) -> Result<TokenService> {
         self.check()?;
+        // Everything that can be refused is checked before an empty key store
+        // is initialized: a refused start must not leave a store behind whose
+        // policy is then fixed.
+        let (refresh_store, refresh_key): (Arc<dyn RefreshStore>, RefreshKey) =
+            match self.refresh_store.clone() {
+                Some(store) => (store, self.refresh_key.clone().expect("checked")),
+                None => {
+                    let mut policy = RefreshPolicy::builder()
+                        .ttl(self.refresh_ttl)
+                        .max_family_lifetime(
+                            self.session_lifetime
+                                .unwrap_or(DEFAULT_SESSION_LIFETIME)
+                                .max(self.refresh_ttl),
+                        );
+                    if let Some(grace) = self.reuse_grace {
+                        policy = policy.reuse_grace(grace);
+                    }
+                    let policy = policy.build().map_err(|e| match e {
+                        jwt_refresh::Error::InvalidConfig { setting, reason } => {
+                            Error::config(setting, reason)
+                        }
+                        e => Error::RefreshStore(e),
+                    })?;
+                    let store = MemoryRefreshStore::new(policy).with_clock(self.clock.clone());
+                    let key = match self.refresh_key.clone() {
+                        Some(k) => k,
+                        None => RefreshKey::generate()?,
+                    };
+                    (Arc::new(store), key)
+                }
+            };
+
         let key_store = self.key_store.clone().expect("checked");
         if let Some(alg) = self.init_algorithm {
             match key_store.active().await {
@@ -398,6 +430,7 @@ impl TokenServiceBuilder {
                             ),
                         ));
                     }
+                    self.check_policy(&policy)?;
                     match key_store.init(alg, &policy).await {
                         Ok(report) => {
                             tracing::info!(store = key_store.name(), active = %report.active,
@@ -428,35 +461,6 @@ impl TokenServiceBuilder {
             }
         }
         self.check_policy(&recorded)?;
-
-        let (refresh_store, refresh_key): (Arc<dyn RefreshStore>, RefreshKey) =
-            match self.refresh_store.clone() {
-                Some(store) => (store, self.refresh_key.clone().expect("checked")),
-                None => {
-                    let mut policy = RefreshPolicy::builder()
-                        .ttl(self.refresh_ttl)
-                        .max_family_lifetime(
-                            self.session_lifetime
-                                .unwrap_or(DEFAULT_SESSION_LIFETIME)
-                                .max(self.refresh_ttl),
-                        );
-                    if let Some(grace) = self.reuse_grace {
-                        policy = policy.reuse_grace(grace);
-                    }
-                    let policy = policy.build().map_err(|e| match e {
-                        jwt_refresh::Error::InvalidConfig { setting, reason } => {
-                            Error::config(setting, reason)
-                        }
-                        e => Error::RefreshStore(e),
-                    })?;
-                    let store = MemoryRefreshStore::new(policy).with_clock(self.clock.clone());
-                    let key = match self.refresh_key.clone() {
-                        Some(k) => k,
-                        None => RefreshKey::generate()?,
-                    };
-                    (Arc::new(store), key)
-                }
-            };
 
         let issuer = self.issuer.clone().expect("checked");
         let audience = self.audience.clone().expect("checked");

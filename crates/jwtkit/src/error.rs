@@ -64,6 +64,65 @@ pub enum Error {
     },
 }
 
+/// What kind of [`Error`] this is, without its details: cheap to copy, to
+/// compare and to count in metrics. The names ([`ErrorKind::as_str`]) are
+/// stable (`jwtkit serve` logs them).
+///
+/// The kind of the error *inside* (a token rejection's
+/// [`jwt_core::ErrorKind`], a store's own kind) is on the inner error.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A builder setting is missing, unsafe, or contradicts another one.
+    Config,
+    /// An access token was refused.
+    InvalidToken,
+    /// A refresh token was refused.
+    InvalidGrant,
+    /// The request to issue tokens is malformed.
+    InvalidRequest,
+    /// The key store failed.
+    KeyStore,
+    /// The refresh-token store failed.
+    RefreshStore,
+    /// Signing or encoding a token failed in `jwt-core`.
+    Encoding,
+    /// The system random number generator failed.
+    Random,
+    /// Reading or writing the refresh-token key file failed.
+    RefreshKeyFile,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name of this kind, e.g. `"invalid_grant"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::InvalidGrant => "invalid_grant",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::KeyStore => "key_store",
+            ErrorKind::RefreshStore => "refresh_store",
+            ErrorKind::Encoding => "encoding",
+            ErrorKind::Random => "random",
+            ErrorKind::RefreshKeyFile => "refresh_key_file",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares by stable name: `err.kind() == "invalid_grant"`.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why a refresh token was refused. Every variant means the same thing to the
 /// client (`invalid_grant`: log in again); they differ for logs and metrics.
 #[non_exhaustive]
@@ -71,8 +130,8 @@ pub enum Error {
 pub enum GrantRefusal {
     /// Not a refresh token of this service: bad signature, wrong `typ` (an
     /// access token presented as a refresh token), wrong issuer, malformed.
-    /// Carries jwt-core's stable kind name, e.g. `"invalid_type"`.
-    Invalid(&'static str),
+    /// Carries jwt-core's kind, e.g. [`jwt_core::ErrorKind::InvalidType`].
+    Invalid(jwt_core::ErrorKind),
     /// The refresh token is past its `exp`, or its session reached its maximum lifetime.
     Expired,
     /// The store does not know this token (purged, or issued by another store).
@@ -114,8 +173,10 @@ impl fmt::Display for GrantRefusal {
 }
 
 impl Error {
-    /// `true` when retrying the same call later may succeed (a store was
-    /// unreachable or timed out): answer HTTP 503.
+    /// `true` when retrying the same call may succeed (a store was
+    /// unreachable or timed out; the store's own `is_retryable` decides):
+    /// answer HTTP 503. The same meaning as `is_retryable` in `jwt-keys` and
+    /// `jwt-refresh`.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::KeyStore(e) => e.is_retryable(),
@@ -133,18 +194,19 @@ impl Error {
         )
     }
 
-    /// A stable snake_case name, e.g. `"invalid_grant"`, `"config"`.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of this error, with a stable snake_case name
+    /// ([`ErrorKind::as_str`], e.g. `"invalid_grant"`, `"config"`).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config { .. } => "config",
-            Error::InvalidToken(_) => "invalid_token",
-            Error::InvalidGrant { .. } => "invalid_grant",
-            Error::InvalidRequest { .. } => "invalid_request",
-            Error::KeyStore(_) => "key_store",
-            Error::RefreshStore(_) => "refresh_store",
-            Error::Encoding(_) => "encoding",
-            Error::RefreshKeyFile { .. } => "refresh_key_file",
-            Error::Random => "random",
+            Error::Config { .. } => ErrorKind::Config,
+            Error::InvalidToken(_) => ErrorKind::InvalidToken,
+            Error::InvalidGrant { .. } => ErrorKind::InvalidGrant,
+            Error::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            Error::KeyStore(_) => ErrorKind::KeyStore,
+            Error::RefreshStore(_) => ErrorKind::RefreshStore,
+            Error::Encoding(_) => ErrorKind::Encoding,
+            Error::RefreshKeyFile { .. } => ErrorKind::RefreshKeyFile,
+            Error::Random => ErrorKind::Random,
         }
     }
 
@@ -162,3 +224,28 @@ impl Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are stable (`jwtkit serve` logs them); a refused refresh
+    /// token carries jwt-core's kind, shown by name.
+    #[test]
+    fn kinds_are_stable_and_grant_refusals_carry_the_core_kind() {
+        let refusal = GrantRefusal::Invalid(jwt_core::ErrorKind::InvalidType);
+        assert_eq!(refusal.as_str(), "invalid");
+        assert_eq!(
+            refusal.to_string(),
+            "not a valid refresh token of this service (invalid_type)"
+        );
+        let err = Error::grant(refusal);
+        assert_eq!(err.kind(), ErrorKind::InvalidGrant);
+        assert_eq!(err.kind().as_str(), "invalid_grant");
+        assert!(err.is_rejection() && !err.is_retryable());
+        let err = Error::config("access_ttl", "zero");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(err.kind(), "config");
+        assert_eq!(Error::Random.kind().to_string(), "random");
+    }
+}

@@ -88,7 +88,7 @@ pub use jwt_refresh as refresh;
 
 pub use builder::TokenServiceBuilder;
 pub use claims::{AccessClaims, Audience, RESERVED_CLAIMS};
-pub use error::{Error, GrantRefusal, Result};
+pub use error::{Error, ErrorKind, GrantRefusal, Result};
 pub use refresh_key::{RefreshKey, REFRESH_KEY_LEN};
 pub use service::{
     Health, MaintenanceTask, TokenPair, TokenService, ACCESS_TYP, DEFAULT_ACCESS_TTL,

@@ -337,7 +337,9 @@ impl TokenService {
                 if new.subject != sub {
                     // Cannot happen with a store that keeps subjects; refuse rather than mint.
                     tracing::error!(session = %new.family, "refresh token subject differs from the store's record");
-                    return Err(Error::grant(GrantRefusal::Invalid("invalid_subject")));
+                    return Err(Error::grant(GrantRefusal::Invalid(
+                        jwt_core::ErrorKind::InvalidSubject,
+                    )));
                 }
                 let access_token = match presigned {
                     Some(token) => token,
@@ -509,13 +511,13 @@ impl TokenService {
             .verify::<RefreshClaims>(token)
             .map_err(|e| {
                 if e.is_rejection() {
-                    Error::grant(GrantRefusal::Invalid(e.kind().as_str()))
+                    Error::grant(GrantRefusal::Invalid(e.kind()))
                 } else {
                     Error::Encoding(e)
                 }
             })?;
         let jti = TokenId::parse(&data.claims.jti)
-            .map_err(|_| Error::grant(GrantRefusal::Invalid("invalid_claim")))?;
+            .map_err(|_| Error::grant(GrantRefusal::Invalid(jwt_core::ErrorKind::InvalidClaim)))?;
         Ok((jti, data.claims.sub))
     }
 

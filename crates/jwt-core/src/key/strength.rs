@@ -60,11 +60,10 @@ pub(super) fn key_material_kind(secret: &[u8]) -> Option<&'static str> {
 
 fn key_material_kind_of(secret: &[u8]) -> Option<&'static str> {
     use memchr::memmem::find;
-    // Any case: PEM readers differ, and `-----begin` is no secret either.
-    if secret
-        .windows(b"-----BEGIN".len())
-        .any(|w| w.eq_ignore_ascii_case(b"-----BEGIN"))
-    {
+    // Any case, and any armor of four or more dashes with spaces before
+    // BEGIN (`----- BEGIN`, RFC 4716's `---- BEGIN SSH2 PUBLIC KEY ----`):
+    // PEM-like readers differ, and none of these is a secret.
+    if has_armor_begin(secret) {
         return Some("a PEM document (it contains a `-----BEGIN` line)");
     }
     const OPENSSL_TEXT: [&[u8]; 3] = [b"Subject Public Key Info:", b"Public-Key:", b"Private-Key:"];
@@ -81,8 +80,15 @@ fn key_material_kind_of(secret: &[u8]) -> Option<&'static str> {
     if trimmed.starts_with(b"[") && find(trimmed, b"\"kty\"").is_some() {
         return Some("a list of JWKs");
     }
-    const SSH_PREFIXES: [&[u8]; 4] = [b"ssh-rsa ", b"ssh-ed25519 ", b"ecdsa-sha2-", b"ssh-dss "];
-    if SSH_PREFIXES.iter().any(|p| trimmed.starts_with(p)) {
+    // Anywhere, not only at the start: an authorized_keys line may carry
+    // options (`from="…",no-pty ssh-ed25519 AAAA…`).
+    const SSH_KEY_TYPES: [&[u8]; 4] = [
+        b"ssh-rsa AAAA",
+        b"ssh-ed25519 AAAA",
+        b"ecdsa-sha2-",
+        b"ssh-dss AAAA",
+    ];
+    if SSH_KEY_TYPES.iter().any(|p| find(trimmed, p).is_some()) {
         return Some("an OpenSSH public key");
     }
     // DER as written, or followed by a newline (`openssl ... -outform DER`
@@ -135,6 +141,23 @@ fn key_material_kind_of(secret: &[u8]) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Whether `bytes` hold an armor line's start: four or more dashes, optional
+/// spaces, then `BEGIN` in any case.
+fn has_armor_begin(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = memchr::memmem::find(&bytes[i..], b"----") {
+        let mut j = i + at + 4;
+        while j < bytes.len() && (bytes[j] == b'-' || bytes[j] == b' ') {
+            j += 1;
+        }
+        if bytes.len() >= j + 5 && bytes[j..j + 5].eq_ignore_ascii_case(b"BEGIN") {
+            return true;
+        }
+        i = j.max(i + at + 1);
+    }
+    false
 }
 
 /// An uncompressed or compressed EC public key point of a curve jwtkit

@@ -184,7 +184,8 @@ impl KmsKeyStoreBuilder {
     /// the store is used.
     pub fn build(self) -> Result<KmsKeyStore> {
         let s = &self.settings;
-        let bad = |reason: String| Err(Error::policy(reason));
+        let bad =
+            |setting: &'static str, reason: String| Err(Error::invalid_config(setting, reason));
         let target = if let Some(name) = self.target.strip_prefix("alias/") {
             let valid = !name.is_empty()
                 && name.len() <= 200
@@ -192,50 +193,74 @@ impl KmsKeyStoreBuilder {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !valid || name.starts_with("aws") {
-                return bad(format!(
+                return bad(
+                    "target",
+                    format!(
                     "KMS store alias `{}`: the NAME in alias/NAME must be 1-200 letters, digits, `-` or `_` and must not start with `aws` (the store adds alias/NAME/… aliases of its own)",
                     self.target
                 ));
             }
             if s.algorithm.is_some() {
                 return bad(
+                    "algorithm",
                     "algorithm() is for a fixed key; an alias store records its algorithm at init"
                         .into(),
                 );
             }
             Target::Alias(name.to_owned())
         } else if self.target.is_empty() || self.target.contains(char::is_whitespace) {
-            return bad(format!(
-                "KMS key `{}`: expected alias/NAME, a key id or a key ARN",
-                self.target
-            ));
+            return bad(
+                "target",
+                format!(
+                    "KMS key `{}`: expected alias/NAME, a key id or a key ARN",
+                    self.target
+                ),
+            );
         } else {
             Target::Key(self.target.clone())
         };
         if let Some(alg) = s.algorithm {
             if signature::signing_algorithm(alg).is_none() {
-                return bad(format!("KMS keys cannot sign {alg}; use RS*, PS* or ES*"));
+                return bad(
+                    "algorithm",
+                    format!("KMS keys cannot sign {alg}; use RS*, PS* or ES*"),
+                );
             }
         }
         if ![2048, 3072, 4096].contains(&s.rsa_bits) {
-            return bad(format!(
-                "rsa_key_bits {} is not a KMS RSA key spec; use 2048, 3072 or 4096",
-                s.rsa_bits
-            ));
+            return bad(
+                "rsa_key_bits",
+                format!(
+                    "rsa_key_bits {} is not a KMS RSA key spec; use 2048, 3072 or 4096",
+                    s.rsa_bits
+                ),
+            );
         }
         if !(7..=30).contains(&s.deletion_window_days) {
-            return bad(format!(
-                "deletion_window_days {} is outside KMS's 7-30 days",
-                s.deletion_window_days
-            ));
+            return bad(
+                "deletion_window_days",
+                format!(
+                    "deletion_window_days {} is outside KMS's 7-30 days",
+                    s.deletion_window_days
+                ),
+            );
         }
         if s.timeout.is_zero() || s.max_attempts == 0 {
-            return bad("timeout and max_attempts must be above zero".into());
+            let setting = if s.timeout.is_zero() {
+                "timeout"
+            } else {
+                "max_attempts"
+            };
+            return bad(
+                setting,
+                "timeout and max_attempts must be above zero".into(),
+            );
         }
         if self.client.is_some()
             && (s.endpoint_url.is_some() || s.region.is_some() || s.profile.is_some())
         {
             return bad(
+                "client",
                 "client() comes with its own endpoint, region and credentials; do not also set endpoint_url, region or profile"
                     .into(),
             );

@@ -214,9 +214,12 @@ impl KmsKeyStore {
         activated: bool,
     ) -> Result<String> {
         let spec = signature::key_spec(alg, self.settings.rsa_bits).ok_or_else(|| {
-            Error::policy(format!(
+            Error::invalid_config(
+                "algorithm",
+                format!(
                 "KMS keys sign RS*, PS* and ES* here; {alg} is not supported by the aws-kms backend"
-            ))
+            ),
+            )
         })?;
         let mut req = self
             .client()
@@ -366,12 +369,15 @@ impl RemoteBackend for KmsKeyStore {
 
     fn check_init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<()> {
         if !self.supports(alg) {
-            return Err(Error::policy(format!(
-                "the aws-kms backend signs RS*, PS* and ES*; {alg} is not supported"
-            )));
+            return Err(Error::invalid_config(
+                "algorithm",
+                format!("the aws-kms backend signs RS*, PS* and ES*; {alg} is not supported"),
+            ));
         }
         if !policy.allows(alg) {
-            return Err(Error::policy(format!("{alg} is not allowed by the policy")));
+            return Err(Error::policy_violation(format!(
+                "{alg} is not allowed by the policy"
+            )));
         }
         Ok(())
     }
@@ -390,8 +396,10 @@ impl RemoteBackend for KmsKeyStore {
         let public = snap.public.get(&key.kid).ok_or_else(|| Error::UnknownKey {
             kid: key.kid.clone(),
         })?;
-        let spec = signature::signing_algorithm(alg)
-            .ok_or_else(|| Error::policy(format!("KMS keys cannot sign {alg}")))?;
+        let spec = signature::signing_algorithm(alg).ok_or_else(|| {
+            // The record names an algorithm this backend never creates keys for.
+            Error::corrupt_state(format!("KMS keys cannot sign {alg}"))
+        })?;
         let (message, message_type) = signature::message(alg, signing_input);
         let out = self
             .client()
@@ -492,7 +500,7 @@ impl RemoteBackend for KmsKeyStore {
                 return Ok(None);
             }
             Err(Error::Conflict { .. }) => {
-                return Err(Error::policy(format!(
+                return Err(Error::corrupt_state(format!(
                     "a rotation away from key {active} was started ({claim} exists) but alias/… still points at it; \
                      if no other process is rotating this store, the rotation was interrupted: delete {claim} and rotate again"
                 )))
@@ -563,7 +571,7 @@ pub(crate) fn open_uri(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<A
     }
     match KmsKeyStore::builder(rest).clock(clock).build() {
         Ok(store) => Ok(Arc::new(store)),
-        Err(Error::Policy { reason }) => Err(Error::InvalidUri {
+        Err(Error::InvalidConfig { reason, .. }) => Err(Error::InvalidUri {
             uri: uri.to_owned(),
             reason,
         }),

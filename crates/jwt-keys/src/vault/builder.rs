@@ -171,22 +171,32 @@ impl VaultKeyStoreBuilder {
     /// Checks the settings and builds the store (no call is made yet).
     pub fn build(self) -> Result<VaultKeyStore> {
         let address = self.address.clone().ok_or_else(|| {
-            Error::policy("no Vault address: call address() or set VAULT_ADDR and use from_env")
+            Error::invalid_config(
+                "address",
+                "no Vault address: call address() or set VAULT_ADDR and use from_env",
+            )
         })?;
-        let parsed = reqwest::Url::parse(&address)
-            .map_err(|e| Error::policy(format!("Vault address `{address}` is not a URL: {e}")))?;
+        let parsed = reqwest::Url::parse(&address).map_err(|e| {
+            Error::invalid_config(
+                "address",
+                format!("Vault address `{address}` is not a URL: {e}"),
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::policy(format!(
-                "Vault address `{address}` must be http:// or https://"
-            )));
+            return Err(Error::invalid_config(
+                "address",
+                format!("Vault address `{address}` must be http:// or https://"),
+            ));
         }
         if self.ca_pem.is_some() && parsed.scheme() == "http" {
-            return Err(Error::policy(
+            return Err(Error::invalid_config(
+                "ca_cert_pem",
                 "a CA certificate was given but the Vault address is http://; use https:// (vault+https://)",
             ));
         }
         if self.token.0.is_empty() {
-            return Err(Error::policy(
+            return Err(Error::invalid_config(
+                "token",
                 "no Vault token: call token() or env_auth() (VAULT_TOKEN)",
             ));
         }
@@ -199,19 +209,27 @@ impl VaultKeyStoreBuilder {
                 })
         };
         if !segment_ok(&self.mount) || !segment_ok(&self.key) || self.key.contains('/') {
-            return Err(Error::policy(format!(
+            return Err(Error::invalid_config(
+                "mount",
+                format!(
                 "transit mount `{}` and key `{}`: use letters, digits, `-`, `_`, `.` (the mount may contain `/`)",
                 self.mount, self.key
             )));
         }
         if ![2048, 3072, 4096].contains(&self.rsa_bits) {
-            return Err(Error::policy(format!(
-                "rsa_key_bits {} is not a transit RSA key type; use 2048, 3072 or 4096",
-                self.rsa_bits
-            )));
+            return Err(Error::invalid_config(
+                "rsa_key_bits",
+                format!(
+                    "rsa_key_bits {} is not a transit RSA key type; use 2048, 3072 or 4096",
+                    self.rsa_bits
+                ),
+            ));
         }
         if self.timeout.is_zero() {
-            return Err(Error::policy("timeout must be above zero"));
+            return Err(Error::invalid_config(
+                "timeout",
+                "timeout must be above zero",
+            ));
         }
         let http = Http::new(
             &address,

@@ -102,7 +102,10 @@ impl Http {
             .user_agent(concat!("jwtkit/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                Error::policy(format!("the Vault CA certificate is not valid PEM: {e}"))
+                Error::invalid_config(
+                    "ca_cert_pem",
+                    format!("the Vault CA certificate is not valid PEM: {e}"),
+                )
             })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);

@@ -135,7 +135,9 @@ impl VaultKeyStore {
             .to_owned(),
             KeyFamily::Ed25519 => "ed25519".to_owned(),
             _ => {
-                return Err(Error::policy(format!(
+                return Err(Error::invalid_config(
+                    "algorithm",
+                    format!(
                     "{alg} keys are shared secrets and cannot be published; the vault backend signs RS*, PS*, ES* and EdDSA"
                 )))
             }
@@ -276,7 +278,9 @@ impl RemoteBackend for VaultKeyStore {
             .await?
             .ok_or_else(|| self.not_initialized())?;
         if existing.key_type != key_type {
-            return Err(Error::policy(format!(
+            return Err(Error::invalid_config(
+                "key",
+                format!(
                 "the transit key {path} exists with type {} but {alg} needs {key_type}; use another key name",
                 existing.key_type
             )));
@@ -363,7 +367,7 @@ pub(crate) fn open_uri(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<A
         .clock(clock);
     match builder.build() {
         Ok(s) => Ok(Arc::new(s)),
-        Err(Error::Policy { reason }) => Err(bad(reason)),
+        Err(Error::InvalidConfig { reason, .. }) => Err(bad(reason)),
         Err(e) => Err(e),
     }
 }

@@ -182,6 +182,9 @@ fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    // Not a symbolic link someone else planted, nor under a directory they
+    // control (they could point the default store anywhere).
+    crate::keyfile::check_path_trust(dir)?;
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

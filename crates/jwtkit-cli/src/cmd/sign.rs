@@ -160,6 +160,19 @@ fn apply_max_lifetime(
             max.as_secs()
         )
     };
+    // A token must expire within `max` of now, so it cannot start later than
+    // that: say so, rather than sending the user between --nbf and --exp.
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
+        if nbf - now as f64 >= max_secs as f64 {
+            return Err(CliError::usage(format!(
+                "the token would start (nbf {nbf}) {}s after now ({now}), but {}; so it could \
+                 never be valid. Use an --nbf under {}",
+                nbf - now as f64,
+                policy(),
+                crate::duration::display(max)
+            )));
+        }
+    }
     if let Some(exp) = args.exp {
         if exp > max {
             return Err(CliError::usage(format!(

@@ -45,7 +45,8 @@ pub(crate) struct InitArgs {
     /// The longest lifetime of a token signed by this store (default 1h); verify-grace must cover it.
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     max_token_lifetime: Option<Duration>,
-    /// Use this Unix time as "now".
+    /// Use this Unix time (seconds) as "now"; the store records it as the
+    /// keys' creation and activation time.
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     now: Option<i64>,
 }
@@ -59,7 +60,8 @@ pub(crate) struct RotateArgs {
     /// Rotate only if the policy says it is due (`rotate_after` reached); retire keys past their grace either way. Reports every change.
     #[arg(long)]
     if_due: bool,
-    /// Use this Unix time as "now".
+    /// Use this Unix time (seconds) as "now"; the store records it, and it may
+    /// not be earlier than a time the store already recorded.
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     now: Option<i64>,
     /// Print the report as one JSON object (with --if-due: `{"rotated": REPORT|null, "retired": [KID…]}`).
@@ -124,6 +126,22 @@ fn open(uri: &str, now: Option<i64>) -> Result<Arc<dyn KeyStore>, CliError> {
     jwt_keys::open_store_with_clock(uri, clock).map_err(CliError::from_keys)
 }
 
+/// The latest `--now` a command that writes a store accepts: the end of
+/// year 9999 (a millisecond timestamp, 1000 times too large, is refused).
+const MAX_WRITE_TIME: i64 = 253_402_300_799;
+
+/// `--now` for a command that records times in the store: a Unix time in
+/// seconds, after 1970 and before year 10000.
+fn check_write_time(now: Option<i64>) -> Result<(), CliError> {
+    match now {
+        Some(t) if !(0..=MAX_WRITE_TIME).contains(&t) => Err(CliError::usage(format!(
+            "--now {t} is not a Unix time in seconds between 1970 and 9999 (milliseconds?); \
+             this command records the time in the store"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 async fn init(args: &InitArgs) -> Result<(), CliError> {
     let alg = super::parse_algorithm(&args.alg)?;
     let mut policy = RotationPolicy::builder();
@@ -140,6 +158,7 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
         policy = policy.max_token_lifetime(d);
     }
     let policy = policy.build().map_err(CliError::from_keys)?;
+    check_write_time(args.now)?;
     let store = open(&args.uri, args.now)?;
     let report = store
         .init(alg, &policy)
@@ -155,7 +174,25 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
 }
 
 async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
+    check_write_time(args.now)?;
     let store = open(&args.uri, args.now)?;
+    if let Some(now) = args.now {
+        // A store's times only move forward: an earlier `now` would destroy
+        // keys whose grace has not ended, or date keys before tokens they
+        // signed.
+        let records = store.list().await.map_err(CliError::from_keys)?;
+        let latest = records
+            .iter()
+            .flat_map(|r| [r.created_at, r.activated_at, r.retiring_at])
+            .flatten()
+            .max();
+        if let Some(latest) = latest.filter(|&latest| now < latest) {
+            return Err(CliError::usage(format!(
+                "--now {now} is before {latest}, a time this store already recorded; a store's \
+                 times only move forward (leave --now out to use the clock)"
+            )));
+        }
+    }
     if args.if_due {
         // Every change is reported, a retirement alone included: this
         // output is an audit record.

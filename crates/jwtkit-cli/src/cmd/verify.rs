@@ -144,15 +144,26 @@ fn key_source(
             VerificationKeys::Set(set, jwks) => {
                 // A JWKS file none of whose entries names an `alg`: say so
                 // now, naming them, rather than for the first token.
-                let unbound: Vec<&str> = set
+                let unbound: Vec<String> = set
                     .keys()
                     .filter(|k| verification_algorithms(k, &algorithms, rule).is_empty())
-                    .map(|k| k.kid().unwrap_or("?"))
+                    .map(|k| {
+                        let fits: Vec<&str> = algorithms_for(k.family())
+                            .into_iter()
+                            .map(Algorithm::as_str)
+                            .collect();
+                        format!(
+                            "`{}` ({}: {})",
+                            k.kid().unwrap_or("?"),
+                            k.family().name(),
+                            fits.join(", ")
+                        )
+                    })
                     .collect();
                 if rule == AlgorithmRule::KeysOnly && unbound.len() == set.len() {
                     return Err(CliError::usage(format!(
-                        "--alg is required: the JWKS entries {} do not declare an `alg`; \
-                         name the algorithms your issuer uses, e.g. --alg RS256",
+                        "--alg is required: no JWKS entry declares an `alg`; name the algorithm \
+                         your issuer signs with, one that fits its keys: {}",
                         unbound.join(", ")
                     )));
                 }
@@ -170,7 +181,34 @@ fn key_source(
                         }
                         own
                     }
-                    _ => algorithms,
+                    // The listed algorithms this key may verify with (a key
+                    // bound to RS256 with `--alg RS256 --alg PS256`: RS256),
+                    // so that a token using another one is rejected as
+                    // `invalid_algorithm`, whatever the token says.
+                    _ => {
+                        let fits = verification_algorithms(&key, &algorithms, rule);
+                        if fits.is_empty() && key.algorithm().is_none() {
+                            // A key of another family: jwt-core's build names
+                            // the mismatch (`invalid_key`).
+                            algorithms
+                        } else if fits.is_empty() {
+                            return Err(CliError::usage(format!(
+                                "--alg {} does not fit the key ({}{}); pass the algorithm it \
+                                 signs with",
+                                algorithms
+                                    .iter()
+                                    .map(|a| a.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", --alg "),
+                                key.family().name(),
+                                key.algorithm()
+                                    .map(|a| format!(", bound to {a}"))
+                                    .unwrap_or_default()
+                            )));
+                        } else {
+                            fits
+                        }
+                    }
                 };
                 return Ok((
                     jwt_keys::KeySource::Key(key),
@@ -205,8 +243,8 @@ fn verification_error(err: jwt_keys::Error) -> CliError {
 
 fn alg_required(reason: &str) -> CliError {
     CliError::usage(format!(
-        "--alg is required: {reason}; e.g. --alg RS256 (accepting whatever the token claims is \
-         the classic JWT vulnerability)"
+        "--alg is required: {reason} (accepting whatever the token claims is the classic JWT \
+         vulnerability)"
     ))
 }
 

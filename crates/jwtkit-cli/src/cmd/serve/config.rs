@@ -139,7 +139,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) shutdown_timeout: Option<Duration>,
     /// Connections served at once; further ones wait in the listen backlog until one
-    /// closes (logged once per burst). Keep it under the open-files limit (`ulimit -n`).
+    /// closes (logged at most once a minute). Keep it under the open-files limit (`ulimit -n`).
     /// 1 to 65536 [default: 512].
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
@@ -430,8 +430,37 @@ fn read_file(path: &Path) -> Result<FileConfig, CliError> {
             path.display()
         ))
     })?;
-    toml::from_str(&text)
-        .map_err(|e| CliError::config(format!("config file {}: {e}", path.display())))
+    toml::from_str(&text).map_err(|e| {
+        CliError::config(format!(
+            "config file {}: {}",
+            path.display(),
+            redact_userinfo(&e.to_string())
+        ))
+    })
+}
+
+/// `text` with the user-info part of every URL (`redis://:PASSWORD@host`)
+/// replaced by `***`: a TOML parse error quotes the offending line, and the
+/// line may be the Redis URL with its password.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn parse_refresh(value: &str) -> Result<RefreshBackend, CliError> {
@@ -456,6 +485,26 @@ fn parse_refresh(value: &str) -> Result<RefreshBackend, CliError> {
 
 #[cfg(test)]
 mod tests {
+    /// Found by the second outside review: a TOML syntax error on the
+    /// `refresh` line quoted the Redis password.
+    #[test]
+    fn config_errors_never_quote_a_url_password() {
+        // A missing comma-like typo on the line itself: an unquoted tail.
+        let text = "refresh = \"redis://:hunter2/x@redis.internal:6379/0\" oops\n";
+        let err = toml::from_str::<FileConfig>(text).unwrap_err().to_string();
+        assert!(err.contains("hunter2"), "the raw error quotes it: {err}");
+        let shown = super::redact_userinfo(&err);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("redis://***@redis.internal:6379/0"),
+            "{shown}"
+        );
+        assert_eq!(
+            super::redact_userinfo("see https://example.com/a@b and redis://host/0"),
+            "see https://***@b and redis://host/0"
+        );
+    }
+
     use super::*;
 
     #[test]

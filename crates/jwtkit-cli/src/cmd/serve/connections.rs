@@ -35,6 +35,11 @@ pub(crate) struct Limits {
 /// not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// At most one "connection limit reached" warning per this interval: a
+/// server hovering at its limit would otherwise log every time a slot frees
+/// and is taken again.
+const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets open
 /// connections finish for at most `limits.shutdown_timeout` and closes the rest.
 pub(crate) async fn serve(
@@ -53,6 +58,10 @@ pub(crate) async fn serve(
     let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     let mut at_limit = false;
+    // When the limit warning was last logged, and how often the limit was
+    // hit since then without a log line.
+    let mut limit_logged: Option<Instant> = None;
+    let mut limit_hits_unlogged: u64 = 0;
     tokio::pin!(shutdown);
 
     loop {
@@ -63,21 +72,32 @@ pub(crate) async fn serve(
             Ok(permit) => {
                 if at_limit {
                     at_limit = false;
-                    tracing::info!(
-                        max_connections = limits.max_connections,
-                        "below the connection limit again; accepting connections"
-                    );
+                    if limit_hits_unlogged == 0 {
+                        tracing::info!(
+                            max_connections = limits.max_connections,
+                            "below the connection limit again; accepting connections"
+                        );
+                    }
                 }
                 permit
             }
             Err(_) => {
                 if !at_limit {
                     at_limit = true;
-                    tracing::warn!(
-                        max_connections = limits.max_connections,
-                        "connection limit reached: new connections wait until one closes \
-                         (raise --max-connections if this is normal load)"
-                    );
+                    let due = limit_logged.is_none_or(|t| t.elapsed() >= LIMIT_LOG_INTERVAL);
+                    if due {
+                        tracing::warn!(
+                            max_connections = limits.max_connections,
+                            times_since_last_warning = limit_hits_unlogged,
+                            "connection limit reached: new connections wait until one closes \
+                             (raise --max-connections if this is normal load; logged at most \
+                             once a minute)"
+                        );
+                        limit_logged = Some(Instant::now());
+                        limit_hits_unlogged = 0;
+                    } else {
+                        limit_hits_unlogged += 1;
+                    }
                 }
                 tokio::select! {
                     permit = Arc::clone(&permits).acquire_owned() => match permit {

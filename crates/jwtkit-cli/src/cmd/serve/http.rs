@@ -160,7 +160,7 @@ fn service_error(err: &Error) -> Response {
             r
         }
         e => {
-            tracing::error!(error = %e, kind = e.kind(), "request failed");
+            tracing::error!(error = %e, kind = e.kind().as_str(), "request failed");
             oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
