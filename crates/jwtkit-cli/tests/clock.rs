@@ -6,41 +6,16 @@
 //! a store read before `--now` reached it, would still see the key as
 //! retiring and accept the token: these tests fail on that old behaviour.
 
+mod common;
+
+use common::{jwtkit, ok, Run};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 const T0: i64 = 4_000_000_000;
 /// The grace of the test store: two hours.
 const GRACE: i64 = 2 * 3600;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn jwtkit(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run jwtkit");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "jwtkit panicked: {stderr}");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr,
-    }
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let run = jwtkit(dir, args);
-    assert_eq!(run.code, 0, "jwtkit {args:?} failed: {}", run.stderr);
-    run.stdout
-}
 
 fn json(run: &Run) -> Value {
     serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {

@@ -6,30 +6,14 @@
 //! secret owned by another user with mode 0666 was used silently.)
 #![cfg(unix)]
 
+mod common;
+
+use common::{jwtkit, Run};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 const SECRET: &str = "a-secret-of-at-least-32-bytes-for-hs256-0123456789";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn jwtkit(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run jwtkit");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) {
     let path = dir.join(name);

@@ -3,39 +3,15 @@
 //! `--store` and through the published JWKS → after `verify_grace`, T1 is
 //! refused with `unknown_key` and its key is gone from the JWKS.
 
+mod common;
+
+use common::{jwtkit, ok};
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 const NOW: i64 = 1_800_000_000;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn jwtkit(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run jwtkit");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "jwtkit panicked: {stderr}");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr,
-    }
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let run = jwtkit(dir, args);
-    assert_eq!(run.code, 0, "jwtkit {args:?} failed: {}", run.stderr);
-    run.stdout
-}
 
 fn kid_of(token: &str) -> String {
     let header = token.split('.').next().unwrap();

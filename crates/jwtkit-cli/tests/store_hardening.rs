@@ -4,11 +4,12 @@
 //! and modes are refused before any key is written (item 3), and
 //! `store rotate --if-due` reports a retirement (item 14).
 
+mod common;
+
+use common::{jwtkit_env, ok, Run};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -16,52 +17,6 @@ const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
 /// Another user than the one running the tests.
 const OTHER_UID: u32 = 65_534;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `jwtkit ARGS` in `dir`, killed after 60 s (a hang fails the test).
-fn jwtkit(dir: &Path, args: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .args(args)
-        .current_dir(dir)
-        .env("JWTKIT_ADMIN_TOKEN", "an-admin-token-of-some-length")
-        .env_remove("JWTKIT_REFRESH_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jwtkit");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "jwtkit {args:?} still running after 60 s; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "jwtkit panicked: {stderr}");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr,
-    }
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let run = jwtkit(dir, args);
-    assert_eq!(run.code, 0, "jwtkit {args:?} failed: {}", run.stderr);
-    run.stdout
-}
 
 /// Every file of `dir` with its bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -351,4 +306,13 @@ fn store_writes_refuse_a_now_that_runs_backwards_or_is_not_seconds() {
 
     // Forward is fine.
     ok(dir, &["store", "rotate", "file:keys", "--now", &t(86_400)]);
+}
+
+/// Runs `jwtkit ARGS` in `dir` (with an admin token, for `serve`).
+fn jwtkit(dir: &Path, args: &[&str]) -> Run {
+    jwtkit_env(
+        dir,
+        args,
+        &[("JWTKIT_ADMIN_TOKEN", "an-admin-token-of-some-length")],
+    )
 }

@@ -3,48 +3,16 @@
 //! (a JWKS entry's `alg`, a store's record) or `--alg` where it names none.
 //! The token service applies the same rule to the same store.
 
+mod common;
+
+use common::{jwtkit, ok};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use jwtkit::{AccessClaims, FileKeyStore, TokenService};
 use serde_json::{json, Value};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} / {}", self.stdout, self.stderr))
-    }
-}
-
-fn jwtkit(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run jwtkit");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "jwtkit panicked: {stderr}");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr,
-    }
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let run = jwtkit(dir, args);
-    assert_eq!(run.code, 0, "jwtkit {args:?} failed: {}", run.stderr);
-    run.stdout
-}
 
 /// `jwtkit verify --json …`: the exit code and the `error` kind (or "ok").
 fn verify(dir: &Path, args: &[&str]) -> (i32, String, Value) {
