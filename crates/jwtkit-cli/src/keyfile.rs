@@ -306,9 +306,9 @@ fn protect(path: &Path, meta: &std::fs::Metadata, protection: Protection) -> Res
         }
         Err(e) => return Err(CliError::from_keys(e)),
     }
-    if protection == Protection::Secret
-        && jwt_keys::file::check_protection(path, meta, Protection::Secret).is_err()
-    {
+    // The owner is checked above; what is left for a secret is whether
+    // group or others may read it.
+    if protection == Protection::Secret && readable_by_others(meta) {
         crate::diag(format_args!(
             "warning: other users can read {}, which holds a secret; run `chmod 600 {}`",
             key_file(path),
@@ -352,6 +352,17 @@ pub(crate) fn check_path_trust(path: &Path) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(unix)]
+fn readable_by_others(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o077 != 0
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 #[cfg(unix)]
