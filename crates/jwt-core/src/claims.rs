@@ -25,7 +25,8 @@ use crate::json::{self, Check, Key, SeenKeys};
 /// string); nesting deeper than [`MAX_DEPTH`](crate::MAX_DEPTH); and a
 /// registered claim of the wrong type (`exp`, `nbf`, `iat` not a number;
 /// `iss`, `sub`, `jti` not a string; `aud` not a string or a non-empty array
-/// of strings), which every verifier refuses.
+/// of strings), which every verifier refuses; and an integer outside the
+/// 64-bit range, which every verifier would read as a rounded float.
 ///
 /// Never parse such text with `serde_json::from_str::<Value>` before
 /// signing it: once a `Value` exists, a private member name has already
@@ -62,6 +63,11 @@ pub fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, Error> {
 /// types of the registered claims. Errors are configuration errors: the
 /// caller asked to sign something no verifier would accept as meant.
 pub(crate) fn check_signable(text: &str) -> Result<(), Error> {
+    json::check_exact_integers(text).map_err(|reason| {
+        Error::config(format!(
+            "the claims are not acceptable JSON for a token ({reason})"
+        ))
+    })?;
     let mut de = serde_json::Deserializer::from_str(text);
     let registered = de
         .deserialize_map(TopLevel)
@@ -74,6 +80,9 @@ pub(crate) fn check_signable(text: &str) -> Result<(), Error> {
         })?;
     registered.check_types()
 }
+
+/// The latest NumericDate jwtkit signs: 9999-12-31T23:59:59Z.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 /// A registered claim's value, as much as validation needs of it.
 #[derive(Debug)]
@@ -210,7 +219,20 @@ impl<'de> Registered<'de> {
     fn check_types(&self) -> Result<(), Error> {
         for slot in [Slot::Exp, Slot::Nbf, Slot::Iat] {
             match self.slot(slot) {
-                None | Some(ClaimValue::Num(_)) => {}
+                None => {}
+                // A time before 1970 or after 9999 is a mistake (milliseconds
+                // for seconds, a sentinel like 1e300) that would make a token
+                // which never expires or was never issued; verifiers accept
+                // such numbers, so the signer refuses to write them.
+                Some(ClaimValue::Num(n)) if (0.0..=MAX_NUMERIC_DATE).contains(n) => {}
+                Some(ClaimValue::Num(n)) => {
+                    return Err(Error::config(format!(
+                        "the claim `{}` is {n}, outside 0 (1970) to {MAX_NUMERIC_DATE} \
+                         (9999-12-31T23:59:59Z): a NumericDate counts seconds since 1970 \
+                         (milliseconds are a common mistake); give a time in that range",
+                        slot.name()
+                    )))
+                }
                 Some(other) => {
                     return Err(wrong_type(
                         slot,

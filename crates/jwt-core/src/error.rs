@@ -99,7 +99,7 @@ pub enum Error {
         reason: String,
     },
     /// The signature did not verify with the selected key.
-    #[error("invalid signature: the token was not signed by the key{} or was altered; check that the verifier uses the issuer's current key", kid.as_deref().map(|k| format!(" {k:?}")).unwrap_or_default())]
+    #[error("invalid signature: the token was not signed by the key{} or was altered; check that the verifier uses the issuer's current key", kid.as_deref().map(|k| format!(" {}", Shown(k))).unwrap_or_default())]
     InvalidSignature {
         /// The `kid` of the key that was tried, when known.
         kid: Option<String>,
@@ -142,7 +142,10 @@ pub enum Error {
         leeway: u64,
     },
     /// `iss` not accepted.
-    #[error("invalid issuer: {found:?} is not an accepted issuer (accepted: {expected:?})")]
+    #[error(
+        "invalid issuer: {} is not an accepted issuer (accepted: {expected:?})",
+        Shown(found)
+    )]
     InvalidIssuer {
         /// The token's `iss`.
         found: String,
@@ -162,7 +165,7 @@ pub enum Error {
         reason: String,
     },
     /// Header `typ` mismatch.
-    #[error("invalid type: the header `typ` is {}, expected {expected:?}; tokens of another kind (e.g. a refresh token presented as an access token) are refused", found.as_deref().map(|f| format!("{f:?}")).unwrap_or_else(|| "absent".into()))]
+    #[error("invalid type: the header `typ` is {}, expected {expected:?}; tokens of another kind (e.g. a refresh token presented as an access token) are refused", found.as_deref().map(|f| Shown(f).to_string()).unwrap_or_else(|| "absent".into()))]
     InvalidType {
         /// The token's `typ`, if any.
         found: Option<String>,
@@ -210,7 +213,7 @@ pub enum Error {
         reason: String,
     },
     /// The key cannot be used with the algorithm.
-    #[error("key/algorithm mismatch: a {key_type} key cannot be used with {alg}; {hint}")]
+    #[error("key/algorithm mismatch: an {key_type} key cannot be used with {alg}; {hint}")]
     IncompatibleKey {
         /// The algorithm requested.
         alg: Algorithm,
@@ -312,13 +315,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The message of [`Error::UnknownKey`]: the advice differs for a token
 /// without `kid`, which no refresh of the key set can help.
+/// A value the token supplied, as messages show it: Debug-quoted (its
+/// control characters must not reach a log or a terminal raw) and cut to
+/// [`Shown::MAX`] characters, so a hostile token cannot make a message of
+/// tens of kilobytes.
+pub(crate) struct Shown<'a>(pub(crate) &'a str);
+
+impl Shown<'_> {
+    /// The characters shown of one value.
+    const MAX: usize = 120;
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(Self::MAX) {
+            None => write!(f, "{:?}", self.0),
+            Some((at, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..at], self.0.len()),
+        }
+    }
+}
+
 fn unknown_key_message(kid: Option<&str>) -> String {
     match kid {
         // Debug-quoted: the kid comes from the token, and its control
         // characters must not reach a log or a terminal raw.
         Some(kid) => format!(
-            "unknown key: no verification key has kid {kid:?}; the key may have been retired, \
-             or the key set is stale (refresh the JWKS)"
+            "unknown key: no verification key has kid {}; the token was not signed by one of \
+             the verifier's current keys (a key the issuer has not published yet or has \
+             retired, or another issuer's key)",
+            Shown(kid)
         ),
         None => "unknown key: the token has no kid and the key set has several keys, so none \
                  can be chosen; have the issuer put a kid in its tokens, or verify with the one \

@@ -116,6 +116,59 @@ pub(crate) fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value
 }
 
 /// A short name for a JSON value's type, for error messages.
+/// Refuses integer literals outside the 64-bit range in JSON text:
+/// serde_json (without `arbitrary_precision`) reads them as floats, so a
+/// claim written `18446744073709551616` would be signed as written and read
+/// back by every verifier (jwtkit's included) as `1.8446744073709552e19`.
+/// A number with a fraction or an exponent is a float to begin with and is
+/// left alone. Works on any text (no panic on invalid JSON); strings are
+/// skipped, escapes included.
+pub(crate) fn check_exact_integers(text: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                // Up to 18 digits always fit; only longer runs need parsing.
+                let number = &text[start..i];
+                if number.len() > 18
+                    && !number.contains(['.', 'e', 'E'])
+                    && number.parse::<i64>().is_err()
+                    && number.parse::<u64>().is_err()
+                {
+                    let shown: String = number.chars().take(40).collect();
+                    let more = if number.len() > 40 { "…" } else { "" };
+                    return Err(format!(
+                        "the integer {shown}{more} is outside the 64-bit range, so every verifier \
+                         would read it as a rounded float; write it as a string (\"{shown}{more}\")"
+                    ));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -282,5 +335,37 @@ impl Check {
         Ok(Check {
             depth: self.depth + 1,
         })
+    }
+}
+
+#[cfg(test)]
+mod exact_integer_tests {
+    use super::check_exact_integers;
+
+    /// Issue 13 item 5: integers beyond 64 bits are refused wherever they
+    /// are; everything that reads back exactly is kept.
+    #[test]
+    fn integers_beyond_64_bits_are_refused_wherever_they_are() {
+        for ok in [
+            r#"{"n":9223372036854775807}"#,
+            r#"{"n":9223372036854775808}"#,
+            r#"{"n":18446744073709551615}"#,
+            r#"{"n":-9223372036854775808}"#,
+            r#"{"n":1e30,"f":1.5,"g":-0.0,"h":123456789012345678901234.5}"#,
+            r#"{"s":"18446744073709551616","t":"\"99999999999999999999\""}"#,
+            // Not JSON at all: no panic, nothing to refuse.
+            "\"unterminated \\",
+            "-",
+        ] {
+            assert_eq!(check_exact_integers(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            r#"{"n":18446744073709551616}"#,
+            r#"{"a":[1,{"b":-9223372036854775809}]}"#,
+            r#"{"s":"\\","n":99999999999999999999}"#,
+        ] {
+            let err = check_exact_integers(bad).expect_err(bad);
+            assert!(err.contains("64-bit range"), "{bad}: {err}");
+        }
     }
 }

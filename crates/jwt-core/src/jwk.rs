@@ -179,8 +179,12 @@ pub struct Jwks {
 impl Jwks {
     /// Parses a JWKS document (duplicate members refused).
     pub fn from_json(bytes: &[u8]) -> Result<Jwks, Error> {
-        let map =
-            json::parse_object(bytes, "the JWKS").map_err(|e| Error::invalid_key(e.to_string()))?;
+        // `parse_object`'s errors are worded for tokens ("malformed token");
+        // here the reason alone, said of the key set.
+        let map = json::parse_object(bytes, "the JWKS").map_err(|e| match e {
+            Error::Malformed { reason } => Error::invalid_key(format!("not a JWKS: {reason}")),
+            other => other,
+        })?;
         let Some(keys) = map.get("keys") else {
             return Err(Error::invalid_key(
                 "not a JWKS: the document has no `keys` array",

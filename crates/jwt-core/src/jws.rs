@@ -195,11 +195,46 @@ pub(crate) fn decode_payload(payload_b64: &str) -> Result<Map<String, Value>, Er
 /// This is what remote signers (KMS, Vault) sign; finish the token with [`assemble`].
 /// The claims are checked exactly as [`Signer::sign`] checks them.
 pub fn signing_input<T: Serialize + ?Sized>(header: &Header, claims: &T) -> Result<String, Error> {
-    let header_json =
-        serde_json::to_vec(header).map_err(|source| Error::Serialization { source })?;
-    let mut out = b64::encode(&header_json);
+    let mut out = encode_header(header)?;
     append_claims(&mut out, claims)?;
     Ok(out)
+}
+
+/// Encodes `header`, refusing one that jwtkit's verifier would refuse or
+/// read differently (duplicate parameters, `crit`, `b64`, a parameter in
+/// [`Header::extra`] that repeats a field): nothing is signed that the
+/// verifier cannot read back as written.
+fn encode_header(header: &Header) -> Result<String, Error> {
+    let json = serde_json::to_vec(header).map_err(|source| Error::Serialization { source })?;
+    match Header::parse(&json) {
+        Ok(back) if back == *header => Ok(b64::encode(&json)),
+        Ok(_) => Err(Error::config(
+            "the header would be read back differently by a verifier (a parameter in \
+             `extra` repeats one of the header's fields); set alg, typ, kid and cty through \
+             their own fields",
+        )),
+        Err(e) => Err(Error::config(format!(
+            "the header would be refused by a verifier ({e}); remove the parameter it names"
+        ))),
+    }
+}
+
+/// Why [`Signer::with_header_param`] refuses a parameter name, if it does.
+fn refused_header_param(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "alg" => "the algorithm is the signer's (`Signer::new`) and must fit its key",
+        "kid" => "set the key id with `Signer::with_kid`",
+        "typ" => "set the type with `Signer::with_typ`",
+        "crit" | "b64" => {
+            "jwtkit implements no critical header extensions (RFC 7515 §4.1.11) or unencoded \
+             payloads (RFC 7797), and verifiers refuse tokens that declare them"
+        }
+        "jku" | "x5u" | "jwk" | "x5c" => {
+            "a verifier must never take its key from the token (RFC 8725 §3.10); publish the \
+             public key as a JWKS and name it with the `kid`"
+        }
+        _ => return None,
+    })
 }
 
 /// Serializes `claims`, checks the bytes with the verifier's strict rules
@@ -276,10 +311,48 @@ impl Signer {
     }
 
     fn encode_header(&mut self) -> Result<(), Error> {
-        let json =
-            serde_json::to_vec(&self.header).map_err(|source| Error::Serialization { source })?;
-        self.header_b64 = b64::encode(&json);
+        self.header_b64 = encode_header(&self.header)?;
         Ok(())
+    }
+
+    /// Adds a header parameter every token gets (`cty`, `x5t#S256`, a
+    /// private `ver`…); a parameter already set is replaced. Refused, each
+    /// with a [`ErrorKind::Config`](crate::ErrorKind::Config) error saying
+    /// why: `alg`, `kid` and `typ` (they have their own setters), `crit` and
+    /// `b64` (extensions jwtkit's verifier refuses), and the key-carrying
+    /// `jku`, `x5u`, `jwk`, `x5c` (RFC 8725 §3.10). `cty` must be a string.
+    ///
+    /// ```
+    /// use jwt_core::{Algorithm, Signer, SigningKey};
+    ///
+    /// let key = SigningKey::hmac(b"a test secret of at least 32 bytes!!")?;
+    /// let signer = Signer::new(key, Algorithm::HS256)?
+    ///     .with_header_param("ver", serde_json::json!(2))?;
+    /// assert_eq!(signer.header().extra["ver"], 2);
+    /// assert!(Signer::new(SigningKey::hmac(b"a test secret of at least 32 bytes!!")?, Algorithm::HS256)?
+    ///     .with_header_param("jku", serde_json::json!("https://evil.example"))
+    ///     .is_err());
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn with_header_param(mut self, name: &str, value: Value) -> Result<Self, Error> {
+        if let Some(why) = refused_header_param(name) {
+            return Err(Error::config(format!(
+                "header parameter `{name}` cannot be set: {why}"
+            )));
+        }
+        if name == "cty" {
+            let Value::String(cty) = value else {
+                return Err(Error::config(format!(
+                    "header parameter `cty` must be a string, not {}",
+                    crate::json::json_type(&value)
+                )));
+            };
+            self.header.cty = Some(cty);
+        } else {
+            self.header.extra.insert(name.to_owned(), value);
+        }
+        self.encode_header()?;
+        Ok(self)
     }
 
     /// Sets the header `typ` (e.g. `at+jwt`); `None` removes it.
@@ -531,7 +604,7 @@ impl Verifier {
                 .map_err(|e| match e {
                     Error::IncompatibleKey { .. } => Error::InvalidAlgorithm {
                         reason: format!(
-                            "the token uses {alg} but key `{}` is a {} key",
+                            "the token uses {alg} but key `{}` is an {} key",
                             key.kid().unwrap_or("?"),
                             key.family().name()
                         ),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::algorithm::Algorithm;
 use crate::claims::{ClaimValue, Registered};
 use crate::error::Error;
+use crate::error::Shown;
 use crate::header::{typ_matches, Header};
 use crate::time::{Clock, SystemClock};
 
@@ -144,6 +145,67 @@ impl Validation {
         self.leeway
     }
 
+    /// The time checks of verification, at this validation's clock and
+    /// leeway, in the order verification runs them: `exp` (expired when
+    /// `now >= exp + leeway`), then `nbf` and `iat` (not yet valid when more
+    /// than the leeway in the future). The clock counts whole seconds, so
+    /// `now` stands for the second `[now, now + 1)`: a fractional `nbf` or
+    /// `iat` within it (PyJWT writes `time.time()`) is not in the future.
+    ///
+    /// Verification calls this; so does a cache of verified tokens
+    /// (`jwt_keys`' token cache), which must answer at every hit exactly
+    /// what a fresh verification would.
+    pub fn check_times(
+        &self,
+        exp: Option<f64>,
+        nbf: Option<f64>,
+        iat: Option<f64>,
+    ) -> Result<(), Error> {
+        self.check_times_at(self.clock.now(), exp, nbf, iat)
+    }
+
+    fn check_times_at(
+        &self,
+        now: i64,
+        exp: Option<f64>,
+        nbf: Option<f64>,
+        iat: Option<f64>,
+    ) -> Result<(), Error> {
+        let nowf = now as f64;
+        let leeway = self.leeway as f64;
+        if let Some(exp) = exp {
+            if nowf >= exp + leeway {
+                return Err(Error::Expired {
+                    // `as` saturates on floats, and a JSON number is never NaN.
+                    exp: exp.floor() as i64,
+                    now,
+                    leeway: self.leeway,
+                });
+            }
+        }
+        if let Some(nbf) = nbf {
+            if nowf < (nbf - leeway).floor() {
+                return Err(Error::Immature {
+                    claim: "nbf",
+                    value: nbf,
+                    now,
+                    leeway: self.leeway,
+                });
+            }
+        }
+        if let Some(iat) = iat {
+            if (iat - leeway).floor() > nowf {
+                return Err(Error::Immature {
+                    claim: "iat",
+                    value: iat,
+                    now,
+                    leeway: self.leeway,
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_config(&self) -> Result<(), Error> {
         if self.algorithms.is_empty() {
             return Err(Error::config(
@@ -185,50 +247,30 @@ impl Validation {
                 });
             }
         }
+        // One clock read; each claim's type, then its time, in this order.
         let now = self.clock.now();
-        let nowf = now as f64;
-        let leeway = self.leeway as f64;
-        match &claims.exp {
-            Some(v) => {
-                let exp = numeric_date("exp", v)?;
-                if nowf >= exp + leeway {
-                    return Err(Error::Expired {
-                        // `as` saturates on floats, and a JSON number is never NaN.
-                        exp: exp.floor() as i64,
-                        now,
-                        leeway: self.leeway,
-                    });
-                }
-            }
+        let exp = match &claims.exp {
+            Some(v) => Some(numeric_date("exp", v)?),
             None if self.require_exp => {
                 return Err(Error::MissingClaim {
                     claim: "exp".into(),
                 })
             }
-            None => {}
-        }
-        if let Some(v) = &claims.nbf {
-            let nbf = numeric_date("nbf", v)?;
-            if nowf < nbf - leeway {
-                return Err(Error::Immature {
-                    claim: "nbf",
-                    value: nbf,
-                    now,
-                    leeway: self.leeway,
-                });
-            }
-        }
-        if let Some(v) = &claims.iat {
-            let iat = numeric_date("iat", v)?;
-            if iat > nowf + leeway {
-                return Err(Error::Immature {
-                    claim: "iat",
-                    value: iat,
-                    now,
-                    leeway: self.leeway,
-                });
-            }
-        }
+            None => None,
+        };
+        self.check_times_at(now, exp, None, None)?;
+        let nbf = claims
+            .nbf
+            .as_ref()
+            .map(|v| numeric_date("nbf", v))
+            .transpose()?;
+        self.check_times_at(now, None, nbf, None)?;
+        let iat = claims
+            .iat
+            .as_ref()
+            .map(|v| numeric_date("iat", v))
+            .transpose()?;
+        self.check_times_at(now, None, None, iat)?;
         if let Some(expected) = &self.issuers {
             match &claims.iss {
                 None => {
@@ -255,7 +297,7 @@ impl Validation {
         match (&claims.sub, &self.subject) {
             (Some(ClaimValue::Str(sub)), Some(expected)) if sub != expected => {
                 return Err(Error::InvalidSubject {
-                    reason: format!("{sub:?} is not the expected subject {expected:?}"),
+                    reason: format!("{} is not the expected subject {expected:?}", Shown(sub)),
                 })
             }
             (Some(ClaimValue::Str(_)), _) | (None, None) => {}
@@ -316,7 +358,16 @@ impl Validation {
             Ok(())
         } else {
             Err(Error::InvalidAudience {
-                reason: format!("the token is for {found:?}, not for any of {expected:?}"),
+                reason: format!(
+                    "the token is for [{}{}], not for any of {expected:?}",
+                    found
+                        .iter()
+                        .take(10)
+                        .map(|a| Shown(a).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if found.len() > 10 { ", …" } else { "" }
+                ),
             })
         }
     }

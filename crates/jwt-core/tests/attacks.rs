@@ -253,6 +253,17 @@ fn weak_keys_pass_the_usability_check_only_through_dangerous() {
             .kind(),
         ErrorKind::InvalidKey
     );
+    // The refusals with weak keys allowed say why: RS384 has no legacy mode,
+    // and below 1024 bits nothing verifies (a weak_key, never a token
+    // blamed with invalid_signature).
+    let err = dangerous::check_usable_allowing_weak_keys(&rsa, Algorithm::RS384).unwrap_err();
+    assert!(err.to_string().contains("RS256 and RS512 only"), "{err}");
+    let tiny = VerifyingKey::from_pem(&data("rsa512.pub.pem")).unwrap();
+    for alg in [Algorithm::RS256, Algorithm::RS512] {
+        let err = dangerous::check_usable_allowing_weak_keys(&tiny, alg).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WeakKey, "{alg}: {err}");
+        assert!(err.to_string().contains("below 1024 bits"), "{err}");
+    }
     // Strong keys pass both ways.
     let strong = VerifyingKey::hmac(SECRET).unwrap();
     strong.check_usable(Algorithm::HS256).unwrap();

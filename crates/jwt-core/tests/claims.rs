@@ -107,6 +107,29 @@ fn iat_in_the_future_is_immature() {
     assert_eq!(kind_at(NOW, base().leeway(Duration::from_secs(5)), c), None);
 }
 
+/// The clock counts whole seconds, so `now` stands for the second
+/// [now, now + 1): a fractional `nbf` or `iat` inside it (PyJWT writes
+/// `time.time()`) is not in the future; one in the next second is.
+#[test]
+fn fractional_nbf_and_iat_within_the_current_second_are_not_in_the_future() {
+    for claim in ["nbf", "iat"] {
+        let mut c = json!({"exp": NOW + 1000});
+        c[claim] = json!(NOW as f64 + 0.999);
+        assert_eq!(kind_at(NOW, base(), c.clone()), None, "{claim}");
+        c[claim] = json!(NOW as f64 + 1.0);
+        assert_eq!(
+            kind_at(NOW, base(), c.clone()),
+            Some(ErrorKind::Immature),
+            "{claim}"
+        );
+        c[claim] = json!(NOW as f64 + 10.5);
+        let lee = base().leeway(Duration::from_secs(10));
+        assert_eq!(kind_at(NOW, lee, c.clone()), None, "{claim}");
+        let lee = base().leeway(Duration::from_secs(9));
+        assert_eq!(kind_at(NOW, lee, c), Some(ErrorKind::Immature), "{claim}");
+    }
+}
+
 #[test]
 fn numeric_dates_accept_numbers_only() {
     // Floats are NumericDates too.
@@ -356,4 +379,35 @@ fn checks_run_after_the_signature() {
         verify_at(NOW, base(), &other).unwrap_err().kind(),
         ErrorKind::InvalidSignature
     );
+}
+
+/// Values the token supplies are cut in messages: a hostile token cannot
+/// make an error line of tens of kilobytes (and they stay escaped).
+#[test]
+fn token_values_in_messages_are_cut() {
+    let long = "i".repeat(15_000);
+    let token = sign(&json!({"exp": NOW + 100, "iss": long, "sub": long, "aud": [long, "x"]}));
+    for v in [
+        base().audience("x").issuer("https://issuer"),
+        base().audience("x").subject("alice"),
+        base().audience("my-api"),
+    ] {
+        let err = verify_at(NOW, v, &token).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.len() < 1_000,
+            "{} bytes: {}",
+            message.len(),
+            &message[..200]
+        );
+        assert!(message.contains("(15000 bytes)"), "{message}");
+    }
+    let short = verify_at(
+        NOW,
+        base().issuer("https://issuer"),
+        &sign(&json!({"exp": NOW + 100, "iss": "evil\n"})),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(short.contains("\"evil\\n\""), "{short}");
 }

@@ -86,6 +86,22 @@ fn unsupported_and_wrong_keys_say_so() {
         .unwrap_err()
         .to_string()
         .contains("decrypt"));
+    // The legacy form (`openssl genrsa -des3` on OpenSSL 1.x, `openssl rsa
+    // -traditional -aes128`): a plain tag whose headers say it is encrypted.
+    for (tag, tool) in [
+        ("RSA PRIVATE KEY", "openssl rsa"),
+        ("EC PRIVATE KEY", "openssl ec"),
+    ] {
+        let legacy = format!(
+            "-----BEGIN {tag}-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,\
+             E2CB7D5B8E9CFC548D92AFCF222C56E9\n\nAAAA\n-----END {tag}-----\n"
+        );
+        let err = SigningKey::from_pem(legacy.as_bytes()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        let message = err.to_string();
+        assert!(message.contains("encrypted"), "{message}");
+        assert!(message.contains(tool), "{message}");
+    }
 }
 
 #[test]
@@ -192,6 +208,15 @@ fn jwks_parsing_skips_unusable_entries() {
             .kind(),
         ErrorKind::InvalidKey
     );
+    // Issue 13 item 3: a document that is not JSON is named as a key set,
+    // never as a "malformed token".
+    for text in [&b"<html>Not Found</html>"[..], b"[1,2]", b""] {
+        let err = Jwks::from_json(text).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("not a JWKS"), "{message}");
+        assert!(!message.contains("token"), "{message}");
+    }
 }
 
 #[test]

@@ -282,3 +282,125 @@ fn floats_verify_to_the_value_signed() {
         assert_eq!(verifier.verify_to_map(&token).unwrap().1, map);
     }
 }
+
+/// Issue 13 item 5: an integer beyond 64 bits would be signed exactly as
+/// written and read back by every verifier as a rounded float, so the
+/// signer and `parse_claims` refuse it (a `u128` claim, a payload text);
+/// the largest 64-bit integers still sign and verify exactly.
+#[test]
+fn integers_beyond_64_bits_are_refused_and_64_bit_ones_round_trip() {
+    #[derive(Serialize)]
+    struct Big {
+        exp: u64,
+        n: u128,
+    }
+    let message = refused(&Big {
+        exp: EXP,
+        n: 1u128 << 70,
+    });
+    assert!(message.contains("64-bit range"), "{message}");
+    assert!(message.contains("as a string"), "{message}");
+
+    let err = parse_claims(br#"{"id":18446744073709551616}"#).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("18446744073709551616"), "{err}");
+
+    let claims = json!({"exp": EXP, "max": u64::MAX, "min": i64::MIN});
+    let token = signer().sign(&claims).unwrap();
+    let verifier = Verifier::new(
+        VerifyingKey::hmac(SECRET).unwrap(),
+        Validation::new([Algorithm::HS256]),
+    )
+    .unwrap();
+    let back: Value = verifier.verify(&token).unwrap().claims;
+    assert_eq!(back["max"], json!(u64::MAX));
+    assert_eq!(back["min"], json!(i64::MIN));
+}
+
+/// Issue 13 item 7: header parameters join every token through
+/// `Signer::with_header_param`, which refuses the names with their own
+/// setter, the extensions verifiers refuse and the key-carrying ones; and
+/// no header is signed that the verifier would refuse or read differently
+/// (`signing_input`, which remote stores sign, holds the same line).
+#[test]
+fn header_parameters_are_checked_before_anything_is_signed() {
+    for name in [
+        "alg", "kid", "typ", "crit", "b64", "jku", "x5u", "jwk", "x5c",
+    ] {
+        let err = signer().with_header_param(name, json!("x")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{name}: {err}");
+        assert!(err.to_string().contains(&format!("`{name}`")), "{err}");
+    }
+    let err = signer().with_header_param("cty", json!(1)).unwrap_err();
+    assert!(err.to_string().contains("must be a string"), "{err}");
+
+    let signer = signer()
+        .with_header_param("ver", json!(2))
+        .unwrap()
+        .with_header_param("cty", json!("JWT"))
+        .unwrap();
+    let token = signer.sign(&json!({"exp": EXP})).unwrap();
+    let verifier = Verifier::new(
+        VerifyingKey::hmac(SECRET).unwrap(),
+        Validation::new([Algorithm::HS256]),
+    )
+    .unwrap();
+    let header = verifier.verify::<Value>(&token).unwrap().header;
+    assert_eq!(header.extra["ver"], json!(2));
+    assert_eq!(header.cty.as_deref(), Some("JWT"));
+
+    // A header built by hand: a parameter the verifier refuses, one that
+    // repeats a field, and serde_json's private names never get signed.
+    for (name, value, says) in [
+        ("crit", json!(["exp"]), "refused by a verifier"),
+        ("typ", json!("at+jwt"), "refused by a verifier"),
+        (
+            "$serde_json::private::RawValue",
+            json!("{}"),
+            "refused by a verifier",
+        ),
+    ] {
+        let mut header = Header::new(Algorithm::ES256);
+        header.extra.insert(name.into(), value);
+        let err = signing_input(&header, &json!({"exp": EXP})).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{name}: {err}");
+        assert!(err.to_string().contains(says), "{name}: {err}");
+    }
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = None;
+    header.extra.insert("typ".into(), json!("JWT"));
+    let err = signing_input(&header, &json!({"exp": EXP})).unwrap_err();
+    assert!(err.to_string().contains("read back differently"), "{err}");
+}
+
+/// Times outside 1970..=9999 are mistakes (milliseconds for seconds, a
+/// sentinel such as 1e300) that make a token that never expires; the
+/// signer refuses them, at both ends of the range.
+#[test]
+fn numeric_dates_outside_1970_to_9999_are_refused() {
+    for (claim, value) in [
+        ("exp", json!(1e300)),
+        ("exp", json!(1_700_000_000_000u64)),
+        ("exp", json!(253_402_300_800u64)),
+        ("nbf", json!(-1)),
+        ("iat", json!(-1e300)),
+    ] {
+        let mut claims = json!({"exp": EXP});
+        claims[claim] = value.clone();
+        let message = refused(&claims);
+        assert!(message.contains(&format!("`{claim}`")), "{message}");
+        assert!(message.contains("9999"), "{message}");
+        assert_eq!(
+            parse_claims(claims.to_string().as_bytes())
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Config,
+            "{claim} = {value}"
+        );
+    }
+    for edge in [json!(0), json!(253_402_300_799u64)] {
+        signer()
+            .sign(&json!({"exp": EXP, "iat": edge.clone(), "nbf": edge}))
+            .unwrap();
+    }
+}

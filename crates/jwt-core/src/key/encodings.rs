@@ -85,6 +85,24 @@ impl SigningKey {
 
     /// One private key block.
     fn from_pem_block(block: &pem::Pem) -> Result<Self, Error> {
+        // A legacy (OpenSSL 1.x `genrsa -des3`, `-traditional`) encrypted
+        // key: the tag is the plain one, the headers say it is encrypted.
+        if block
+            .headers()
+            .get("Proc-Type")
+            .is_some_and(|v| v.to_ascii_uppercase().contains("ENCRYPTED"))
+        {
+            let tool = if block.tag() == "EC PRIVATE KEY" {
+                "ec"
+            } else {
+                "rsa"
+            };
+            return Err(Error::invalid_key(format!(
+                "the private key is encrypted (a legacy `Proc-Type: 4,ENCRYPTED` PEM); decrypt it \
+                 first (e.g. `openssl {tool} -in key.pem -out plain.pem`) and protect the file with \
+                 mode 0600 instead"
+            )));
+        }
         match block.tag() {
             "PRIVATE KEY" => Self::from_pkcs8_der(block.contents()),
             "RSA PRIVATE KEY" => Self::from_pkcs1_der(block.contents()),

@@ -207,7 +207,7 @@ impl VerifyingKey {
         if let Some(alg) = alg {
             check_family(key.family(), alg).map_err(|_| {
                 Error::invalid_key(format!(
-                    "the JWK declares alg {alg} but is a {} key",
+                    "the JWK declares alg {alg} but is an {} key",
                     key.family().name()
                 ))
             })?;

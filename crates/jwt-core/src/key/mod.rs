@@ -247,7 +247,7 @@ fn check_family(family: KeyFamily, alg: Algorithm) -> Result<(), Error> {
     let hint = match (family, alg.family()) {
         (KeyFamily::Hmac, _) => "an HMAC secret only works with HS256/HS384/HS512",
         (_, KeyFamily::Hmac) => {
-            "HS* needs a shared secret; a public key must never be used as an HMAC secret"
+            "HS* needs a shared secret; an asymmetric key (public or private) is never an HMAC secret"
         }
         (KeyFamily::Ec(c), KeyFamily::Ec(_)) => match c {
             Curve::P256 => "a P-256 key signs ES256 only",
@@ -378,10 +378,26 @@ impl VerifyingKey {
         }
         if allow_weak {
             return match &self.inner {
+                // aws-lc verifies 1024-2047-bit keys in its legacy modes,
+                // RS256 and RS512 only, and nothing below 1024 bits.
+                VerifyInner::Rsa(r) if r.bits < 1024 => Err(Error::WeakKey {
+                    reason: format!(
+                        "the RSA key has {} bits; below 1024 bits nothing can be verified, \
+                         even with weak keys allowed",
+                        r.bits
+                    ),
+                }),
                 VerifyInner::Rsa(r)
                     if r.bits < MIN_RSA_BITS && rsa_verify_alg(alg, true).is_none() =>
                 {
-                    check_rsa_bits(r.bits)
+                    Err(Error::WeakKey {
+                        reason: format!(
+                            "the RSA key has {} bits; with weak keys allowed, keys of 1024 to \
+                             {} bits verify RS256 and RS512 only (aws-lc's legacy modes), not {alg}",
+                            r.bits,
+                            MIN_RSA_BITS - 1
+                        ),
+                    })
                 }
                 _ => Ok(()),
             };
@@ -446,7 +462,7 @@ impl VerifyingKey {
             _ => {
                 return Err(Error::InvalidAlgorithm {
                     reason: format!(
-                        "the token uses {alg} but the key{} is a {} key",
+                        "the token uses {alg} but the key{} is an {} key",
                         self.kid_suffix(),
                         self.family().name()
                     ),
