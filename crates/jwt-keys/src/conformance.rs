@@ -192,6 +192,46 @@ pub async fn read_only_refuses_rotation(store: &dyn KeyStore) {
     assert_eq!(store.active().await.expect("active"), before);
 }
 
+/// A fresh writable store before `init` is not an empty store: every read
+/// and every write but `init` fails with [`Error::NotInitialized`] — no
+/// empty key list, no empty JWKS (which a typo in a store's name would
+/// otherwise publish, and which would make every token read as signed by
+/// an unknown key), no default policy.
+pub async fn uninitialized_store_is_not_initialized(store: &dyn KeyStore) {
+    fn check<T: std::fmt::Debug>(store: &dyn KeyStore, what: &str, result: Result<T, Error>) {
+        match result {
+            Err(Error::NotInitialized { backend, location }) => {
+                assert_eq!(backend, store.name(), "{what}: backend");
+                assert!(!location.is_empty(), "{what}: the error names the store");
+            }
+            other => panic!(
+                "{what} on an uninitialized {} store: expected NotInitialized, got {other:?}",
+                store.name()
+            ),
+        }
+    }
+    check(store, "active", store.active().await);
+    check(store, "sign", store.sign("some-kid", b"x.y").await);
+    check(store, "verification_keys", store.verification_keys().await);
+    check(store, "key_set", store.key_set().await.map(|k| k.len()));
+    check(store, "list", store.list().await);
+    check(store, "policy", store.policy().await);
+    check(
+        store,
+        "audit",
+        store.audit().await.map(|a| a.findings.len()),
+    );
+    check(store, "rotate", store.rotate(None).await);
+    check(
+        store,
+        "rotate_if_due",
+        store.rotate_if_due().await.map(|_| ()),
+    );
+    check(store, "retire_expired", store.retire_expired().await);
+    // None of it initialized the store behind the caller's back.
+    check(store, "active afterwards", store.active().await);
+}
+
 /// The whole lifecycle on a fresh writable store whose clock is `clock`:
 /// init publishes the active key and its pending successor; rotation swaps
 /// the signing kid at once and keeps old tokens verifying until the grace
@@ -404,6 +444,15 @@ macro_rules! conformance_tests {
                 return;
             };
             $crate::conformance::rotation_lifecycle(&*store, &clock).await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn uninitialized_store_is_not_initialized() {
+            let clock = ::std::sync::Arc::new($crate::conformance::ManualClock::new($crate::conformance::T0));
+            let Some((store, _guard)) = $make(clock).await else {
+                return;
+            };
+            $crate::conformance::uninitialized_store_is_not_initialized(&*store).await;
         }
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]

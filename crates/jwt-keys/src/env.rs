@@ -117,8 +117,10 @@ fn read_var(name: &str) -> Result<Option<String>> {
 /// so one variable always means one secret:
 ///
 /// - surrounding whitespace (e.g. the newline of `export S="$(cat file)"`
-///   style assignments) is not part of the secret;
-/// - `base64url:` followed by unpadded base64url is decoded, for binary secrets;
+///   style assignments) and a leading byte-order mark are not part of the
+///   secret;
+/// - `base64url:` (in any letter case) followed by unpadded base64url is
+///   decoded, for binary secrets;
 /// - anything else is the secret's bytes as written.
 ///
 /// Whether the bytes are an acceptable secret (not a key, long enough) is
@@ -128,16 +130,53 @@ fn read_var(name: &str) -> Result<Option<String>> {
 /// use jwt_keys::env::hmac_secret_from_value;
 /// assert_eq!(&*hmac_secret_from_value(" s3cret\n").unwrap(), b"s3cret");
 /// assert_eq!(&*hmac_secret_from_value("base64url:AAEC").unwrap(), &[0u8, 1, 2]);
+/// assert_eq!(&*hmac_secret_from_value("BASE64URL:AAEC").unwrap(), &[0u8, 1, 2]);
+/// assert_eq!(&*hmac_secret_from_value("\u{feff}s3cret\r\n").unwrap(), b"s3cret");
+/// let err = hmac_secret_from_value("base64url:not base64!").unwrap_err();
+/// assert!(!err.to_string().contains("token"), "{err}");
 /// ```
 pub fn hmac_secret_from_value(
     value: &str,
 ) -> std::result::Result<Zeroizing<Vec<u8>>, jwt_core::Error> {
-    let value = value.trim();
-    match value.strip_prefix("base64url:") {
+    // A byte-order mark (a file saved as "UTF-8 with BOM") is not part of
+    // the secret either; `trim` keeps it.
+    let value = value.trim().trim_start_matches('\u{feff}').trim();
+    match base64url_text(value) {
         Some(b64) => jwt_core::b64::decode(b64.as_bytes(), "the `base64url:` HMAC secret")
-            .map(Zeroizing::new),
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                let reason = match e {
+                    jwt_core::Error::Malformed { reason } => reason,
+                    other => other.to_string(),
+                };
+                jwt_core::Error::InvalidKey {
+                    reason: format!(
+                    "{reason}; after `base64url:` comes the secret in unpadded base64url on one \
+                     line, as `jwtkit keys generate --alg HS256` prints it"
+                ),
+                }
+            }),
         None => Ok(Zeroizing::new(value.as_bytes().to_vec())),
     }
+}
+
+/// The text after a `base64url:` prefix, in any letter case (a secret that
+/// really starts with `BASE64URL:` is far less likely than a prefix typed
+/// in capitals, which must not silently become part of the secret); `None`
+/// without the prefix. Every reader of secret text uses it: `env:` stores,
+/// `--secret-env`, `--secret-file`, `JWTKIT_REFRESH_KEY`.
+///
+/// ```
+/// use jwt_keys::env::base64url_text;
+/// assert_eq!(base64url_text("Base64URL:AAEC"), Some("AAEC"));
+/// assert_eq!(base64url_text("s3cret"), None);
+/// ```
+pub fn base64url_text(value: &str) -> Option<&str> {
+    const PREFIX: &str = "base64url:";
+    value
+        .get(..PREFIX.len())
+        .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+        .map(|_| &value[PREFIX.len()..])
 }
 
 /// Reads the HMAC secret in the environment variable `var` by the rule of

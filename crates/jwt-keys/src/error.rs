@@ -40,8 +40,10 @@ pub enum Error {
         /// How keys of this backend are rotated instead.
         hint: &'static str,
     },
-    /// The store holds no keys yet.
-    #[error("the {backend} store at {location} is not initialized; run `jwtkit store init` (KeyStore::init) first")]
+    /// The store holds no keys yet: `init` never ran there, or the store's
+    /// name (a directory, a key, a mount) is not the one meant. Every read
+    /// of such a store fails with this error, never with an empty key set.
+    #[error("the {backend} store at {location} is not initialized: it holds no key state (if it should, check the store's name and location for a typo); run `jwtkit store init` (KeyStore::init) to create it")]
     NotInitialized {
         /// The backend's name.
         backend: &'static str,
@@ -185,7 +187,7 @@ pub enum Error {
         files: Vec<String>,
     },
     /// An environment variable is missing or unusable.
-    #[error("environment variable {var}: {reason}")]
+    #[error("environment variable {var}{}{reason}", if reason.starts_with("is ") { " " } else { ": " })]
     Env {
         /// The variable's name.
         var: String,
@@ -213,11 +215,26 @@ pub enum Error {
         max_stale_secs: i64,
     },
     /// A key store URI that cannot be opened.
-    #[error("invalid key store URI {uri:?}: {reason}")]
+    #[error(
+        "invalid key store URI {:?}: {}",
+        crate::uri::redact_userinfo(uri),
+        crate::uri::redact_userinfo(reason)
+    )]
     InvalidUri {
-        /// The URI as given.
+        /// The URI as given, with any user name and password replaced by
+        /// `***` (the errors of this crate never hold a password).
         uri: String,
         /// What is wrong, and the accepted forms.
+        reason: String,
+    },
+    /// A JWKS URL the verifier refuses (not a URL, plain `http` to another
+    /// host than a loopback address, another scheme). Its
+    /// [`kind`](Error::kind) is `invalid_uri`, like a key store URI's.
+    #[error("invalid JWKS URL {url:?}: {reason}")]
+    InvalidJwksUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong, and what is accepted.
         reason: String,
     },
     /// An error from `jwt-core`: a key that cannot be used, or a token rejection.
@@ -283,7 +300,7 @@ pub enum ErrorKind {
     Fetch,
     /// The last good key set is too old and could not be refreshed.
     StaleKeys,
-    /// A key store URI that cannot be opened.
+    /// A key store URI or a JWKS URL that cannot be used.
     InvalidUri,
     /// An error from `jwt-core` (a token rejection, a key that cannot be
     /// used): its name is `jwt-core`'s.
@@ -334,12 +351,34 @@ impl PartialEq<&str> for ErrorKind {
     }
 }
 
+/// A transport error with its causes (reqwest's own message stops at
+/// "error sending request", the cause — connection refused, a TLS or DNS
+/// failure — is in its sources), and what to check.
+fn transport_message(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    if err.is_timeout() {
+        text.push_str(" (the server did not answer in time; check that it is up and reachable)");
+    } else if err.is_connect() {
+        text.push_str(" (check that the server is up and that the URL's host and port are right)");
+    }
+    text
+}
+
 /// Why fetching a JWKS failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The connection failed, or the request timed out.
-    #[error("{0}")]
+    #[error("{}", transport_message(.0))]
     Transport(#[source] reqwest::Error),
     /// The server answered with a non-success status.
     #[error("the server answered HTTP {status}")]
@@ -354,14 +393,33 @@ pub enum FetchError {
         limit: usize,
     },
     /// The response is not JSON (by its `Content-Type`).
-    #[error("the response is not JSON (Content-Type: {content_type})")]
+    #[error(
+        "the response is not a JWK Set: its Content-Type is {content_type}, not JSON. Check that \
+         the URL is the provider's JWKS (the `jwks_uri` of its /.well-known/openid-configuration), \
+         not a web page"
+    )]
     NotJson {
         /// The response's content type.
         content_type: String,
     },
-    /// The body is not a JWKS.
+    /// The body is a JSON object with a `keys` array whose entries are not
+    /// JWKs.
     #[error("the response is not a valid JWKS: {0}")]
     InvalidJwks(#[source] jwt_core::Error),
+    /// The body is not a JWK Set at all: not JSON, or JSON without a `keys`
+    /// array (an HTML page, an OpenID discovery document, an error answer).
+    #[error(
+        "the response is not a JWK Set: {reason}; received {received}. Check that the URL is \
+         the provider's JWKS (the `jwks_uri` of its /.well-known/openid-configuration), not \
+         its discovery document or a web page"
+    )]
+    NotJwkSet {
+        /// What the body is instead.
+        reason: String,
+        /// The `Content-Type` and the first bytes of the body, non-printable
+        /// bytes escaped as `\xNN`.
+        received: String,
+    },
     /// The server answered with a redirect, which is never followed: its
     /// target could be a URL the verifier would refuse (plain `http`,
     /// another host), so the configured URL must be the final one.
@@ -393,6 +451,7 @@ impl FetchError {
             // A garbage answer may be a deploy in progress at the provider.
             FetchError::NotJson { .. }
             | FetchError::InvalidJwks(_)
+            | FetchError::NotJwkSet { .. }
             | FetchError::NoUsableKeys { .. } => true,
             FetchError::TooLarge { .. } | FetchError::Redirect { .. } => false,
         }
@@ -452,7 +511,7 @@ impl Error {
             Error::Env { .. } => ErrorKind::Env,
             Error::Fetch { .. } => ErrorKind::Fetch,
             Error::StaleKeys { .. } => ErrorKind::StaleKeys,
-            Error::InvalidUri { .. } => ErrorKind::InvalidUri,
+            Error::InvalidUri { .. } | Error::InvalidJwksUrl { .. } => ErrorKind::InvalidUri,
             Error::Core(e) => ErrorKind::Core(e.kind()),
         }
     }
@@ -468,6 +527,16 @@ impl Error {
         Error::CorruptStore {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidUri`] for `uri`: the user information of every
+    /// URL in the URI and in `reason` is replaced by `***`, so neither the
+    /// message nor `Debug` output ever shows a password.
+    pub(crate) fn invalid_uri(uri: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidUri {
+            uri: crate::uri::redact_userinfo(uri),
+            reason: crate::uri::redact_userinfo(&reason.into()),
         }
     }
 

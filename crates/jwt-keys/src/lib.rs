@@ -16,8 +16,10 @@
 //! - A [`Verifier`] that follows a store, a fixed JWKS, or an identity
 //!   provider's JWKS URL with a well-behaved cache (TTL from
 //!   `Cache-Control`, refresh on unknown kid with a cooldown, single-flight,
-//!   stale-if-error, background refresh).
-//! - [`conformance`] (feature `conformance`): the tests every backend passes.
+//!   stale-if-error, background refresh), and
+//!   [`blocking::Verifier`], the same verifier for code that is not async
+//!   (what PyJWT's `PyJWKClient` users expect).
+//! - `conformance` (feature `conformance`): the tests every backend passes.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -54,6 +56,7 @@
 
 #[cfg(feature = "kms")]
 pub mod aws_kms;
+pub mod blocking;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod env;
@@ -84,5 +87,7 @@ pub use store::{
 };
 pub use uri::{open_store, open_store_with_clock, StoreOpener, StoreRegistry};
 pub use verify::{
-    verification_algorithms, AlgorithmRule, CacheOptions, KeySource, Verifier, VerifierBuilder,
+    verification_algorithms, AlgorithmRule, CacheOptions, CachedTokens, KeySource,
+    TokenCacheOptions, TokenCacheStats, Verifier, VerifierBuilder, DEFAULT_TOKEN_CACHE_BYTES,
+    DEFAULT_TOKEN_CACHE_ENTRIES, DEFAULT_TOKEN_CACHE_MAX_TOKEN,
 };

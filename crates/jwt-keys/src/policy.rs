@@ -266,6 +266,13 @@ impl RotationPolicyBuilder {
                 "rotate_after must be above zero (it is the maximum time a key signs)",
             ));
         }
+        if p.max_token_lifetime == 0 {
+            return Err(Error::invalid_config(
+                "max_token_lifetime",
+                "max_token_lifetime must be at least 1s: a store that allows no lifetime can sign no \
+                 token (every token would expire when it is signed)",
+            ));
+        }
         let needed = p.max_token_lifetime.saturating_add(p.leeway);
         if p.verify_grace < needed {
             return Err(Error::invalid_config(
@@ -345,11 +352,14 @@ impl fmt::Display for Finding {
         match self {
             Finding::ActiveTooOld { kid, age_secs, rotate_after_secs } => write!(
                 f,
-                "active key `{kid}` has signed for {age_secs}s, over rotate_after ({rotate_after_secs}s): rotate"
+                "active key `{kid}` has signed for {age_secs}s, over rotate_after ({rotate_after_secs}s): \
+                 rotate with `jwtkit store rotate --if-due URI` (library: `KeyStoreExt::rotate_if_due`)"
             ),
             Finding::RetiringPastGrace { kid, retire_at } => write!(
                 f,
-                "retiring key `{kid}` is kept past its grace (ended at {retire_at}): retire it (rotate or retire_expired)"
+                "retiring key `{kid}` is kept past its grace (ended at {retire_at}): destroy it with \
+                 `jwtkit store rotate --if-due URI`, which retires every key past its grace and \
+                 rotates only if a rotation is due (library: `KeyStore::retire_expired`)"
             ),
             Finding::DisallowedAlgorithm { kid, alg } => {
                 write!(f, "key `{kid}` uses {alg}, which the policy does not allow")
@@ -363,7 +373,12 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The result of [`KeyStoreExt::audit`](crate::KeyStoreExt::audit).
+/// The result of [`KeyStoreExt::audit`](crate::KeyStoreExt::audit): the
+/// findings, and what happens next (when the next rotation is due, which
+/// key will sign after it).
+///
+/// Serialized (`jwtkit store audit --json`) as
+/// `{"now":…,"findings":[…],"active":KID|null,"next_rotation_at":T|null,"next_signer":KID|null}`.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
@@ -371,6 +386,18 @@ pub struct AuditReport {
     pub now: UnixTime,
     /// What departs from the policy; empty when all is well.
     pub findings: Vec<Finding>,
+    /// The key that signs now (`None` without exactly one active key).
+    pub active: Option<String>,
+    /// When [`rotate_if_due`](crate::KeyStoreExt::rotate_if_due) will next
+    /// rotate: `rotate_after` after the active key started signing, or
+    /// later if the pending key has not been published for `prepublish` by
+    /// then. At or before [`now`](Self::now) when a rotation is overdue;
+    /// `None` when the store records no times (keys from the environment)
+    /// or has no pending key.
+    pub next_rotation_at: Option<UnixTime>,
+    /// The pending key: it signs after the next rotation (`None` when the
+    /// store has none).
+    pub next_signer: Option<String>,
 }
 
 impl AuditReport {
@@ -387,6 +414,9 @@ pub(crate) fn audit(
     keys: &KeySet,
 ) -> AuditReport {
     let mut findings = Vec::new();
+    let pending = records
+        .iter()
+        .find(|r| r.state_at(now) == KeyState::Pending);
     let active: Vec<&KeyRecord> = records
         .iter()
         .filter(|r| r.state_at(now) == KeyState::Active)
@@ -436,7 +466,32 @@ pub(crate) fn audit(
             }
         }
     }
-    AuditReport { now, findings }
+    let (active_kid, next_rotation_at) = match active.as_slice() {
+        [one] => (Some(one.kid.clone()), next_rotation(policy, one, pending)),
+        _ => (None, None),
+    };
+    AuditReport {
+        now,
+        findings,
+        active: active_kid,
+        next_rotation_at,
+        next_signer: pending.map(|p| p.kid.clone()),
+    }
+}
+
+/// When `rotate_if_due` rotates: both conditions it checks must hold (the
+/// active key has signed for `rotate_after`, the pending key has been
+/// published for `prepublish`), so the later of the two times.
+fn next_rotation(
+    policy: &RotationPolicy,
+    active: &KeyRecord,
+    pending: Option<&KeyRecord>,
+) -> Option<UnixTime> {
+    let signing_since = active.activated_at.or(active.created_at)?;
+    let published_at = pending?.created_at?;
+    let due = signing_since.saturating_add(secs(policy.rotate_after()));
+    let ready = published_at.saturating_add(secs(policy.prepublish()));
+    Some(due.max(ready))
 }
 
 #[cfg(test)]
@@ -474,5 +529,71 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.rotate_after(), RotationPolicy::MAX_ROTATE_AFTER);
+    }
+
+    /// The audit says when `rotate_if_due` will next rotate (the later of
+    /// `rotate_after` since activation and `prepublish` since the pending
+    /// key's creation) and which key signs after it.
+    #[test]
+    fn the_audit_says_when_the_next_rotation_is_due_and_who_signs_next() {
+        let policy = RotationPolicy::builder()
+            .rotate_after(Duration::from_secs(7 * DAY))
+            .prepublish(Duration::from_secs(DAY))
+            .build()
+            .unwrap();
+        let day = DAY as i64;
+        let mut active = KeyRecord::new("a", Algorithm::ES256, KeyState::Active);
+        active.created_at = Some(0);
+        active.activated_at = Some(10);
+        let mut pending = KeyRecord::new("p", Algorithm::ES256, KeyState::Pending);
+        pending.created_at = Some(10);
+        let keys = KeySet::default();
+
+        let report = audit(day, &policy, &[active.clone(), pending.clone()], &keys);
+        assert_eq!(report.active.as_deref(), Some("a"));
+        assert_eq!(report.next_signer.as_deref(), Some("p"));
+        assert_eq!(report.next_rotation_at, Some(10 + 7 * day));
+
+        // A pending key created late: its prepublish decides.
+        pending.created_at = Some(10 + 7 * day - 3600);
+        let report = audit(day, &policy, &[active.clone(), pending.clone()], &keys);
+        assert_eq!(report.next_rotation_at, Some(10 + 8 * day - 3600));
+
+        // Overdue: the time is in the past, and the finding names the command.
+        let report = audit(9 * day, &policy, &[active.clone(), pending.clone()], &keys);
+        assert!(report.next_rotation_at.unwrap() <= report.now);
+        assert!(
+            report.findings[0]
+                .to_string()
+                .contains("`jwtkit store rotate --if-due URI`"),
+            "{:?}",
+            report.findings
+        );
+
+        // Keys without times (the env backend): unknown.
+        let bare = [
+            KeyRecord::new("a", Algorithm::ES256, KeyState::Active),
+            KeyRecord::new("p", Algorithm::ES256, KeyState::Pending),
+        ];
+        let report = audit(day, &policy, &bare, &keys);
+        assert_eq!(report.next_rotation_at, None);
+        assert_eq!(report.next_signer.as_deref(), Some("p"));
+    }
+
+    /// A retiring key kept past its grace is fixed by a command, named with
+    /// the library call, never by a bare function name.
+    #[test]
+    fn a_key_past_its_grace_names_the_command_that_retires_it() {
+        let finding = Finding::RetiringPastGrace {
+            kid: "k".into(),
+            retire_at: 5,
+        };
+        let text = finding.to_string();
+        assert!(
+            text.contains("`jwtkit store rotate --if-due URI`")
+                && text.contains("(library: `KeyStore::retire_expired`)"),
+            "{text}"
+        );
+        assert!(!text.contains("rotate or retire_expired"), "{text}");
     }
 }

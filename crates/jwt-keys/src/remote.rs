@@ -15,9 +15,9 @@ use crate::verify::CacheOptions;
 /// Parses and checks a JWKS URL: `https`, or `http` to a loopback address
 /// only (a JWKS fetched in clear text could be replaced on the way).
 pub(crate) fn parse_url(url: &str) -> Result<Url> {
-    let parsed = Url::parse(url).map_err(|e| Error::InvalidUri {
-        uri: url.to_owned(),
-        reason: format!("not a URL: {e}"),
+    let parsed = Url::parse(url).map_err(|e| Error::InvalidJwksUrl {
+        url: url.to_owned(),
+        reason: format!("not a URL: {e}; give the full https:// URL of the JWKS"),
     })?;
     let loopback = match parsed.host_str() {
         Some(h) if h.eq_ignore_ascii_case("localhost") => true,
@@ -31,14 +31,15 @@ pub(crate) fn parse_url(url: &str) -> Result<Url> {
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
-        "http" => Err(Error::InvalidUri {
-            uri: url.to_owned(),
-            reason: "a JWKS must be fetched over https (plain http is accepted for loopback addresses only): \
-                     anyone on the path could substitute their own keys"
+        "http" => Err(Error::InvalidJwksUrl {
+            url: url.to_owned(),
+            reason: "a JWKS must be fetched over https: plain http is accepted only to a loopback \
+                     address (127.0.0.1, [::1], localhost), since anyone on the path could \
+                     substitute their own keys; use the provider's https:// URL"
                 .into(),
         }),
-        other => Err(Error::InvalidUri {
-            uri: url.to_owned(),
+        other => Err(Error::InvalidJwksUrl {
+            url: url.to_owned(),
             reason: format!("scheme `{other}` is not supported; use https://"),
         }),
     }
@@ -316,6 +317,7 @@ pub(crate) fn parse_jwks_document(
     if body.len() > limit {
         return Err(FetchError::TooLarge { limit });
     }
+    check_jwk_set(content_type, body)?;
     let mut jwks = Jwks::from_json(body).map_err(FetchError::InvalidJwks)?;
     // A published key set holds public keys only. A symmetric (`oct`) key
     // in it is a secret anyone who can read the document knows: trusting it
@@ -339,6 +341,72 @@ pub(crate) fn parse_jwks_document(
     Ok((keys, ttl_from(cache_control, options)))
 }
 
+/// Longest part of a body quoted in an error.
+const MAX_QUOTED_BODY: usize = 64;
+
+/// Refuses a body that is not a JWK Set at all (not JSON, or JSON without a
+/// `keys` array), saying what it is and what came (content type, first
+/// bytes): the usual cause is a URL that serves something else, which the
+/// JWK parser's own words ("malformed …") would not reveal.
+fn check_jwk_set(content_type: Option<&str>, body: &[u8]) -> std::result::Result<(), FetchError> {
+    let reason = match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(e) if body.trim_ascii().is_empty() => format!("the body is empty ({e})"),
+        Err(e) => format!("the body is not JSON ({e})"),
+        Ok(serde_json::Value::Object(members)) => match members.get("keys") {
+            Some(keys) if keys.is_array() => return Ok(()),
+            Some(_) => "its `keys` member is not an array".to_owned(),
+            None if members.contains_key("jwks_uri") => {
+                "it is an OpenID discovery document; use the URL in its `jwks_uri`".to_owned()
+            }
+            None if members.contains_key("kty") => {
+                "it is a single JWK, not a set ({\"keys\": [...]})".to_owned()
+            }
+            None => "the JSON object has no `keys` array".to_owned(),
+        },
+        Ok(other) => format!("the body is JSON but not an object ({})", json_type(&other)),
+    };
+    Err(FetchError::NotJwkSet {
+        reason,
+        received: describe_body(content_type, body),
+    })
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `Content-Type: …, N bytes starting "…"`, printable ASCII only.
+fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
+    let ct = content_type.map_or_else(
+        || "no Content-Type".to_owned(),
+        |ct| format!("Content-Type {}", printable_header(ct.as_bytes())),
+    );
+    let mut start = String::new();
+    for &b in body.iter().take(MAX_QUOTED_BODY) {
+        match b {
+            b'"' | b'\\' => {
+                start.push('\\');
+                start.push(char::from(b));
+            }
+            0x20..0x7f => start.push(char::from(b)),
+            _ => start.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    let more = if body.len() > MAX_QUOTED_BODY {
+        "…"
+    } else {
+        ""
+    };
+    format!("{ct}, {} bytes starting \"{start}{more}\"", body.len())
+}
+
 /// The cache lifetime: `max-age` (0 for `no-store`/`no-cache`) clamped to
 /// the configured bounds, or the default TTL.
 pub(crate) fn ttl_from(cache_control: Option<&str>, options: &CacheOptions) -> i64 {
@@ -358,4 +426,83 @@ pub(crate) fn ttl_from(cache_control: Option<&str>, options: &CacheOptions) -> i
         None => options.default_ttl(),
     };
     jwt_core::time::secs(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(content_type: Option<&str>, body: &[u8]) -> String {
+        match parse_jwks_response(content_type, None, body, &CacheOptions::default()) {
+            Err(e @ FetchError::NotJwkSet { .. }) => e.to_string(),
+            other => panic!("{body:?}: expected NotJwkSet, got {other:?}"),
+        }
+    }
+
+    /// A body that is not a JWK Set says so and what came, never with the
+    /// token parser's words ("malformed token … three base64url parts").
+    #[test]
+    fn a_body_that_is_not_a_jwk_set_says_what_it_is() {
+        let html = refused(Some("application/json"), b"<html>\x1b]0;x\x07</html>");
+        assert!(
+            html.starts_with("the response is not a JWK Set: the body is not JSON"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"received Content-Type application/json, 19 bytes starting "<html>\x1b]0;x\x07</html>""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("base64url") && !html.contains('\u{1b}'),
+            "{html}"
+        );
+        let discovery = refused(None, br#"{"issuer":"i","jwks_uri":"https://i/k"}"#);
+        assert!(
+            discovery.contains("OpenID discovery document"),
+            "{discovery}"
+        );
+        assert!(
+            discovery.contains("received no Content-Type"),
+            "{discovery}"
+        );
+        let jwk = refused(None, br#"{"kty":"OKP"}"#);
+        assert!(jwk.contains("a single JWK, not a set"), "{jwk}");
+        let array = refused(None, b"[]");
+        assert!(
+            array.contains("JSON but not an object (an array)"),
+            "{array}"
+        );
+        let keys = refused(None, br#"{"keys":{}}"#);
+        assert!(keys.contains("`keys` member is not an array"), "{keys}");
+        let long = refused(None, &[b'x'; 200]);
+        assert!(long.contains("200 bytes starting \""), "{long}");
+        assert!(long.contains(&format!("{}…\"", "x".repeat(64))), "{long}");
+        // A set is still parsed by the strict parser after the check.
+        let err = parse_jwks_response(None, None, br#"{"keys":[]}"#, &CacheOptions::default())
+            .unwrap_err();
+        assert!(matches!(err, FetchError::NoUsableKeys { .. }), "{err:?}");
+    }
+
+    /// Plain http to another host than a loopback address is refused as a
+    /// JWKS URL (not a "key store URI"), saying what is accepted.
+    #[test]
+    fn a_plain_http_url_to_another_host_is_an_invalid_jwks_url() {
+        let err = parse_url("http://idp.example.com/jwks").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidUri);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid JWKS URL \"http://idp.example.com/jwks\""),
+            "{text}"
+        );
+        assert!(text.contains("only to a loopback address"), "{text}");
+        assert!(!text.contains("key store"), "{text}");
+        for ok in [
+            "https://idp.example.com/jwks",
+            "http://127.0.0.1:1/j",
+            "http://[::1]/j",
+            "http://localhost/j",
+        ] {
+            parse_url(ok).unwrap();
+        }
+    }
 }

@@ -81,6 +81,13 @@ pub(crate) trait RemoteBackend: fmt::Debug + Send + Sync + 'static {
     }
     /// Checks an `init` before any call to the service.
     fn check_init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<()>;
+    /// Checks that the store can reach the service now (Vault: it holds a
+    /// valid token or can get one), so that [`KeyStore::active`], which
+    /// health checks call, fails while it cannot sign. Cheap when nothing
+    /// has to be done (no call to the service).
+    async fn check_access(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Reads the state; `previous` is the last state read, if any.
     async fn load(&self, previous: Option<Arc<Self::Snapshot>>) -> Result<Self::Snapshot>;
@@ -230,6 +237,7 @@ impl<B: RemoteBackend> KeyStore for B {
     }
 
     async fn active(&self) -> Result<KeyInfo> {
+        self.check_access().await?;
         let snap = snapshot(self, true).await?;
         let a = snap
             .ledger()
@@ -268,26 +276,28 @@ impl<B: RemoteBackend> KeyStore for B {
         Ok(sig)
     }
 
+    // A store without state is not an empty store: a typo in its name must
+    // not read as "no keys" (an empty JWKS published, every token refused
+    // as `unknown_key`), so every read fails as `init` has not run, as the
+    // file and memory stores do.
     async fn verification_keys(&self) -> Result<Jwks> {
         let now = self.parts().clock.now();
         let snap = snapshot(self, true).await?;
-        Ok(match snap.ledger() {
-            Some(ledger) => {
-                ledger.verification_keys(now, |r| snap.public_key(&r.kid)?.to_public_jwk())
-            }
-            None => Jwks { keys: Vec::new() },
-        })
+        let ledger = snap.ledger().ok_or_else(|| not_initialized(self))?;
+        Ok(ledger.verification_keys(now, |r| snap.public_key(&r.kid)?.to_public_jwk()))
     }
 
     async fn list(&self) -> Result<Vec<KeyRecord>> {
         let now = self.parts().clock.now();
         let snap = snapshot(self, true).await?;
-        Ok(snap.ledger().map(|l| l.list(now)).unwrap_or_default())
+        let ledger = snap.ledger().ok_or_else(|| not_initialized(self))?;
+        Ok(ledger.list(now))
     }
 
     async fn policy(&self) -> Result<RotationPolicy> {
         let snap = snapshot(self, true).await?;
-        Ok(snap.ledger().map(|l| l.policy.clone()).unwrap_or_default())
+        let ledger = snap.ledger().ok_or_else(|| not_initialized(self))?;
+        Ok(ledger.policy.clone())
     }
 
     async fn init(&self, alg: Algorithm, policy: &RotationPolicy) -> Result<RotationReport> {

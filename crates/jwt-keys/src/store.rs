@@ -323,14 +323,30 @@ pub trait KeyStoreExt: KeyStore {
     where
         T: Serialize + Sync + ?Sized,
     {
+        // The template's `alg` is replaced by the active key's.
+        let mut template = Header::new(jwt_core::Algorithm::ES256);
+        if let Some(typ) = typ {
+            template.typ = Some(typ.to_owned());
+        }
+        self.sign_token_with_header(claims, &template).await
+    }
+
+    /// Signs `claims` with the active key, `template` giving the header:
+    /// its `alg` and `kid` are replaced by the active key's, everything else
+    /// (`typ`, or none; `cty`; other parameters) is kept. A header jwtkit's
+    /// verifier would refuse or read differently is refused before
+    /// anything is signed ([`jwt_core::signing_input`]). Retries once if the
+    /// store rotated in between.
+    async fn sign_token_with_header<T>(&self, claims: &T, template: &Header) -> Result<String>
+    where
+        T: Serialize + Sync + ?Sized,
+    {
         let mut attempt = 0;
         loop {
             let key = self.active().await?;
-            let mut header = Header::new(key.alg);
+            let mut header = template.clone();
+            header.alg = key.alg;
             header.kid = Some(key.kid.clone());
-            if let Some(typ) = typ {
-                header.typ = Some(typ.to_owned());
-            }
             let input = jwt_core::signing_input(&header, claims)?;
             match self.sign(&key.kid, input.as_bytes()).await {
                 Ok(sig) => return Ok(jwt_core::assemble(input, &sig)),

@@ -95,24 +95,29 @@ impl StoreRegistry {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let Some((scheme, rest)) = uri.split_once(':') else {
-            return Err(Error::InvalidUri {
-                uri: uri.to_owned(),
-                reason: format!(
+        let scheme_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        };
+        let Some((scheme, rest)) = uri.split_once(':').filter(|(s, _)| scheme_ok(s)) else {
+            return Err(Error::invalid_uri(
+                uri,
+                format!(
                     "no scheme; expected one of {} (e.g. file:/etc/jwtkit/keys or env:JWT_KEY)",
                     accepted()
                 ),
-            });
+            ));
         };
         match self.openers.get(&scheme.to_ascii_lowercase()) {
             Some(open) => open(rest, uri, self.clock.clone()),
-            None => Err(Error::InvalidUri {
-                uri: uri.to_owned(),
-                reason: format!(
+            None => Err(Error::invalid_uri(
+                uri,
+                format!(
                     "unknown scheme `{scheme}`; supported: {} (kms: and vault: need a build with those backends)",
                     accepted()
                 ),
-            }),
+            )),
         }
     }
 }
@@ -146,19 +151,15 @@ fn open_file(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Key
         // file:///abs/path → /abs/path; file://host/… is not a local path.
         Some(p) if p.starts_with('/') => p,
         Some(_) => {
-            return Err(Error::InvalidUri {
-                uri: uri.to_owned(),
-                reason: "file:// URIs must have an absolute path (file:///dir) — or write file:DIR"
-                    .into(),
-            })
+            return Err(Error::invalid_uri(
+                uri,
+                "file:// URIs must have an absolute path (file:///dir) — or write file:DIR",
+            ))
         }
         None => rest,
     };
     if path.is_empty() {
-        return Err(Error::InvalidUri {
-            uri: uri.to_owned(),
-            reason: "no directory; write file:DIR".into(),
-        });
+        return Err(Error::invalid_uri(uri, "no directory; write file:DIR"));
     }
     Ok(Arc::new(FileKeyStore::with_clock(
         PathBuf::from(path),
@@ -172,12 +173,91 @@ fn open_env(rest: &str, uri: &str, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Key
         && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !rest.as_bytes()[0].is_ascii_digit();
     if !valid {
-        return Err(Error::InvalidUri {
-            uri: uri.to_owned(),
-            reason:
-                "env:NAME needs an environment variable name (letters, digits, _), e.g. env:JWT_KEY"
-                    .into(),
-        });
+        return Err(Error::invalid_uri(
+            uri,
+            "env:NAME needs an environment variable name (letters, digits, _), e.g. env:JWT_KEY",
+        ));
     }
     Ok(Arc::new(EnvKeyStore::from_env(rest)?))
+}
+
+/// `text` with the user information of every URL in it (`USER:PASSWORD@`
+/// in `scheme://USER:PASSWORD@host/…`) replaced by `***`, so that a
+/// password written into a store URI or a Vault address never reaches an
+/// error message, a log or a terminal. A `scheme:USER@host` without `//` at
+/// the very start of `text` counts too (`vault+https:user:pw@host/…` is a
+/// typo away from a real URI); `file:` paths are left alone.
+pub(crate) fn redact_userinfo(text: &str) -> String {
+    // Where an authority (host part) ends.
+    fn authority_end(s: &str) -> usize {
+        s.find(|c: char| {
+            matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>') || c.is_whitespace()
+        })
+        .unwrap_or(s.len())
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // A leading `scheme:authority` without `//`.
+    if let Some(colon) = text.find(':') {
+        let scheme = &text[..colon];
+        let after = &text[colon + 1..];
+        let is_scheme = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if is_scheme && !after.starts_with("//") && !scheme.eq_ignore_ascii_case("file") {
+            let end = authority_end(after);
+            if let Some(at) = after[..end].rfind('@') {
+                out.push_str(&text[..=colon]);
+                out.push_str("***");
+                rest = &after[at..];
+            }
+        }
+    }
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = authority_end(tail);
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn userinfo_is_redacted_wherever_a_url_appears() {
+        let cases = [
+            (
+                "vault+http://user:pa55word@127.0.0.1:1/transit/k",
+                "vault+http://***@127.0.0.1:1/transit/k",
+            ),
+            (
+                "vault+http://user:pa55word@[::1/transit/k",
+                "vault+http://***@[::1/transit/k",
+            ),
+            (
+                "Vault address `http://u:p@x@host:1` is not a URL: and redis://:pw@r/0 too",
+                "Vault address `http://***@host:1` is not a URL: and redis://***@r/0 too",
+            ),
+            ("vault+https:user:pa55@h/t/k", "vault+https:***@h/t/k"),
+            ("https://host/p@th", "https://host/p@th"),
+            ("file:/keys@2024", "file:/keys@2024"),
+            ("file:keys@x/y", "file:keys@x/y"),
+            ("env:JWT_KEY", "env:JWT_KEY"),
+            ("no url here", "no url here"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_userinfo(text), want, "{text}");
+        }
+    }
 }

@@ -265,6 +265,22 @@ async fn uninitialized_and_missing_keys_are_typed() {
         Arc::new(jwt_core::SystemClock),
     );
     assert_eq!(store.active().await.unwrap_err().kind(), "not_initialized");
+    // Not an empty store either: a typo'd alias must not publish an empty
+    // JWKS or list no keys as if that were fine.
+    for (what, err) in [
+        ("list", store.list().await.map(|_| ()).unwrap_err()),
+        (
+            "jwks",
+            store.verification_keys().await.map(|_| ()).unwrap_err(),
+        ),
+        ("policy", store.policy().await.map(|_| ()).unwrap_err()),
+    ] {
+        assert_eq!(err.kind(), "not_initialized", "{what}: {err}");
+        assert!(
+            err.to_string().contains("jwtkit store init"),
+            "{what}: {err}"
+        );
+    }
     let missing = KmsKeyStore::builder("11111111-2222-3333-4444-555555555555")
         .endpoint_url(&ep)
         .region("us-east-1")

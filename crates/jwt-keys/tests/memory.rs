@@ -52,3 +52,40 @@ async fn init_refuses_a_disallowed_algorithm() {
     assert_eq!(err.kind(), "policy_violation");
     assert!(err.to_string().contains("ES256 is not allowed"), "{err}");
 }
+
+/// `sign_token_with_header` keeps the template's header but for `alg` and
+/// `kid`, which are the active key's, and refuses a header the verifier
+/// would refuse before anything is signed.
+#[tokio::test]
+async fn sign_token_with_header_keeps_the_template_but_alg_and_kid() {
+    use jwt_keys::KeyStoreExt;
+    let store = MemoryKeyStore::new();
+    store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap();
+    let active = store.active().await.unwrap();
+    let mut template = jwt_core::Header::new(Algorithm::HS256);
+    template.typ = None;
+    template.kid = Some("not-this-one".into());
+    template.extra.insert("ver".into(), serde_json::json!(2));
+    let claims = serde_json::json!({"exp": 4_000_000_000u64});
+    let token = store
+        .sign_token_with_header(&claims, &template)
+        .await
+        .unwrap();
+    let header = jwt_core::dangerous::insecure_decode_header(&token).unwrap();
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(header.kid.as_deref(), Some(active.kid.as_str()));
+    assert_eq!(header.typ, None);
+    assert_eq!(header.extra["ver"], 2);
+
+    template
+        .extra
+        .insert("crit".into(), serde_json::json!(["ver"]));
+    let err = store
+        .sign_token_with_header(&claims, &template)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused by a verifier"), "{err}");
+}

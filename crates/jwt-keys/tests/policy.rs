@@ -39,6 +39,9 @@ fn contradictory_policies_are_refused() {
     );
     let r = refused(RotationPolicy::builder().rotate_after(Duration::ZERO));
     assert!(r.contains("rotate_after must be above zero"), "{r}");
+    // A store that allows no token lifetime could never sign.
+    let r = refused(RotationPolicy::builder().max_token_lifetime(Duration::ZERO));
+    assert!(r.contains("max_token_lifetime must be at least 1s"), "{r}");
     let r = refused(RotationPolicy::builder().allowed_algorithms([]));
     assert!(r.contains("allowed_algorithms is empty"), "{r}");
     let ok = RotationPolicy::builder()

@@ -473,3 +473,36 @@ async fn urls_and_options_are_checked_when_building() {
     );
     assert_eq!(no_algs.unwrap_err().kind(), "config");
 }
+
+/// Issue 13 item 3: a JWKS URL nobody answers on says why (the cause from
+/// the connection, not only "error sending request") and what to check.
+#[tokio::test]
+async fn an_unreachable_jwks_url_names_the_cause_and_what_to_check() {
+    // A port that was free a moment ago: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let verifier = Verifier::builder(
+        KeySource::Remote(format!("http://127.0.0.1:{port}/jwks.json")),
+        Validation::new([Algorithm::ES256]),
+    )
+    .build()
+    .unwrap();
+    let err = verifier.refresh().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Fetch {
+                source: FetchError::Transport(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(message.contains("check that the server is up"), "{message}");
+    assert!(err.is_retryable());
+}

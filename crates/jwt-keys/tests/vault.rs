@@ -7,12 +7,13 @@
 #![cfg(feature = "vault")]
 
 mod remote_servers;
+mod vault_admin;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jwt_core::{Algorithm, Clock, ManualClock, Validation};
-use jwt_keys::vault::VaultKeyStore;
+use jwt_keys::vault::{SecretId, VaultAuth, VaultKeyStore};
 use jwt_keys::{conformance, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier};
 use jwtkit_test_support::{binary, free_port, service};
 use remote_servers::{unique, verify_independently, ServerProcess};
@@ -174,6 +175,414 @@ async fn end_to_end_rotation_and_trim() {
     assert!(kv["data"]["data"]["ledger"]["keys"].is_array(), "{kv}");
 }
 
+/// The ledger's KV v2 entry deleted (`bao kv delete`): the transit key is
+/// still there, and a new `init` cannot tell it from someone else's, so it
+/// refuses it, pointing at `kv undelete` (nothing written: the undelete
+/// works and the store is back). With the key deleted too, `init` starts
+/// over, writing with check-and-set at the deleted entry's version (KV v2
+/// keeps it), read from the 404 answer's metadata; it used to write at 0
+/// and report the store as already initialized.
+#[tokio::test]
+async fn init_after_the_state_entry_was_deleted() {
+    let Some((addr, token)) = server() else {
+        return;
+    };
+    let admin = vault_admin::Admin::new(&addr, &token);
+    let key = unique("deleted");
+    let store = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
+    let first = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap();
+    let state = format!("secret/data/jwtkit/transit/{key}");
+    let (status, _) = admin
+        .call(reqwest::Method::DELETE, &state, None, None)
+        .await;
+    assert_eq!(status, 204);
+    let again = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
+    assert_eq!(again.active().await.unwrap_err().kind(), "not_initialized");
+    let err = again
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::InvalidConfig { setting: "key", .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("already exists")
+            && text.contains(&format!(
+                "vault kv undelete -mount=secret -versions=2 jwtkit/transit/{key}"
+            )),
+        "{text}"
+    );
+    // The undelete the error names (version 2: the ledger written over
+    // init's marker) brings the store back as it was.
+    admin
+        .post(
+            &format!("secret/undelete/jwtkit/transit/{key}"),
+            json!({"versions": [2]}),
+        )
+        .await;
+    let back = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
+    assert_eq!(back.active().await.unwrap().kid, first.active);
+
+    // Entry and key both gone: init starts over at the deleted version.
+    let (status, _) = admin
+        .call(reqwest::Method::DELETE, &state, None, None)
+        .await;
+    assert_eq!(status, 204);
+    delete_transit_key(&admin, &key).await;
+    let fresh = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
+    let report = fresh
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_or_else(|e| panic!("init after delete: {e}"));
+    assert_eq!(report.active, format!("transit/{key}/v1"));
+    assert_eq!(report.pending, format!("transit/{key}/v2"));
+    let t = fresh.sign_token(&claims("again"), None).await.unwrap();
+    let jwks = fresh.verification_keys().await.unwrap();
+    assert_eq!(verify_independently(&t, &jwks), Ok("again".into()));
+}
+
+async fn delete_transit_key(admin: &vault_admin::Admin, key: &str) {
+    admin
+        .post(
+            &format!("transit/keys/{key}/config"),
+            json!({"deletion_allowed": true}),
+        )
+        .await;
+    let (status, body) = admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("transit/keys/{key}"),
+            None,
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+}
+
+/// The transit key as Vault has it.
+async fn transit_key(admin: &vault_admin::Admin, key: &str) -> Value {
+    admin.get(&format!("transit/keys/{key}")).await["data"].clone()
+}
+
+/// The review's reproduction: someone else's transit key with three
+/// versions (`bao write -f transit/keys/K type=ecdsa-p256`, rotated twice).
+/// `init` used to adopt it (exit 0), and a later retirement would have set
+/// `min_decryption_version` past the owner's versions and trimmed them.
+/// Now it is refused, naming the key and what to do, and nothing changes:
+/// no transit version, no state entry. A key of the wrong type says so,
+/// instead of "Vault's answer could not be parsed".
+#[tokio::test]
+async fn init_refuses_a_transit_key_it_did_not_create() {
+    let Some((addr, token)) = server() else {
+        return;
+    };
+    let admin = vault_admin::Admin::new(&addr, &token);
+    let key = unique("foreign");
+    admin
+        .post(
+            &format!("transit/keys/{key}"),
+            json!({"type": "ecdsa-p256"}),
+        )
+        .await;
+    for _ in 0..2 {
+        admin
+            .post(&format!("transit/keys/{key}/rotate"), json!({}))
+            .await;
+    }
+    let store = store_at(&addr, &token, &key, Arc::new(jwt_core::SystemClock));
+    let err = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { setting: "key", .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    for part in [
+        format!("the transit key transit/keys/{key} already exists"),
+        "type ecdsa-p256, versions 1 to 3".to_owned(),
+        "this store did not create it".to_owned(),
+        "Choose a new key name".to_owned(),
+        format!("vault delete transit/keys/{key}"),
+    ] {
+        assert!(text.contains(&part), "missing `{part}` in: {text}");
+    }
+    let k = transit_key(&admin, &key).await;
+    assert_eq!(k["latest_version"], 3, "{k}");
+    assert_eq!(k["min_decryption_version"], 1, "{k}");
+    let (status, _) = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("secret/data/jwtkit/transit/{key}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "no state entry written");
+    assert_eq!(store.list().await.unwrap_err().kind(), "not_initialized");
+
+    let aes = unique("aes");
+    admin
+        .post(
+            &format!("transit/keys/{aes}"),
+            json!({"type": "aes256-gcm96"}),
+        )
+        .await;
+    let store = store_at(&addr, &token, &aes, Arc::new(jwt_core::SystemClock));
+    let err = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), "invalid_config", "{text}");
+    assert!(
+        text.contains(
+            "(type aes256-gcm96, version 1; that type cannot sign JWTs: ES256 needs ecdsa-p256)"
+        ) && !text.contains("could not be parsed"),
+        "{text}"
+    );
+}
+
+/// An `init` that stopped after it created the transit key but before it
+/// wrote the ledger (here: its token may not rotate, so it fails at the
+/// pending version) is finished by the next `init`: the state entry's
+/// `init` marker is older than every version of the key. A key created
+/// before such a marker is still refused, and a key of another type that
+/// an unfinished init created says which algorithm fits it.
+#[tokio::test]
+async fn an_unfinished_init_is_resumed_but_never_a_foreign_key() {
+    let Some((addr, root)) = server() else {
+        return;
+    };
+    let admin = vault_admin::Admin::new(&addr, &root);
+    let key = unique("resume");
+    let policy = unique("policy");
+    admin
+        .put_policy(
+            &policy,
+            &format!(
+                r#"
+path "transit/keys/{key}"               {{ capabilities = ["create", "read", "update"] }}
+path "secret/data/jwtkit/transit/{key}" {{ capabilities = ["create", "read", "update"] }}
+"#
+            ),
+        )
+        .await;
+    let no_rotate = admin
+        .post(
+            "auth/token/create",
+            json!({"policies": [policy], "ttl": "10m"}),
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stopped = store_at(&addr, &no_rotate, &key, Arc::new(jwt_core::SystemClock));
+    let err = stopped
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("transit/keys/{key}/rotate")),
+        "{err}"
+    );
+    let state = admin
+        .get(&format!("secret/data/jwtkit/transit/{key}"))
+        .await;
+    assert_eq!(
+        state["data"]["data"]["init"]["transit_key"],
+        format!("transit/keys/{key}"),
+        "{state}"
+    );
+    assert_eq!(transit_key(&admin, &key).await["latest_version"], 1);
+
+    let store = store_at(&addr, &root, &key, Arc::new(jwt_core::SystemClock));
+    let report = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_or_else(|e| panic!("resumed init: {e}"));
+    assert_eq!(
+        (report.active.as_str(), report.pending.as_str()),
+        (
+            format!("transit/{key}/v1").as_str(),
+            format!("transit/{key}/v2").as_str()
+        )
+    );
+    let t = store.sign_token(&claims("resumed"), None).await.unwrap();
+    let jwks = store.verification_keys().await.unwrap();
+    assert_eq!(verify_independently(&t, &jwks), Ok("resumed".into()));
+
+    // A key older than the marker: someone else's, refused all the same.
+    let older = unique("older");
+    admin
+        .post(
+            &format!("transit/keys/{older}"),
+            json!({"type": "ecdsa-p256"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    admin
+        .post(
+            &format!("secret/data/jwtkit/transit/{older}"),
+            json!({"data": {"init": {"transit_key": format!("transit/keys/{older}")}}}),
+        )
+        .await;
+    let store = store_at(&addr, &root, &older, Arc::new(jwt_core::SystemClock));
+    let err = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("this store did not create it"),
+        "{err}"
+    );
+    assert_eq!(transit_key(&admin, &older).await["latest_version"], 1);
+
+    // An unfinished init that created an RSA key, resumed with ES256.
+    let other = unique("othertype");
+    admin
+        .post(
+            &format!("secret/data/jwtkit/transit/{other}"),
+            json!({"data": {"init": {"transit_key": format!("transit/keys/{other}")}}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    admin
+        .post(
+            &format!("transit/keys/{other}"),
+            json!({"type": "rsa-2048"}),
+        )
+        .await;
+    let store = store_at(&addr, &root, &other, Arc::new(jwt_core::SystemClock));
+    let err = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), "invalid_config", "{text}");
+    assert!(
+        text.contains("created with type rsa-2048 by an earlier `store init`")
+            && text.contains("ES256 needs ecdsa-p256")
+            && text.contains(&format!("vault delete transit/keys/{other}")),
+        "{text}"
+    );
+    let report = store
+        .init(Algorithm::RS256, &conformance::policy())
+        .await
+        .unwrap_or_else(|e| panic!("init with the key's algorithm: {e}"));
+    assert_eq!(report.active, format!("transit/{other}/v1"));
+}
+
+/// A store name with a typo (here a key that was never initialized) is not
+/// an empty store: listing it, publishing its JWKS and verifying against
+/// it all fail as not initialized, naming the store and `jwtkit store
+/// init`, instead of an empty table, `{"keys":[]}` and tokens blamed as
+/// signed by an unknown key.
+#[tokio::test]
+async fn a_missing_store_is_not_an_empty_one() {
+    let Some((addr, token)) = server() else {
+        return;
+    };
+    let real = unique("real");
+    let store = store_at(&addr, &token, &real, Arc::new(jwt_core::SystemClock));
+    store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap();
+    let t = store.sign_token(&claims("typo"), None).await.unwrap();
+
+    let typo = format!("{real}x");
+    let missing: Arc<dyn KeyStore> = Arc::new(store_at(
+        &addr,
+        &token,
+        &typo,
+        Arc::new(jwt_core::SystemClock),
+    ));
+    let location = format!("{addr}/transit/{typo}");
+    let check = |what: &str, err: Error| {
+        assert_eq!(err.kind(), "not_initialized", "{what}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&location) && text.contains("jwtkit store init"),
+            "{what}: {text}"
+        );
+    };
+    check("list", missing.list().await.unwrap_err());
+    check("jwks", missing.verification_keys().await.unwrap_err());
+    check("policy", missing.policy().await.unwrap_err());
+    check("audit", missing.audit().await.unwrap_err());
+    let verifier = Verifier::new(
+        KeySource::Store(missing.clone()),
+        Validation::new([Algorithm::ES256]),
+    )
+    .unwrap();
+    check("verify", verifier.verify::<Value>(&t).await.unwrap_err());
+}
+
+/// A password written into a store URI or a Vault address never shows in
+/// an error's message or `Debug` output, nor in the builder's `Debug`:
+/// the review's `store list vault+http://user:pa55word@127.0.0.1:1/…`
+/// printed it twice. Checked before any login setting is read.
+#[test]
+fn passwords_in_uris_and_addresses_are_never_shown() {
+    const PASSWORD: &str = "pa55word";
+    let shown = |err: &Error| format!("{err} {err:?}");
+    for uri in [
+        "vault+http://user:pa55word@127.0.0.1:1/transit/k",
+        "vault+https://user:pa55word@vault.internal/transit/k",
+        "vault+http://user:pa55word@[::1/transit/k",
+        "vault+https://:pa55word@h:99999/transit/k",
+        "vault+https:user:pa55word@h/transit/k",
+        "redis://:pa55word@127.0.0.1:6379/0",
+        "user:pa55word@host/transit/k",
+    ] {
+        let err = jwt_keys::open_store(uri).unwrap_err();
+        assert_eq!(err.kind(), "invalid_uri", "{uri}: {err}");
+        let text = shown(&err);
+        assert!(!text.contains(PASSWORD), "{uri}: {text}");
+        let err = VaultKeyStore::builder_from_uri(uri).unwrap_err();
+        assert!(!shown(&err).contains(PASSWORD), "{uri}: {err:?}");
+    }
+    let err = jwt_keys::open_store("vault+http://user:pa55word@127.0.0.1:1/transit/k").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("vault+http://***@127.0.0.1:1/transit/k"),
+        "{err}"
+    );
+    for address in [
+        "http://user:pa55word@127.0.0.1:8200",
+        "http://user:pa55word@[::1",
+        "ftp://user:pa55word@h",
+        "http://user:pa55word@h/prefix",
+    ] {
+        let builder = VaultKeyStore::builder("transit", "k")
+            .address(address)
+            .token("t");
+        assert!(!format!("{builder:?}").contains(PASSWORD), "{builder:?}");
+        let err = builder.build().unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidConfig {
+                    setting: "address",
+                    ..
+                }
+            ),
+            "{address}: {err:?}"
+        );
+        assert!(!shown(&err).contains(PASSWORD), "{address}: {err:?}");
+        assert!(err.to_string().contains("***@"), "{address}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn errors_are_typed() {
     let Some((addr, token)) = server() else {
@@ -195,6 +604,9 @@ async fn errors_are_typed() {
     assert_eq!(err.kind(), "backend");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("VAULT_TOKEN"), "{err}");
+    // Never the token itself, in the message or the debug output.
+    assert!(!format!("{err} {err:?} {bad:?}").contains("not-a-token"));
+    assert_eq!(bad.check_auth().await.unwrap_err().kind(), "backend");
     assert_eq!(
         bad.init(Algorithm::HS256, &conformance::policy())
             .await
@@ -202,6 +614,103 @@ async fn errors_are_typed() {
             .kind(),
         "invalid_config"
     );
+}
+
+/// A bad address is an `invalid_config` error naming it, never a panic
+/// (vaultrs's own settings builder panics on one); a token or namespace
+/// that cannot travel in an HTTP header is refused before vaultrs would
+/// panic on it.
+#[test]
+fn bad_addresses_and_header_values_are_errors_not_panics() {
+    let build = |addr: &str| {
+        VaultKeyStore::builder("transit", "k")
+            .address(addr)
+            .token("t")
+            .build()
+    };
+    for addr in [
+        "",
+        "vault.internal:8200",
+        "http://",
+        "http://:8200",
+        "http://[::1",
+        "https://h:99999",
+        "unix:///run/vault.sock",
+        "https://user:pw@vault.internal",
+        "https://vault.internal/prefix",
+        "https://vault.internal/?x=1",
+        "https://vault.internal/#f",
+    ] {
+        match build(addr) {
+            Err(Error::InvalidConfig { setting, reason }) => {
+                assert_eq!(setting, "address", "{addr}: {reason}");
+                assert!(!reason.contains("pw"), "{reason}");
+            }
+            other => panic!("{addr}: {other:?}"),
+        }
+    }
+    assert!(build("http://127.0.0.1:8200/").is_ok());
+    assert!(build("https://vault.internal").is_ok());
+
+    let b = || VaultKeyStore::builder("transit", "k").address("http://127.0.0.1:8200");
+    let setting = |r: jwt_keys::Result<VaultKeyStore>| match r {
+        Err(Error::InvalidConfig { setting, .. }) => setting,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(setting(b().token("hvs.a\nb").build()), "auth");
+    assert_eq!(
+        setting(b().token("t").namespace("team\r\nX-Evil: 1").build()),
+        "namespace"
+    );
+    assert_eq!(
+        setting(b().token("t").kv_mount("secret kv").build()),
+        "kv_mount"
+    );
+    assert_eq!(
+        setting(b().token("t").state_path("../x").build()),
+        "kv_mount"
+    );
+    assert_eq!(
+        setting(
+            b().auth(VaultAuth::approle("r", SecretId::new("s")).with_mount("a/../b"))
+                .build()
+        ),
+        "auth"
+    );
+}
+
+/// `builder_from_uri` (for configuration files): address, mount and key
+/// from the URI, nothing from the environment.
+#[test]
+fn builder_from_uri() {
+    let store =
+        VaultKeyStore::builder_from_uri("vault+https://vault.internal:8200/team/transit/jwt")
+            .unwrap()
+            .auth(VaultAuth::kubernetes(
+                "issuer",
+                VaultAuth::KUBERNETES_TOKEN_FILE,
+            ))
+            .build()
+            .unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.contains("https://vault.internal:8200"), "{shown}");
+    assert!(
+        shown.contains("team/transit") && shown.contains("\"jwt\""),
+        "{shown}"
+    );
+    assert_eq!(store.auth_method(), "kubernetes");
+    for uri in [
+        "vault+https://h",
+        "vault+https:h/t/k",
+        "vault+https:///t/k",
+        "kms:x",
+    ] {
+        assert_eq!(
+            VaultKeyStore::builder_from_uri(uri).unwrap_err().kind(),
+            "invalid_uri",
+            "{uri}"
+        );
+    }
 }
 
 #[test]

@@ -35,7 +35,12 @@
 //! service does not know yet (another instance rotated) makes the service's
 //! key verifier reload the keys once, at most every 30 s (its cooldown); the
 //! maintenance task reloads them on every tick anyway. The layer holds no
-//! cache and drives no reload of its own.
+//! cache and drives no reload of its own: a client's repeated token is
+//! answered by the service's verified-token cache (on by default, see
+//! [`TokenServiceBuilder::token_cache`](crate::TokenServiceBuilder::token_cache)),
+//! which answers exactly what a verification would. Anything the layer must
+//! check per request beyond the token itself (a sender-constrained token's
+//! proof of possession) is checked on every request, hit or miss.
 
 use std::convert::Infallible;
 use std::future::Future;

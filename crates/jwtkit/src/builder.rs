@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_core::{Algorithm, Clock, SystemClock, Validation};
-use jwt_keys::{KeyStore, RotationPolicy};
+use jwt_keys::{KeyStore, RotationPolicy, TokenCacheOptions};
 use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore};
 
 use crate::error::{Error, Result};
@@ -32,6 +32,7 @@ use crate::service::{
 /// | `refresh_key` | generated per process | required with your own refresh store (tokens must survive restarts and verify on every instance) |
 /// | `rotation_policy` | the store's | must equal the store's recorded policy; used to initialize an empty store |
 /// | `init_key_store` | off | initializes an empty store with this algorithm |
+/// | `token_cache` | on: 10 000 tokens, 16 MiB | checked like [`TokenCacheOptions`]; `no_token_cache` turns it off |
 ///
 /// ```
 /// use std::time::Duration;
@@ -69,6 +70,8 @@ pub struct TokenServiceBuilder {
     init_policy: Option<RotationPolicy>,
     clock: Arc<dyn Clock>,
     allow_long_access_ttl: bool,
+    /// `None`: every access token is verified afresh.
+    token_cache: Option<TokenCacheOptions>,
 }
 
 impl Default for TokenServiceBuilder {
@@ -89,6 +92,7 @@ impl Default for TokenServiceBuilder {
             init_policy: None,
             clock: Arc::new(SystemClock),
             allow_long_access_ttl: false,
+            token_cache: Some(TokenCacheOptions::default()),
         }
     }
 }
@@ -105,6 +109,7 @@ impl std::fmt::Debug for TokenServiceBuilder {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("leeway", &self.leeway)
             .field("reuse_grace", &self.reuse_grace)
+            .field("token_cache", &self.token_cache)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +230,26 @@ impl TokenServiceBuilder {
     /// tokens cannot be revoked; prefer short access tokens and refreshes.
     pub fn allow_long_access_ttl(mut self) -> Self {
         self.allow_long_access_ttl = true;
+        self
+    }
+
+    /// The bounds of the verified-token cache (on by default: 10 000
+    /// tokens, 16 MiB). A client presents its access token with every
+    /// request for the token's whole life; from its third presentation on
+    /// (it is kept the second time it verifies) it is answered without
+    /// another signature verification, and a hit answers exactly
+    /// what a verification would (`exp`, `nbf` and `iat` are checked again
+    /// with the service's clock, and a change of the key set — rotation,
+    /// retirement — makes it verify again). See
+    /// [`jwt_keys::VerifierBuilder::token_cache`].
+    pub fn token_cache(mut self, options: TokenCacheOptions) -> Self {
+        self.token_cache = Some(options);
+        self
+    }
+
+    /// Verifies every access token afresh (no verified-token cache).
+    pub fn no_token_cache(mut self) -> Self {
+        self.token_cache = None;
         self
     }
 
@@ -484,6 +509,7 @@ impl TokenServiceBuilder {
             &audience,
             self.leeway,
             self.clock.clone(),
+            self.token_cache.clone(),
         )?;
         let service = TokenService::from_inner(Inner {
             key_store,

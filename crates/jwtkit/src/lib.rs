@@ -99,7 +99,78 @@ pub use service::{
 pub use jwt_core::{Algorithm, Clock, ManualClock, SystemClock};
 pub use jwt_keys::{
     open_store, EnvKeyStore, FileKeyStore, KeyStore, MemoryKeyStore, RotationPolicy,
+    TokenCacheOptions, TokenCacheStats,
 };
 #[cfg(feature = "redis")]
 pub use jwt_refresh::RedisRefreshStore;
 pub use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore};
+
+// The Rust snippets of the README and of every page under `docs/`, compiled
+// and run by `cargo test --doc` so that they cannot rot: one item per page
+// (rustdoc runs an item's `rust` code blocks and skips `sh`, `text`, …). A
+// new page is added here; the unit test below fails until it is.
+#[cfg(doctest)]
+mod doc_pages {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/from-pyjwt.md")]
+    struct FromPyjwt;
+    #[doc = include_str!("../../../docs/refresh-tokens.md")]
+    struct RefreshTokens;
+    #[doc = include_str!("../../../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../../../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../../../docs/key-rotation.md")]
+    struct KeyRotation;
+    #[doc = include_str!("../../../docs/operations.md")]
+    struct Operations;
+    #[doc = include_str!("../../../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../../../docs/security-model.md")]
+    struct SecurityModel;
+    #[doc = include_str!("../../../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../../docs/backends/kms.md")]
+    struct BackendKms;
+    #[doc = include_str!("../../../docs/backends/vault.md")]
+    struct BackendVault;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn markdown_pages(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("docs/ is readable") {
+            let path = entry.expect("a docs/ entry").path();
+            if path.is_dir() {
+                markdown_pages(&path, found);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// Every page under `docs/` has its snippets run as doctests
+    /// (`doc_pages` above): a page left out could carry a snippet that no
+    /// longer compiles.
+    #[test]
+    fn every_docs_page_is_included_as_a_doctest() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lib = include_str!("lib.rs");
+        let mut pages = Vec::new();
+        markdown_pages(&root.join("docs"), &mut pages);
+        assert!(pages.len() >= 10, "found only {pages:?}");
+        for page in pages {
+            let relative = page.strip_prefix(&root).expect("under the root");
+            let include = format!("include_str!(\"../../../{}\")", relative.to_string_lossy());
+            assert!(
+                lib.contains(&include),
+                "{} is not run as a doctest: add `#[doc = {include}]` to `doc_pages` in \
+                 crates/jwtkit/src/lib.rs",
+                relative.display()
+            );
+        }
+    }
+}

@@ -77,9 +77,13 @@ impl RefreshKey {
         })
     }
 
-    /// A key from its base64url (or standard base64) text, e.g. an environment variable.
+    /// A key from its base64url (or standard base64) text, e.g. an
+    /// environment variable. A `base64url:` prefix (what `jwtkit keys generate
+    /// --alg HS256` prints, and what `--secret-env` reads) is accepted, so one
+    /// secret text works everywhere.
     pub fn from_base64(text: &str) -> Result<Self> {
         let text = text.trim();
+        let text = jwt_keys::env::base64url_text(text).unwrap_or(text);
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
             .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
@@ -212,6 +216,21 @@ mod tests {
                 .unwrap_or_else(|| panic!("no jwt_keys::Error inside {err:?}")),
             other => panic!("expected RefreshKeyFile, got {other:?}"),
         }
+    }
+
+    /// Issue 13 item 8: the text `jwtkit keys generate --alg HS256` prints
+    /// (`base64url:…`) is the same key as its bare base64url, as it is for
+    /// `--secret-env` and `--secret-file`: one secret text everywhere.
+    #[test]
+    fn the_base64url_prefix_names_the_same_key() {
+        let text = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let bare = RefreshKey::from_base64(&text).unwrap();
+        let prefixed = RefreshKey::from_base64(&format!("base64url:{text}\n")).unwrap();
+        assert_eq!(prefixed.kid(), bare.kid());
+        let capitals = RefreshKey::from_base64(&format!("BASE64URL:{text}")).unwrap();
+        assert_eq!(capitals.kid(), bare.kid());
+        let err = RefreshKey::from_base64("base64url:not base64!").unwrap_err();
+        assert!(err.to_string().contains("not base64 text"), "{err}");
     }
 
     /// Issue 11 item 3: a secret another user owns (and so may know) is

@@ -9,7 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_core::time::secs;
 use jwt_core::{Algorithm, Clock, Jwks, Validation};
-use jwt_keys::{KeyStore, KeyStoreExt, RotationPolicy, RotationReport};
+use jwt_keys::{
+    CachedTokens, KeyStore, KeyStoreExt, RotationPolicy, RotationReport, TokenCacheOptions,
+    TokenCacheStats,
+};
 use jwt_refresh::{
     NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
 };
@@ -168,7 +171,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// The one key cache: follows the key store (single-flight reloads,
     /// the unknown-kid cooldown, retiring keys dropped when their grace
-    /// ends); built by [`access_verifier`].
+    /// ends), and holds the verified-token cache; built by
+    /// [`access_verifier`].
     pub(crate) access: jwt_keys::Verifier,
 }
 
@@ -269,6 +273,10 @@ impl TokenService {
     /// by [`reload_keys`](Self::reload_keys) (the maintenance task does it
     /// on every tick, and after every rotation) or in the background.
     ///
+    /// A token verified before is answered from the verified-token cache
+    /// (on by default, see [`TokenServiceBuilder::token_cache`]) without
+    /// another signature verification; the answer is the same.
+    ///
     /// A token whose `kid` is not loaded is `unknown_key`; to reload the
     /// keys for it (another replica rotated), use
     /// [`verify_access_reloading`](Self::verify_access_reloading).
@@ -357,6 +365,7 @@ impl TokenService {
             } => {
                 tracing::warn!(session = %family, newly_revoked = revoked,
                     "refresh token reuse detected: the session is revoked");
+                self.forget_subject_tokens(&sub);
                 Err(Error::grant(GrantRefusal::Reused))
             }
             RotateOutcome::Expired => Err(Error::grant(GrantRefusal::Expired)),
@@ -369,10 +378,13 @@ impl TokenService {
 
     /// Revokes the session (refresh family) of a refresh token: the token, its
     /// predecessors and successors stop refreshing. Access tokens already
-    /// issued stay valid until they expire. `Ok(false)` when the session was
-    /// already revoked or gone; an invalid token is [`Error::InvalidGrant`].
+    /// issued stay valid until they expire; the subject's are dropped from
+    /// the verified-token cache (access tokens carry no session id yet, so
+    /// all of the subject's: its other sessions' tokens are verified afresh
+    /// at their next use). `Ok(false)` when the session was already revoked
+    /// or gone; an invalid token is [`Error::InvalidGrant`].
     pub async fn revoke_session(&self, refresh_token: &str) -> Result<bool> {
-        let (jti, _) = self.verify_refresh(refresh_token)?;
+        let (jti, sub) = self.verify_refresh(refresh_token)?;
         let family = jti.family();
         let revoked = self
             .inner
@@ -380,12 +392,15 @@ impl TokenService {
             .revoke_family(&family)
             .await
             .map_err(Error::RefreshStore)?;
+        self.forget_subject_tokens(&sub);
         tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
         Ok(revoked)
     }
 
     /// Revokes every session of `subject` (logout everywhere, password
-    /// change). Returns how many were revoked.
+    /// change). Returns how many were revoked. The subject's access tokens
+    /// stay valid until they expire; they are dropped from the
+    /// verified-token cache.
     pub async fn revoke_subject(&self, subject: &str) -> Result<usize> {
         let n = self
             .inner
@@ -393,6 +408,7 @@ impl TokenService {
             .revoke_subject(subject)
             .await
             .map_err(Error::RefreshStore)?;
+        self.forget_subject_tokens(subject);
         tracing::info!(sessions = n, "all sessions of a subject revoked");
         Ok(n)
     }
@@ -496,6 +512,29 @@ impl TokenService {
             key_store,
             refresh_store,
         }
+    }
+
+    /// The verified-token cache's counters (hits, misses, evictions,
+    /// expirations) and size, for metrics; `None` when the service was
+    /// built with [`no_token_cache`](TokenServiceBuilder::no_token_cache).
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.access.token_cache_stats()
+    }
+
+    /// Drops the cached access tokens of `subject`, one of whose sessions
+    /// (or all) was revoked, from the verified-token cache. Access tokens
+    /// carry no session id yet (no `sid` claim), so the cache cannot tell
+    /// one session's tokens from another's: every cached token of the
+    /// subject is dropped (its other sessions' tokens are only verified
+    /// afresh at their next use).
+    /// Verification answers the same either way — access tokens are not
+    /// checked against the refresh store — so this keeps the cache from
+    /// holding what the service no longer vouches for, and is the place
+    /// where a session-aware check (a `sid` claim) will narrow it.
+    fn forget_subject_tokens(&self, subject: &str) {
+        self.inner
+            .access
+            .forget_cached_tokens(CachedTokens::Subject(subject));
     }
 
     /// The kids the in-memory verifier currently knows (a retiring key is
@@ -677,6 +716,7 @@ pub(crate) fn access_verifier(
     audience: &str,
     leeway: Duration,
     clock: Arc<dyn Clock>,
+    token_cache: Option<TokenCacheOptions>,
 ) -> Result<jwt_keys::Verifier> {
     let validation = Validation::new(Algorithm::ALL)
         .issuer(issuer)
@@ -687,15 +727,26 @@ pub(crate) fn access_verifier(
         .require("iat")
         .require("jti")
         .clock(clock.clone());
-    jwt_keys::Verifier::builder(jwt_keys::KeySource::Store(key_store), validation)
-        .algorithms(jwt_keys::AlgorithmRule::KeysOnly)
-        .clock(clock)
-        // The service's keys are its own: they keep verifying while the
-        // store is unreachable (a retiring key still stops at the end of its
-        // grace, in memory), as they did before the verifier held them.
-        .cache(jwt_keys::CacheOptions::default().with_max_stale(KEYS_NEVER_STALE))
-        .build()
-        .map_err(Error::KeyStore)
+    let mut builder =
+        jwt_keys::Verifier::builder(jwt_keys::KeySource::Store(key_store), validation)
+            .algorithms(jwt_keys::AlgorithmRule::KeysOnly)
+            .clock(clock)
+            // The service's keys are its own: they keep verifying while the
+            // store is unreachable (a retiring key still stops at the end of its
+            // grace, in memory), as they did before the verifier held them.
+            .cache(jwt_keys::CacheOptions::default().with_max_stale(KEYS_NEVER_STALE));
+    if let Some(options) = token_cache {
+        builder = builder.token_cache(options);
+    }
+    builder.build().map_err(|e| match e {
+        // The caller's `token_cache` options: a setting of this builder.
+        jwt_keys::Error::InvalidConfig { setting, reason }
+            if setting.starts_with("token_cache") =>
+        {
+            Error::config(setting, reason)
+        }
+        e => Error::KeyStore(e),
+    })
 }
 
 /// `max_stale` of the service's verifier: a century, i.e. never.

@@ -564,17 +564,14 @@ fn make_tag(key: &str, value: &str) -> Result<Tag> {
 /// configured from the AWS environment.
 pub(crate) fn open_uri(rest: &str, uri: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyStore>> {
     if rest.is_empty() {
-        return Err(Error::InvalidUri {
-            uri: uri.to_owned(),
-            reason: "write kms:alias/NAME (a rotating store), kms:KEY-ID or kms:KEY-ARN".into(),
-        });
+        return Err(Error::invalid_uri(
+            uri,
+            "write kms:alias/NAME (a rotating store), kms:KEY-ID or kms:KEY-ARN",
+        ));
     }
     match KmsKeyStore::builder(rest).clock(clock).build() {
         Ok(store) => Ok(Arc::new(store)),
-        Err(Error::InvalidConfig { reason, .. }) => Err(Error::InvalidUri {
-            uri: uri.to_owned(),
-            reason,
-        }),
+        Err(Error::InvalidConfig { reason, .. }) => Err(Error::invalid_uri(uri, reason)),
         Err(e) => Err(e),
     }
 }

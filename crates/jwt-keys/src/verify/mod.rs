@@ -20,6 +20,12 @@
 //! document order (at most four), as panva/jose does, and one warning is
 //! logged per fetched document.
 //!
+//! With [`VerifierBuilder::token_cache`], tokens that verified are kept
+//! (by the SHA-256 of the whole token, from their second verification on)
+//! and a repeated token answers without another signature verification:
+//! the time checks are made again on every hit, and a change of the key set
+//! makes every entry a miss. See [`TokenCacheOptions`].
+//!
 //! Which algorithms a key verifies with is decided in one place,
 //! [`verification_algorithms`]: the algorithm the key is bound to (a JWK's
 //! `alg`, a store's record), or the caller's list where the key names none —
@@ -40,10 +46,16 @@ use jwt_core::time::secs;
 mod algorithms;
 mod options;
 mod snapshot;
+mod token_cache;
 
 pub use algorithms::{verification_algorithms, AlgorithmRule};
 pub use options::CacheOptions;
 use snapshot::{Snapshot, Times};
+use token_cache::TokenCache;
+pub use token_cache::{
+    CachedTokens, TokenCacheOptions, TokenCacheStats, DEFAULT_TOKEN_CACHE_BYTES,
+    DEFAULT_TOKEN_CACHE_ENTRIES, DEFAULT_TOKEN_CACHE_MAX_TOKEN,
+};
 
 /// Where a [`Verifier`] gets its keys.
 #[non_exhaustive]
@@ -104,6 +116,7 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("source", &self.inner.name)
+            .field("token_cache", &self.inner.token_cache)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +129,7 @@ pub struct VerifierBuilder {
     rule: AlgorithmRule,
     options: CacheOptions,
     clock: Arc<dyn Clock>,
+    token_cache: Option<TokenCacheOptions>,
 }
 
 impl VerifierBuilder {
@@ -140,12 +154,32 @@ impl VerifierBuilder {
         self
     }
 
+    /// Keeps the tokens that verified (from their second verification on),
+    /// so that a repeated token answers without another signature
+    /// verification (off by default). A hit answers exactly what a
+    /// verification would at that moment: `exp`, `nbf` and `iat` are
+    /// checked again with the [`Validation`]'s clock, a key set that changed
+    /// since (rotation, retirement, removal) makes it a miss, and only
+    /// tokens that verified are ever kept.
+    ///
+    /// Worth it for asymmetric algorithms: a hit costs ~0.75 µs against
+    /// ~54 µs for an ES256 verification, and a token seen once adds ~0.4 µs.
+    /// An HS256 verification (~1 µs) gains little from a hit (~0.65 µs) and
+    /// loses as much on a token seen once.
+    pub fn token_cache(mut self, options: TokenCacheOptions) -> Self {
+        self.token_cache = Some(options);
+        self
+    }
+
     /// Checks the options and builds the verifier. Nothing is fetched yet:
     /// the first verification (or [`Verifier::refresh`]) loads the keys.
     /// A fixed source none of whose keys can verify under the algorithm rule
     /// is refused here.
     pub fn build(self) -> Result<Verifier> {
         self.options.validate()?;
+        if let Some(options) = &self.token_cache {
+            options.validate()?;
+        }
         // Checks the validation (algorithms named, …) up front.
         jwt_core::Verifier::with_key_set(KeySet::new(), self.validation.clone())?;
         let (source, name, initial) = match self.source {
@@ -228,6 +262,7 @@ impl VerifierBuilder {
                 last_failure: AtomicI64::new(i64::MIN),
                 background: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
+                token_cache: self.token_cache.map(TokenCache::new),
             }),
         })
     }
@@ -270,6 +305,7 @@ struct Inner {
     last_failure: AtomicI64,
     background: AtomicBool,
     fetches: AtomicU64,
+    token_cache: Option<TokenCache>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +334,7 @@ impl Verifier {
             rule: AlgorithmRule::default(),
             options: CacheOptions::default(),
             clock: Arc::new(SystemClock),
+            token_cache: None,
         }
     }
 
@@ -310,14 +347,14 @@ impl Verifier {
     /// no algorithm under [`AlgorithmRule::KeysOnly`] is a `config` error.
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
         let snap = self.inner.current().await?;
-        match snap.verify::<T>(token) {
+        match self.inner.verify_on::<T>(&snap, token) {
             Err(jwt_core::Error::UnknownKey { kid: Some(kid) }) if self.inner.refreshable() => {
                 // Debug formatting: the kid is the token's, and may hold
                 // control characters meant for a terminal.
                 tracing::debug!(source = %self.inner.name, kid = ?kid, "unknown kid");
                 if self.inner.refresh(Trigger::Miss).await? {
                     if let Some(snap) = self.inner.loaded_at(self.inner.clock.now()) {
-                        return Ok(snap.verify::<T>(token)?);
+                        return Ok(self.inner.verify_on::<T>(&snap, token)?);
                     }
                 }
                 Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }))
@@ -345,7 +382,7 @@ impl Verifier {
         match self.inner.loaded_at(now) {
             Some(snap) if self.inner.serves(&snap, now) => {
                 self.inner.refresh_ahead(&snap, now);
-                Ok(snap.verify::<T>(token)?)
+                Ok(self.inner.verify_on::<T>(&snap, token)?)
             }
             _ => Err(self.inner.unusable(now)),
         }
@@ -374,9 +411,55 @@ impl Verifier {
     pub fn fetch_count(&self) -> u64 {
         self.inner.fetches.load(Ordering::SeqCst)
     }
+
+    /// The token cache's counters (hits, misses, evictions, expirations)
+    /// and size; `None` when the verifier was built without
+    /// [`VerifierBuilder::token_cache`].
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.token_cache.as_ref().map(TokenCache::stats)
+    }
+
+    /// Drops cached tokens (a session or a subject was logged out, a token
+    /// was reported stolen), so that their next use is verified afresh.
+    /// Returns how many were dropped (0 without a token cache).
+    ///
+    /// A token being verified while this runs may still be cached just
+    /// after; that changes no answer, since a hit answers what a
+    /// verification would.
+    pub fn forget_cached_tokens(&self, which: CachedTokens<'_>) -> u64 {
+        self.inner
+            .token_cache
+            .as_ref()
+            .map_or(0, |cache| cache.forget(which))
+    }
 }
 
 impl Inner {
+    /// Verifies `token` with `snap`, through the token cache when there is
+    /// one: a hit under the same key set answers from the cache, a miss
+    /// verifies and keeps a token that verified.
+    fn verify_on<T: DeserializeOwned>(
+        &self,
+        snap: &Snapshot,
+        token: &str,
+    ) -> std::result::Result<TokenData<T>, jwt_core::Error> {
+        let Some(cache) = &self.token_cache else {
+            return snap.verify::<T>(token);
+        };
+        // A token over the size limit is refused without the cache.
+        let key = match cache.key(token) {
+            Some(key) if token.len() <= self.validation.max_token_size() => key,
+            _ => return snap.verify::<T>(token),
+        };
+        let miss = match cache.answer::<T>(&key, &snap.key_digest, &self.validation) {
+            Ok(answer) => return answer,
+            Err(miss) => miss,
+        };
+        let data = snap.verify::<T>(token)?;
+        cache.insert(key, miss, token, &data.header, snap.key_digest);
+        Ok(data)
+    }
+
     fn refreshable(&self) -> bool {
         !matches!(self.source, Source::Static)
     }
@@ -491,7 +574,15 @@ impl Inner {
         let now = self.clock.now();
         let seen = self.attempts.load(Ordering::SeqCst);
         match trigger {
-            Trigger::Miss | Trigger::Background if self.in_cooldown(now) => return Ok(false),
+            Trigger::Miss if self.in_cooldown(now) => {
+                // The cooldown may be running because another request's
+                // fetch for this very kid (a provider rotation) is under
+                // way: wait for it, then the caller looks once more. No
+                // fetch of our own.
+                drop(self.fetch_lock.lock().await);
+                return Ok(true);
+            }
+            Trigger::Background if self.in_cooldown(now) => return Ok(false),
             Trigger::Blocking => {
                 let failed = self.last_failure.load(Ordering::SeqCst);
                 if failed != i64::MIN && now < failed.saturating_add(secs(self.options.cooldown)) {

@@ -1,6 +1,7 @@
 //! One loaded key set: the verifiers over its keys, the kids that name no
 //! algorithm, and when each retiring key's grace ends.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use jwt_core::{ErrorKind, KeySet, TokenData, Validation, VerifyingKey};
@@ -49,6 +50,10 @@ pub(super) struct Snapshot {
     /// rebuilt without that key (no I/O).
     pub(super) prune_at: i64,
     pub(super) times: Times,
+    /// What the keys that verify are: equal for two snapshots whose keys
+    /// verify exactly the same tokens. A cached token verified under
+    /// another digest is verified again (see `token_cache`).
+    pub(super) key_digest: [u8; 32],
 }
 
 impl Snapshot {
@@ -67,8 +72,10 @@ impl Snapshot {
             kid.is_some_and(|kid| retiring.iter().any(|(k, at)| k == kid && *at <= now))
         };
         let mut unbound = Vec::new();
+        let mut digest = KeyDigest::new();
         let (verifier, alternates, kids) = match &input {
             Input::Single(key) => {
+                digest.key(key);
                 let verifier =
                     jwt_core::Verifier::new(VerifyingKey::clone(key), validation.clone())?;
                 (
@@ -92,10 +99,12 @@ impl Snapshot {
                     true
                 };
                 let primary = filtered(&keys.primary, &mut keep)?;
+                digest.set(&primary);
                 let mut alternates = Vec::new();
                 for set in &keys.alternates {
                     let set = filtered(set, &mut keep)?;
                     if !set.is_empty() {
+                        digest.set(&set);
                         alternates.push(jwt_core::Verifier::with_key_set(set, validation.clone())?);
                     }
                 }
@@ -120,6 +129,9 @@ impl Snapshot {
             .filter(|&at| at > now)
             .min()
             .unwrap_or(i64::MAX);
+        for kid in &unbound {
+            digest.field(b'u', kid.as_bytes());
+        }
         Ok(Snapshot {
             verifier,
             alternates,
@@ -129,6 +141,7 @@ impl Snapshot {
             retiring,
             prune_at,
             times,
+            key_digest: digest.finish(),
         })
     }
 
@@ -247,6 +260,60 @@ impl Snapshot {
             }
             _ => None,
         }
+    }
+}
+
+/// The SHA-256 over the keys of a snapshot, in verification order: each
+/// key's `kid`, bound algorithm and RFC 7638 thumbprint (for an HMAC
+/// secret, of its `oct` JWK: a hash, never the secret), and each set's
+/// boundary. A key whose thumbprint cannot be computed makes the digest
+/// unique to this snapshot, so nothing cached carries over.
+struct KeyDigest {
+    ctx: aws_lc_rs::digest::Context,
+}
+
+/// Makes a digest unique when a thumbprint fails.
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+impl KeyDigest {
+    fn new() -> KeyDigest {
+        KeyDigest {
+            ctx: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        }
+    }
+
+    /// One tagged, length-prefixed field: no two key sets encode alike.
+    fn field(&mut self, tag: u8, bytes: &[u8]) {
+        self.ctx.update(&[tag]);
+        self.ctx.update(&(bytes.len() as u64).to_be_bytes());
+        self.ctx.update(bytes);
+    }
+
+    fn key(&mut self, key: &VerifyingKey) {
+        self.field(b'k', key.kid().unwrap_or("").as_bytes());
+        self.field(b'n', &[u8::from(key.kid().is_some())]);
+        self.field(b'a', key.algorithm().map_or("", |a| a.as_str()).as_bytes());
+        match key.thumbprint() {
+            Ok(t) => self.field(b't', t.as_bytes()),
+            Err(_) => {
+                let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+                self.field(b'!', &n.to_be_bytes());
+            }
+        }
+    }
+
+    fn set(&mut self, set: &KeySet) {
+        self.field(b's', &(set.len() as u64).to_be_bytes());
+        for key in set.keys() {
+            self.key(key);
+        }
+    }
+
+    fn finish(self) -> [u8; 32] {
+        let digest = self.ctx.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
     }
 }
 
