@@ -2,12 +2,14 @@
 # Starts and stops the real servers jwtkit's tests run against: a standalone
 # Redis, a 3-node Redis Cluster, an OpenBao dev server with transit/ enabled
 # and a moto server (KMS API). Everything listens on 127.0.0.1 only, on ports
-# picked free at start, with all state under ./.services/.
+# picked free at start, with all state under ./.services/. The same venv
+# holds PyJWT for the interop tests (JWTKIT_TEST_PYTHON).
 #
 #   scripts/services.sh start    # start all, write .services/env.sh
 #   . .services/env.sh           # the JWTKIT_TEST_* variables (see docs/testing.md)
 #   scripts/services.sh status   # what is running
 #   scripts/services.sh stop     # stop everything `start` started
+#   scripts/services.sh venv     # only create/update .services/venv; print its python
 #
 # scripts/test.sh uses this; docs/testing.md explains the variables.
 set -euo pipefail
@@ -64,17 +66,20 @@ ensure_redis() {
     command -v redis-server >/dev/null || die "redis-server still missing after apt-get install"
 }
 
-# Creates .services/venv and installs the pinned OpenBao/moto packages, unless
-# the venv already holds exactly this requirements file's set (a stamp of its
-# checksum), so repeated runs cost nothing.
+# Whether .services/venv holds exactly this requirements file's set (a stamp
+# of its checksum).
+venv_current() {
+    local stamp=$VENV/.jwtkit-requirements.sha256
+    [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1) ]]
+}
+
+# Creates .services/venv and installs the pinned OpenBao/moto/PyJWT packages,
+# unless it is already current, so repeated runs cost nothing.
 ensure_venv() {
-    local want stamp=$VENV/.jwtkit-requirements.sha256 t0
-    want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
-    if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$want" ]]; then
-        return
-    fi
+    local stamp=$VENV/.jwtkit-requirements.sha256 t0
+    venv_current && return
     t0=$(now)
-    log "installing OpenBao and moto into $VENV (pinned in scripts/services-requirements.txt)"
+    log "installing OpenBao, moto and PyJWT into $VENV (pinned in scripts/services-requirements.txt)"
     rm -rf "$VENV"
     if ! python3 -m venv "$VENV" >&2; then
         # Debian's own python3 keeps venv support in a separate package.
@@ -86,7 +91,7 @@ ensure_venv() {
     fi
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --requirement "$REQUIREMENTS" >&2 || die "pip install of scripts/services-requirements.txt failed"
-    printf '%s\n' "$want" >"$stamp"
+    sha256sum "$REQUIREMENTS" | cut -d' ' -f1 >"$stamp"
     log "venv ready in $(since "$t0")s"
 }
 
@@ -380,6 +385,7 @@ cmd_start() {
             JWTKIT_TEST_REDIS_SERVER_BIN "$redis_bin" \
             JWTKIT_TEST_BAO_BIN "$bao_bin" \
             JWTKIT_TEST_MOTO_BIN "$moto_bin" \
+            JWTKIT_TEST_PYTHON "$VENV/bin/python" \
             JWTKIT_REQUIRE_SERVICES 1
         printf '# Dummy AWS credentials and region for moto; no real AWS account is used.\n'
         printf '# Instance-metadata lookups are off so the SDK never leaves loopback.\n'
@@ -394,12 +400,31 @@ cmd_start() {
     log "all services up after $(since "$t0")s; environment in ${ENV_FILE#"$PWD"/}"
 }
 
+# Only the venv (PyJWT, moto, OpenBao's CLI), no servers: the PyJWT interop
+# tests find .services/venv/bin/python by themselves, so this is all they need.
+cmd_venv() {
+    local name pid start logfile
+    mkdir -p "$SERVICES_DIR"
+    if ! venv_current && [[ -f $PIDS_FILE ]]; then
+        # Rebuilding the venv would pull moto and bao out from under the servers.
+        while read -r name pid start logfile; do
+            recorded_alive "$pid" "$start" &&
+                die "the venv is out of date but the servers run from it ($name is pid $pid); run \`scripts/services.sh stop\` first"
+        done <"$PIDS_FILE"
+    fi
+    ensure_venv
+    "$VENV/bin/python" -c 'import jwt, cryptography' ||
+        die "the venv's python cannot import PyJWT and cryptography; delete $VENV and run again"
+    printf '%s\n' "$VENV/bin/python"
+}
+
 case ${1:-} in
     start) cmd_start ;;
     stop) cmd_stop "${2:+quiet}" ;;
     status) cmd_status ;;
+    venv) cmd_venv ;;
     *)
-        printf 'usage: %s start|stop [--quiet]|status\n' "$0" >&2
+        printf 'usage: %s start|stop [--quiet]|status|venv\n' "$0" >&2
         exit 2
         ;;
 esac

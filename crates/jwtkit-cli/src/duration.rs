@@ -1,7 +1,10 @@
 //! Durations on the command line: `10s`, `15m`, `1h`, `30d`, or a bare
-//! number of seconds.
+//! number of seconds; and, in [`claim_time`], the times `jwtkit sign` puts
+//! in `exp`, `nbf` and `iat` (where a bare number is a Unix time instead).
 
 use std::time::Duration;
+
+pub(crate) mod claim_time;
 
 const ACCEPTED: &str = "use a whole number followed by s, m, h or d (e.g. 10s, 15m, 1h, 30d); \
                         a bare number means seconds";
@@ -58,9 +61,41 @@ pub(crate) fn display(d: Duration) -> String {
     }
 }
 
+/// An elapsed time for people, in at most two adjacent units, rounded down:
+/// `1d 2h`, `45m`, `3m 20s`, `0s` (never `1d 30s`).
+pub(crate) fn human(secs: u64) -> String {
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (unit, size) in units {
+        if rest >= size && parts.len() < 2 {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() {
+            // Two units side by side (`1d 2h`), never `1d 30s`.
+            break;
+        }
+    }
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_uses_two_adjacent_units_at_most() {
+        assert_eq!(human(0), "0s");
+        assert_eq!(human(45 * 60), "45m");
+        assert_eq!(human(200), "3m 20s");
+        assert_eq!(human(86_400 + 7_200 + 5), "1d 2h");
+        assert_eq!(human(86_400 + 30), "1d");
+        assert_eq!(human(u64::MAX), "213503982334601d 7h");
+    }
 
     #[test]
     fn accepted_forms() {

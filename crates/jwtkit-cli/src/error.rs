@@ -16,6 +16,30 @@ pub(crate) struct CliError {
     kind: &'static str,
     message: String,
     exit_code: u8,
+    /// The command already wrote its answer on stdout (an audit's findings,
+    /// what `inspect` could decode): with `--json`, no second document follows.
+    reported: bool,
+}
+
+/// How a `--json` command reports a failure on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonErrors {
+    /// Not a `--json` run: the human line goes to stderr.
+    Off,
+    /// `{"error":KIND,"message":…}` on stdout, nothing on stderr.
+    On,
+    /// `verify --json`: the same with `"valid":false` first, the shape of its
+    /// success document (`{"valid":true,…}`).
+    Verify,
+}
+
+/// The `--json` document of a failure.
+#[derive(serde::Serialize)]
+struct Failure<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid: Option<bool>,
+    error: &'a str,
+    message: &'a str,
 }
 
 impl CliError {
@@ -60,6 +84,7 @@ impl CliError {
             kind,
             message: message.into(),
             exit_code,
+            reported: false,
         }
     }
 
@@ -71,7 +96,7 @@ impl CliError {
         } else {
             EXIT_CONFIG
         };
-        Self::new(err.kind().as_str(), err.to_string(), exit_code)
+        Self::new(err.kind().as_str(), core_message(&err), exit_code)
     }
 
     /// An error while setting up (loading keys, building a signer or
@@ -84,7 +109,7 @@ impl CliError {
         } else {
             err.kind().as_str()
         };
-        Self::new(kind, err.to_string(), EXIT_CONFIG)
+        Self::new(kind, core_message(&err), EXIT_CONFIG)
     }
 
     /// An error from a key store or a key-set verifier: exit 1 when a token
@@ -95,7 +120,7 @@ impl CliError {
         } else {
             EXIT_CONFIG
         };
-        Self::new(err.kind().as_str(), err.to_string(), exit_code)
+        Self::new(err.kind().as_str(), keys_message(&err), exit_code)
     }
 
     /// The same error with another exit code.
@@ -107,6 +132,46 @@ impl CliError {
     /// Prefixes the message with where the error happened (e.g. the key file).
     pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// Marks that the command already printed its answer on stdout (which
+    /// says what failed), so a `--json` run prints no error document after it.
+    pub(crate) fn reported(mut self) -> Self {
+        self.reported = true;
+        self
+    }
+
+    /// [`reported`](Self::reported) when `yes` (a `--json` run whose
+    /// document already says what failed).
+    pub(crate) fn reported_if(self, yes: bool) -> Self {
+        if yes {
+            self.reported()
+        } else {
+            self
+        }
+    }
+
+    /// Whether the command already printed its answer on stdout.
+    pub(crate) fn is_reported(&self) -> bool {
+        self.reported
+    }
+
+    /// The one-line `--json` document reporting this error (without the
+    /// newline); `shape` says whether it carries `"valid":false`.
+    pub(crate) fn json(&self, shape: JsonErrors) -> String {
+        let doc = Failure {
+            valid: (shape == JsonErrors::Verify).then_some(false),
+            error: self.kind,
+            message: &self.message,
+        };
+        // Two strings and a bool always serialize.
+        serde_json::to_string(&doc).unwrap_or_else(|_| format!(r#"{{"error":"{}"}}"#, self.kind))
+    }
+
+    /// The same error (kind, exit code) with a message that says more.
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
         self
     }
 
@@ -124,6 +189,38 @@ impl CliError {
     /// The process exit code.
     pub(crate) fn exit_code(&self) -> u8 {
         self.exit_code
+    }
+}
+
+/// jwt-core's message, with the key type's article put right (`an RSA
+/// key`, not jwt-core's `a RSA key`).
+fn core_message(err: &jwt_core::Error) -> String {
+    match err {
+        jwt_core::Error::IncompatibleKey {
+            alg,
+            key_type,
+            hint,
+        } => {
+            let key = if key_type.ends_with("secret") {
+                crate::keyfile::with_article(key_type)
+            } else {
+                format!("{} key", crate::keyfile::with_article(key_type))
+            };
+            format!("key/algorithm mismatch: {key} cannot be used with {alg}; {hint}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// jwt-keys' message: `environment variable NAME is not set`, without the
+/// colon its general form puts before every reason.
+pub(crate) fn keys_message(err: &jwt_keys::Error) -> String {
+    match err {
+        jwt_keys::Error::Env { var, reason } if reason.starts_with("is ") => {
+            format!("environment variable {var} {reason}")
+        }
+        jwt_keys::Error::Core(e) => core_message(e),
+        other => other.to_string(),
     }
 }
 

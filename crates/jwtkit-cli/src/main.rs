@@ -5,13 +5,16 @@
 //! unreadable or weak key, algorithm that does not fit the key, …).
 //! Tokens and JSON go to stdout, diagnostics to stderr; both go through
 //! [`output`], which escapes the control characters a terminal would act on.
+//! A failed command prints one `error [KIND]: …` line on stderr; run with
+//! `--json` (every command that has the flag), it prints instead one JSON
+//! object on stdout, `{"error":KIND,"message":…}`, and no error line.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 mod cmd;
@@ -20,7 +23,7 @@ mod error;
 mod keyfile;
 mod output;
 
-use error::CliError;
+use error::{CliError, JsonErrors};
 
 /// Sign, verify and inspect JSON Web Tokens, and manage their keys.
 #[derive(Debug, Parser)]
@@ -55,11 +58,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => return clap_failure(&err),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => return clap_failure(&err),
     };
-    let verify_json = matches!(&cli.command, Command::Verify(args) if args.json);
+    let json = json_errors(&matches);
     let result = match &cli.command {
         Command::Sign(args) => cmd::sign::run(args),
         Command::Verify(args) => cmd::verify::run(args),
@@ -72,50 +79,111 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if verify_json {
-                // Best effort: the exit code reports the failure even if stdout is gone.
-                let _ = write_stdout(format!("{}\n", cmd::verify::failure_json(&err)).as_bytes());
-            }
-            // CliError's Display escapes its message (a kid, a typ, a URL…).
-            diag(format_args!("{err}"));
+            report(&err, json);
             ExitCode::from(err.exit_code())
         }
     }
 }
 
-/// Reports a command-line parsing error (exit 2) or prints help/version (exit 0).
-/// `verify --json` promises one JSON object on stdout even for usage errors.
+/// Reports a failed command: with `--json`, one JSON object on stdout and
+/// nothing on stderr (unless the command already printed its answer, which
+/// says what failed); without it, the human line on stderr only.
+fn report(err: &CliError, json: JsonErrors) {
+    if json == JsonErrors::Off {
+        // CliError's Display escapes its message (a kid, a typ, a URL…).
+        diag(format_args!("{err}"));
+    } else if !err.is_reported() {
+        // Best effort: the exit code reports the failure even if stdout is gone.
+        let _ = write_stdout(format!("{}\n", err.json(json)).as_bytes());
+    }
+}
+
+/// Whether the parsed command line asked for `--json` (every command that
+/// has the flag), and in which shape its errors are reported.
+fn json_errors(matches: &clap::ArgMatches) -> JsonErrors {
+    let mut names = Vec::new();
+    let mut leaf = matches;
+    while let Some((name, sub)) = leaf.subcommand() {
+        names.push(name);
+        leaf = sub;
+    }
+    // `try_get_one` is an error for a command without the flag.
+    let json = matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)));
+    json_shape(json, names.first().copied())
+}
+
+fn json_shape(json: bool, command: Option<&str>) -> JsonErrors {
+    match (json, command) {
+        (false, _) => JsonErrors::Off,
+        (true, Some("verify")) => JsonErrors::Verify,
+        (true, _) => JsonErrors::On,
+    }
+}
+
+/// Reports a command-line parsing error (exit 2) or prints help/version
+/// (exit 0). A command run with `--json` promises one JSON object on stdout,
+/// a usage error included, and then prints nothing on stderr.
 fn clap_failure(err: &clap::Error) -> ExitCode {
     let code = u8::try_from(err.exit_code()).unwrap_or(error::EXIT_CONFIG);
-    if err.use_stderr() && verify_json_requested() {
-        let rendered = err.render().to_string();
-        let first_line = rendered
-            .lines()
-            .next()
-            .unwrap_or("invalid command line")
-            .trim_start_matches("error: ");
-        let usage = CliError::usage(format!("{first_line}; see `jwtkit verify --help`"));
-        let _ = write_stdout(format!("{}\n", cmd::verify::failure_json(&usage)).as_bytes());
+    if !err.use_stderr() {
+        // Help and version: our own text, with clap's styling.
+        let _ = err.print();
+        return ExitCode::from(code);
     }
-    if err.use_stderr() {
+    let rendered = err.render().to_string();
+    let (json, command) = json_requested();
+    if json != JsonErrors::Off {
+        // The message is the first paragraph (a list of missing arguments
+        // included), without the usage and tips that follow.
+        let message = rendered
+            .lines()
+            .take_while(|line| !line.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.trim_start_matches("error: ");
+        let message = if message.is_empty() {
+            "invalid command line"
+        } else {
+            message
+        };
+        let usage = CliError::usage(format!("{message}; see `jwtkit {command} --help`"));
+        let _ = write_stdout(format!("{}\n", usage.json(json)).as_bytes());
+    } else {
         // An error quotes the offending argument, which can hold control or
         // bidi characters (clap strips only ESC): print it plain, escaped,
         // like every other diagnostic.
-        let rendered = err.render().to_string();
         let shown = output::escape(&rendered, output::Keep::Layout);
         let _ = std::io::stderr().lock().write_all(shown.as_bytes());
-    } else {
-        // Help and version: our own text, with clap's styling.
-        let _ = err.print();
     }
     ExitCode::from(code)
 }
 
-/// Whether the raw command line asks for `verify --json` (used only when
-/// clap could not parse it).
-fn verify_json_requested() -> bool {
+/// Whether the raw command line asks for `--json` of a command that has the
+/// flag (used only when clap could not parse it), and that command's name
+/// (`store audit`). The subcommand names are the words that lead the line.
+fn json_requested() -> (JsonErrors, String) {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    args.first().is_some_and(|a| a == "verify") && args.iter().any(|a| a == "--json")
+    let mut command = Cli::command();
+    let mut names = Vec::new();
+    for arg in &args {
+        let Some(sub) = arg.to_str().and_then(|a| command.find_subcommand(a)) else {
+            break;
+        };
+        let sub = sub.clone();
+        names.push(sub.get_name().to_owned());
+        command = sub;
+    }
+    let has_flag = command
+        .get_arguments()
+        .any(|a| a.get_long() == Some("json"));
+    // After `--` every word is a value (a token), never a flag.
+    let asked = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let shape = json_shape(has_flag && asked, names.first().map(String::as_str));
+    (shape, names.join(" "))
 }
 
 /// Writes to stdout; a closed pipe or full disk is an error, not a panic.

@@ -4,13 +4,22 @@
 //! rewrite lines ("valid"), C1 controls (U+009B is a one-character CSI),
 //! and bidirectional overrides that reorder what is shown (CVE-2021-42574).
 //!
+//! Invisible characters are escaped too: zero-width spaces and joiners,
+//! the word joiner, a byte-order mark, soft hyphens, variation selectors,
+//! tag characters — every Unicode default-ignorable code point, which a
+//! terminal draws as nothing. Left as they are, `kid-1` and `kid-1` followed
+//! by U+200B look identical while being different keys.
+//!
 //! Every byte the command prints goes through [`escape`] at the output
 //! boundary (`write_stdout`, `diag`, the error printer), so no code path
-//! can forget it. The escape is `\uXXXX`, which is also a JSON escape for
-//! the same character: a JSON document stays valid and decodes to exactly
-//! the original values (serde_json already escapes C0; the boundary adds
-//! DEL, C1 and the bidi controls). A backslash is left as it is, so
-//! escaping twice changes nothing.
+//! can forget it. The escape is `\uXXXX` (a UTF-16 surrogate pair for a
+//! character beyond the Basic Multilingual Plane), which is also a JSON
+//! escape for the same character: a JSON document stays valid and decodes
+//! to exactly the original values (serde_json already escapes C0; the
+//! boundary adds DEL, C1, the bidi controls and the invisible characters).
+//! The price is that text which uses joiners on purpose (emoji sequences,
+//! Persian's zero-width non-joiner) is shown with them escaped. A backslash
+//! is left as it is, so escaping twice changes nothing.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -33,7 +42,8 @@ pub(crate) enum Keep {
     Indented,
 }
 
-/// Whether a terminal could act on `c` rather than show it.
+/// Whether a terminal could act on `c` rather than show it, or would show
+/// nothing for it.
 fn is_dangerous(c: char) -> bool {
     matches!(c,
         // C0 controls, DEL, C1 controls.
@@ -43,12 +53,43 @@ fn is_dangerous(c: char) -> bool {
         | '\u{200e}' | '\u{200f}' | '\u{61c}'
         // Line and paragraph separators.
         | '\u{2028}' | '\u{2029}'
+        // Interlinear annotation controls: hide the text between them.
+        | '\u{fff9}'..='\u{fffb}'
+    ) || is_invisible(c)
+}
+
+/// Unicode's default-ignorable code points (DerivedCoreProperties.txt):
+/// characters a terminal draws as nothing, so two strings that differ only
+/// by them look the same. Zero-width space, non-joiner and joiner (U+200B..D),
+/// word joiner and invisible operators (U+2060..), byte-order mark (U+FEFF),
+/// soft hyphen, variation selectors, Hangul fillers, tags (U+E0000..).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200d}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}'
+        | '\u{feff}'
+        | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fff8}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}'
     )
 }
 
-/// `text` with every character a terminal could act on written as `\uXXXX`
-/// (all of them are in the Basic Multilingual Plane); `keep` says whether
-/// newlines and tabs pass.
+/// Appends `c` as JSON's `\uXXXX`, a surrogate pair beyond the BMP.
+fn push_escaped(out: &mut String, c: char) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        let _ = write!(out, "\\u{:04x}", unit);
+    }
+}
+
+/// `text` with every character a terminal could act on, or would not show,
+/// written as `\uXXXX`; `keep` says whether newlines and tabs pass.
 pub(crate) fn escape(text: &str, keep: Keep) -> Cow<'_, str> {
     let passes = |c: char| keep != Keep::Nothing && (c == '\n' || c == '\t');
     let indent = keep == Keep::Indented && text.contains('\n');
@@ -60,7 +101,7 @@ pub(crate) fn escape(text: &str, keep: Keep) -> Cow<'_, str> {
         if indent && c == '\n' {
             out.push_str("\n  ");
         } else if is_dangerous(c) && !passes(c) {
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
+            push_escaped(&mut out, c);
         } else {
             out.push(c);
         }
@@ -135,6 +176,35 @@ mod tests {
         assert_eq!(escape(&once, Keep::Nothing), once);
     }
 
+    /// Found by an attacker's review: a `kid` with a zero-width space
+    /// printed exactly like the `kid` without it.
+    #[test]
+    fn invisible_characters_are_escaped() {
+        for (c, shown) in [
+            ('\u{200b}', "\\u200b"),
+            ('\u{200c}', "\\u200c"),
+            ('\u{200d}', "\\u200d"),
+            ('\u{2060}', "\\u2060"),
+            ('\u{feff}', "\\ufeff"),
+            ('\u{ad}', "\\u00ad"),
+            ('\u{fe0f}', "\\ufe0f"),
+            // A tag character, beyond the BMP: a JSON surrogate pair.
+            ('\u{e0041}', "\\udb40\\udc41"),
+        ] {
+            let text = format!("kid-1{c}");
+            assert_eq!(
+                escape(&text, Keep::Nothing),
+                format!("kid-1{shown}"),
+                "{c:?}"
+            );
+        }
+        // Visible text, accents and symbols included, is untouched.
+        assert!(matches!(
+            escape("kid-1 é ✓ 鍵", Keep::Nothing),
+            Cow::Borrowed(_)
+        ));
+    }
+
     #[test]
     fn diagnostics_keep_their_lines_but_indent_all_but_the_first() {
         assert_eq!(
@@ -153,7 +223,10 @@ mod tests {
 
     #[test]
     fn escaped_json_decodes_to_the_same_value() {
-        let value = json!({"kid": "\u{1b}[31m\u{9b}2J\u{202e}\u{7f}\u{2028}", "\u{85}": 1});
+        let value = json!({
+            "kid": "\u{1b}[31m\u{9b}2J\u{202e}\u{7f}\u{2028}\u{200b}\u{feff}\u{e0041}",
+            "\u{85}\u{2060}": 1
+        });
         let text = serde_json::to_string(&value).unwrap();
         let shown = escape(&text, Keep::Layout);
         assert!(!shown.chars().any(is_dangerous), "{shown}");

@@ -38,7 +38,9 @@ impl Output {
         self.stdout.trim().to_owned()
     }
 
-    /// Asserts the exit code and that `fragment` is in stderr.
+    /// Asserts the exit code and that `fragment` is in the error (its kind
+    /// or message): on stderr, or with `--json` in the document on stdout (issue 13
+    /// item 12: a `--json` run prints its error there only).
     #[track_caller]
     fn assert_fails(&self, code: i32, fragment: &str) {
         assert_eq!(
@@ -46,9 +48,16 @@ impl Output {
             "expected exit {code}; stdout {:?}; stderr {}",
             self.stdout, self.stderr
         );
+        let in_json = serde_json::from_str::<Value>(self.stdout.trim()).is_ok_and(|doc| {
+            doc["error"] == fragment
+                || doc["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(fragment))
+        });
         assert!(
-            self.stderr.contains(fragment),
-            "{fragment:?} not in stderr: {}",
+            self.stderr.contains(fragment) || in_json,
+            "{fragment:?} not in the error: {} / {}",
+            self.stdout,
             self.stderr
         );
     }
@@ -233,7 +242,7 @@ fn secret_file_refuses_keys_in_every_form() {
         );
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         assert_eq!(out.json()["error"], "invalid_key", "{name}: {}", out.stdout);
-        assert!(out.stderr.contains("--key"), "{name}: {}", out.stderr);
+        out.assert_fails(2, "--key");
     }
     // The same through --secret-env and the env store (DER as base64url:).
     let der = format!("base64url:{}", b64url(&data("ec256.pub.der")));

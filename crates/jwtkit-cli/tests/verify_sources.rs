@@ -133,12 +133,17 @@ fn verify_help_states_the_algorithm_rule() {
     let dir = tempfile::tempdir().unwrap();
     let help = ok(dir.path(), &["verify", "--help"]);
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The statements of the "--alg by key source" section (issue 13 item 2;
+    // every one is run in tests/verify_hints.rs).
     for fragment in [
-        "Without it, a key verifies only with the algorithm it declares",
-        "the `alg` of the JWKS entry selected by the token's `kid` (file or --jwks-url)",
-        "the store's record",
-        "A token whose `alg` differs from its key's is `invalid_algorithm`",
-        "a key that declares none (a PEM file, an entry without `alg`) needs --alg",
+        "A JWK with `alg` verifies with that algorithm only",
+        "--key JWKS file, --jwks-url URL The entry is picked by the token's `kid`. An entry \
+         with `alg` verifies with that algorithm only",
+        "--store URI Every key is bound to its record's algorithm",
+        "a token using another is rejected (exit 1 `invalid_algorithm`)",
+        "An entry without `alg` needs --alg",
+        "The key names no algorithm: --alg is required",
+        "the key type is never used to guess an algorithm",
     ] {
         assert!(help.contains(fragment), "missing {fragment:?} in: {help}");
     }

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_keys::{KeyStore, RotationPolicy};
 use jwtkit::{RefreshKey, TokenService};
+use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
@@ -36,17 +37,44 @@ const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// Runs `jwtkit serve` until SIGTERM or SIGINT.
 pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     let settings = Settings::resolve(args)?;
+    // Read once, at start, whatever the refresh store: a variable that is
+    // set but empty is a configuration error before anything is created.
+    let refresh_env = refresh_key_env()?;
     init_logging(settings.log_format);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(serve(settings))
+        .block_on(serve(settings, refresh_env))
+}
+
+/// `JWTKIT_REFRESH_KEY`: `None` when unset. Set but empty (or only
+/// whitespace) is an error, not "unset": a secret manager that failed to
+/// fill the variable must not make the service fall back to a key file of
+/// its own, which other instances do not share.
+fn refresh_key_env() -> Result<Option<Zeroizing<String>>, CliError> {
+    match std::env::var(REFRESH_KEY_ENV) {
+        Ok(text) if text.trim().is_empty() => Err(CliError::config(format!(
+            "{REFRESH_KEY_ENV} is set but empty; set it to the refresh-token secret (32 or more \
+             random bytes as base64url, e.g. the line `jwtkit keys generate --alg HS256` \
+             prints), or unset it to use the --refresh-key file (default {})",
+            config::DEFAULT_REFRESH_KEY
+        ))),
+        Ok(text) => Ok(Some(Zeroizing::new(text))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::config(format!(
+            "{REFRESH_KEY_ENV} is not valid UTF-8; set it to the refresh-token secret as \
+             base64url text (e.g. the line `jwtkit keys generate --alg HS256` prints)"
+        ))),
+    }
 }
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // vaultrs and rustify log every non-2xx answer at ERROR, the expected
+        // ones too (a 404 for a state not yet written, a lost check-and-set
+        // race); the store reports what matters itself.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,vaultrs=off,rustify=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -57,7 +85,7 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-async fn serve(settings: Settings) -> Result<(), CliError> {
+async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Result<(), CliError> {
     let admin_token = admin_token()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -70,7 +98,8 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
 
-    let tokens = build_service(&settings, &issuer).await?;
+    let tokens =
+        build_service(&settings, &issuer, refresh_env.as_ref().map(|s| s.as_str())).await?;
     let _maintenance = tokens.spawn_maintenance(settings.maintenance_interval);
     let state = Arc::new(http::AppState {
         tokens: tokens.clone(),
@@ -177,8 +206,107 @@ fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
         // The embedded default: ./.jwtkit is private to the user.
         create_private_dir(std::path::Path::new(".jwtkit"))?;
     }
-    jwt_keys::open_store(&settings.store)
-        .map_err(|e| CliError::config(format!("--store {}: {e}", settings.store)))
+    if let Some(vault) = &settings.vault {
+        return open_vault_store(&settings.store, vault);
+    }
+    jwt_keys::open_store(&settings.store).map_err(|e| {
+        CliError::config(format!(
+            "--store {}: {e}",
+            config::redact_userinfo(&settings.store)
+        ))
+    })
+}
+
+/// A `vault+http(s)://` store with the config file's `[vault]` login
+/// settings (instead of the `VAULT_*` variables `open_store` reads).
+fn open_vault_store(uri: &str, vault: &config::VaultConfig) -> Result<Arc<dyn KeyStore>, CliError> {
+    use jwt_keys::vault::{SecretId, VaultAuth, VaultKeyStore};
+    let bad = |reason: String| CliError::config(format!("config file: [vault]: {reason}"));
+    if !uri.to_ascii_lowercase().starts_with("vault+") {
+        return Err(bad(format!(
+            "the store is {}, not a Vault store; remove the [vault] table or set store = \
+             \"vault+https://HOST:PORT/MOUNT/KEY\"",
+            config::redact_userinfo(uri)
+        )));
+    }
+    // jwt-keys' errors quote the store URI themselves, with any password
+    // in it redacted: no raw URI here.
+    let mut builder = VaultKeyStore::builder_from_uri(uri).map_err(CliError::from_keys)?;
+    let needs = |value: &Option<String>, key: &str, method: &str| {
+        value
+            .clone()
+            .ok_or_else(|| bad(format!("auth-method = \"{method}\" needs {key}")))
+    };
+    let method = vault.auth_method.as_deref().unwrap_or("token");
+    let auth = match method {
+        // The table decides the method: only the token itself comes from
+        // the environment (never from the file), not VAULT_AUTH_METHOD.
+        "token" => match std::env::var("VAULT_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => VaultAuth::token(token.trim()),
+            _ => {
+                return Err(bad("auth-method = \"token\" needs VAULT_TOKEN in the \
+                     environment (a token never goes in the config file); or choose a login \
+                     method: approle, jwt, kubernetes"
+                    .into()))
+            }
+        },
+        "approle" => {
+            let role_id = needs(&vault.role_id, "role-id", method)?;
+            let secret_id = match &vault.secret_id_file {
+                Some(path) => SecretId::from_file(path),
+                None => SecretId::new(std::env::var("VAULT_SECRET_ID").map_err(|_| {
+                    bad(
+                        "auth-method = \"approle\" needs secret-id-file (or VAULT_SECRET_ID \
+                         in the environment)"
+                            .into(),
+                    )
+                })?),
+            };
+            let secret_id = if vault.secret_id_wrapped {
+                secret_id.response_wrapped()
+            } else {
+                secret_id
+            };
+            VaultAuth::approle(role_id, secret_id)
+        }
+        "jwt" => {
+            let role = needs(&vault.auth_role, "auth-role", method)?;
+            let file = vault
+                .jwt_file
+                .clone()
+                .ok_or_else(|| bad("auth-method = \"jwt\" needs jwt-file".into()))?;
+            VaultAuth::jwt(role, file)
+        }
+        "kubernetes" => {
+            let role = needs(&vault.auth_role, "auth-role", method)?;
+            let file = vault
+                .jwt_file
+                .clone()
+                .unwrap_or_else(|| VaultAuth::KUBERNETES_TOKEN_FILE.into());
+            VaultAuth::kubernetes(role, file)
+        }
+        other => {
+            return Err(bad(format!(
+                "auth-method = \"{other}\" is not one of token, approle, jwt, kubernetes"
+            )))
+        }
+    };
+    let auth = match &vault.auth_mount {
+        Some(mount) if method != "token" => auth.with_mount(mount.clone()),
+        Some(_) => return Err(bad("auth-mount is for the login methods, not token".into())),
+        None => auth,
+    };
+    builder = builder.auth(auth);
+    if let Some(namespace) = &vault.namespace {
+        builder = builder.namespace(namespace.clone());
+    }
+    if let Some(path) = &vault.ca_cert {
+        builder = builder
+            .ca_cert_file(path)
+            .map_err(|e| bad(format!("ca-cert: {e}")))?;
+    }
+    let store = builder.build().map_err(CliError::from_keys)?;
+    Ok(Arc::new(store))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
@@ -200,7 +328,11 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
         .map_err(CliError::from_keys)
 }
 
-async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService, CliError> {
+async fn build_service(
+    settings: &Settings,
+    issuer: &str,
+    refresh_env: Option<&str>,
+) -> Result<TokenService, CliError> {
     let store = open_key_store(settings)?;
     let (policy, explicit_policy) = rotation_policy(settings)?;
     let mut builder = TokenService::builder()
@@ -216,6 +348,10 @@ async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService
     if explicit_policy {
         builder = builder.rotation_policy(policy);
     }
+    builder = match &settings.token_cache {
+        Some(options) => builder.token_cache(options.clone()),
+        None => builder.no_token_cache(),
+    };
     builder = match &settings.refresh {
         RefreshBackend::Memory => {
             let mut b = builder.session_lifetime(settings.session_lifetime);
@@ -245,20 +381,31 @@ async fn build_service(settings: &Settings, issuer: &str) -> Result<TokenService
                 .map_err(|e| CliError::config(format!("--refresh: {e}")))?;
             builder
                 .refresh_store(store)
-                .refresh_key(refresh_key(settings)?)
+                .refresh_key(refresh_key(settings, refresh_env)?)
         }
     };
-    builder
-        .build()
-        .await
-        .map_err(|e| CliError::config(e.to_string()))
+    builder.build().await.map_err(|e| match e {
+        // The builder names its own setting; say which option sets it.
+        jwtkit::Error::Config { setting, reason } if setting.starts_with("token_cache") => {
+            let option = match setting {
+                "token_cache.max_bytes" => "token-cache-bytes",
+                _ => "token-cache-entries",
+            };
+            CliError::config(format!(
+                "--{option} (`{option}` in the config file): {reason}"
+            ))
+        }
+        e => CliError::config(e.to_string()),
+    })
 }
 
-fn refresh_key(settings: &Settings) -> Result<RefreshKey, CliError> {
-    match std::env::var(REFRESH_KEY_ENV) {
-        Ok(text) if !text.trim().is_empty() => RefreshKey::from_base64(&text)
+/// The refresh-token key: `JWTKIT_REFRESH_KEY` (read at start) when set,
+/// else the `--refresh-key` file, created if missing.
+fn refresh_key(settings: &Settings, env: Option<&str>) -> Result<RefreshKey, CliError> {
+    match env {
+        Some(text) => RefreshKey::from_base64(text)
             .map_err(|e| CliError::config(format!("{REFRESH_KEY_ENV}: {e}"))),
-        _ => RefreshKey::load_or_create(&settings.refresh_key)
+        None => RefreshKey::load_or_create(&settings.refresh_key)
             .map_err(|e| CliError::config(format!("--refresh-key: {e}"))),
     }
 }

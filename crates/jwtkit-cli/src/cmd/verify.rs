@@ -8,33 +8,65 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_core::{Algorithm, Header, ManualClock, Validation, VerifyingKey, DEFAULT_MAX_TOKEN_SIZE};
+use jwt_core::{
+    Algorithm, Header, Jwks, ManualClock, Validation, VerifyingKey, DEFAULT_MAX_TOKEN_SIZE,
+};
 use jwt_keys::{verification_algorithms, AlgorithmRule};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
-use crate::keyfile::{algorithms_for, KeySource, VerificationKeys};
+use crate::keyfile::{self, algorithms_for, KeySource, KeyUse, VerificationKeys};
+
+/// What `--alg` means with each key source: the rule of [`key_source`] and
+/// of [`jwt_keys::verification_algorithms`], stated once for `--help`. The
+/// test `verify_hints::help_states_what_alg_does_per_key_source` runs each
+/// case, so this text and the code cannot drift apart.
+const ALGORITHMS_BY_SOURCE: &str = "\
+--alg by key source (the key type is never used to guess an algorithm):
+  --key PEM or DER file, --secret-file, --secret-env
+      The key names no algorithm: --alg is required (exit 2 `usage` without it).
+      When no listed algorithm fits the key's type, it is refused (exit 2
+      `invalid_key`).
+  --key JWK file
+      A JWK with `alg` verifies with that algorithm only: --alg may be left out;
+      if given it must include it (exit 2 `usage` otherwise). A JWK without
+      `alg` is like a PEM file.
+  --key JWKS file, --jwks-url URL
+      The entry is picked by the token's `kid`. An entry with `alg` verifies
+      with that algorithm only: a token using another is rejected (exit 1
+      `invalid_algorithm`), whatever --alg lists. An entry without `alg` needs
+      --alg (exit 2 `usage`; a JWKS file none of whose entries has `alg` is
+      refused before the token is read). With --alg, a token whose `alg` is not
+      listed is rejected (exit 1 `invalid_algorithm`); a JWKS file with no entry
+      that can verify any listed algorithm is refused (exit 2 `invalid_key`).
+  --store URI
+      Every key is bound to its record's algorithm: --alg is not needed. With
+      --alg, a token whose `alg` is not listed is rejected (exit 1
+      `invalid_algorithm`).";
 
 /// Arguments of `jwtkit verify`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = ALGORITHMS_BY_SOURCE,
+    override_usage = "jwtkit verify [OPTIONS] <--key <FILE>|--secret-file <FILE>|--secret-env <VAR>|--store <URI>|--jwks-url <URL>> <TOKEN>",
+)]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     key: KeySource,
-    /// Allowed algorithm; repeat to allow several. Without it, a key verifies
-    /// only with the algorithm it declares: the JWK's `alg`, the `alg` of the
-    /// JWKS entry selected by the token's `kid` (file or --jwks-url), the
-    /// store's record. A token whose `alg` differs from its key's is
-    /// `invalid_algorithm`; a key that declares none (a PEM file, an entry
-    /// without `alg`) needs --alg. The key type is never used to guess.
-    #[arg(long, value_name = "ALG")]
+    /// Allowed algorithm; repeat, or separate with commas (`--alg RS256,PS256`;
+    /// spaces around a name are ignored). Whether it is needed depends on
+    /// the key source (see below).
+    #[arg(long, value_name = "ALG", value_delimiter = ',', alias = "algorithm")]
     alg: Vec<String>,
-    /// Accepted issuer; repeat to accept any of several.
-    #[arg(long, value_name = "S")]
+    /// Accepted issuer; repeat to accept any of several (never split at
+    /// commas: an issuer is a URI, which may hold one).
+    #[arg(long, value_name = "S", alias = "issuer")]
     iss: Vec<String>,
-    /// Accepted audience; repeat to accept any of several. Without it, a token
+    /// Accepted audience; repeat to accept any of several (never split at
+    /// commas: an audience may be a URI holding one). Without it, a token
     /// carrying `aud` is refused.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", alias = "audience")]
     aud: Vec<String>,
     /// Required subject.
     #[arg(long, value_name = "S")]
@@ -42,20 +74,30 @@ pub(crate) struct VerifyArgs {
     /// Required header `typ`, e.g. `at+jwt`.
     #[arg(long, value_name = "T")]
     typ: Option<String>,
-    /// A claim that must be present; repeat for several.
-    #[arg(long, value_name = "CLAIM")]
+    /// Claims that must be present: repeat, or separate with commas
+    /// (`--require exp,sub,jti`; spaces around a name are ignored, so a claim
+    /// name holding a comma or starting or ending with a space cannot be required).
+    #[arg(long, value_name = "CLAIM", value_delimiter = ',')]
     require: Vec<String>,
-    /// Accept tokens without `exp` (it is still checked when present).
+    /// Accept tokens without `exp` (it is still checked when present); by
+    /// default a token without `exp` is refused (`missing_claim`).
     #[arg(long)]
     optional_exp: bool,
-    /// Clock-skew tolerance for exp/nbf/iat (10s, 15m, …; default 0).
+    /// Clock-skew tolerance for exp/nbf/iat (10s, 15m, …; default 0; 30s
+    /// covers ordinary clock drift between issuer and verifier).
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     leeway: Option<Duration>,
     /// Refuse tokens longer than BYTES (default 65536).
     #[arg(long, value_name = "BYTES")]
     max_size: Option<usize>,
-    /// Use this Unix time as "now" instead of the system clock.
-    #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
+    /// Use this time as "now" instead of the system clock: Unix seconds
+    /// (1716163200) or RFC 3339 (2026-12-01T00:00:00Z).
+    #[arg(
+        long,
+        value_name = "TIME",
+        value_parser = crate::duration::claim_time::parse_now,
+        allow_negative_numbers = true
+    )]
     now: Option<i64>,
     /// Print exactly one JSON object on stdout:
     /// `{"valid":true,"header":…,"claims":…}` or `{"valid":false,"error":KIND,"message":…}`.
@@ -73,57 +115,171 @@ struct Valid<'a> {
     claims: &'a Map<String, Value>,
 }
 
-/// The `--json` document for a failure.
-#[derive(Serialize)]
-struct Invalid<'a> {
-    valid: bool,
-    error: &'a str,
-    message: &'a str,
+/// Whether `--dangerous-allow-weak-key` would let a key refused as weak
+/// verify, for the hint of a `weak_key` error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeakKeyFlag {
+    /// It would: a short HMAC secret, or a 1024-2047-bit RSA key with RS256
+    /// or RS512.
+    Helps,
+    /// It would not: an RSA key under 1024 bits, or a 1024-2047-bit one
+    /// with another algorithm.
+    DoesNotHelp,
+    /// The keys are not known before the token is checked (`--jwks-url`).
+    Unknown,
+    /// The flag does not apply (`--store`, where it is refused).
+    NotOffered,
 }
 
-/// The `--json` line reporting `err`.
-pub(crate) fn failure_json(err: &CliError) -> String {
-    let doc = Invalid {
-        valid: false,
-        error: err.kind(),
-        message: err.message(),
+/// What [`WeakKeyFlag`] applies to `keys` with `algorithms`.
+fn weak_key_flag<'a>(
+    keys: impl IntoIterator<Item = &'a VerifyingKey>,
+    algorithms: &[Algorithm],
+) -> WeakKeyFlag {
+    let mut weak = false;
+    for key in keys {
+        for &alg in algorithms {
+            if matches!(key.check_usable(alg), Err(e) if e.kind() == jwt_core::ErrorKind::WeakKey) {
+                weak = true;
+                if jwt_core::dangerous::check_usable_allowing_weak_keys(key, alg).is_ok() {
+                    return WeakKeyFlag::Helps;
+                }
+            }
+        }
+    }
+    if weak {
+        WeakKeyFlag::DoesNotHelp
+    } else {
+        WeakKeyFlag::Unknown
+    }
+}
+
+/// A weak key refused when verifying: say whether, and how, tokens a
+/// legacy issuer signed with it can be checked anyway (signing with such a
+/// key stays refused). Nothing is added when the flag was given: the key is
+/// then too weak even for it, and jwt-core's message says why.
+fn weak_key_hint(err: CliError, args: &VerifyArgs, flag: WeakKeyFlag) -> CliError {
+    if err.kind() != "weak_key" || args.key.dangerous_allow_weak_key {
+        return err;
+    }
+    let hint = match flag {
+        WeakKeyFlag::Helps => {
+            "to check tokens a legacy issuer signed with it, pass --dangerous-allow-weak-key \
+             (verify only; it warns every time)"
+        }
+        WeakKeyFlag::DoesNotHelp => {
+            "--dangerous-allow-weak-key cannot help here: it accepts only HMAC secrets shorter \
+             than the hash and 1024-2047-bit RSA keys with RS256 or RS512"
+        }
+        WeakKeyFlag::Unknown => {
+            "if a legacy issuer signs with an HMAC secret shorter than the hash or a \
+             1024-2047-bit RSA key with RS256 or RS512, --dangerous-allow-weak-key accepts it \
+             (verify only; it warns every time)"
+        }
+        WeakKeyFlag::NotOffered => return err,
     };
-    // Three strings and a bool always serialize.
-    serde_json::to_string(&doc).unwrap_or_else(|_| r#"{"valid":false,"error":"io"}"#.into())
+    let message = format!("{}; {hint}", err.message());
+    err.with_message(message)
 }
 
 /// Runs `jwtkit verify`.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
-    let mut algorithms = Vec::with_capacity(args.alg.len());
-    for name in &args.alg {
-        algorithms.push(super::parse_algorithm(name)?);
+    args.key.check(KeyUse::Verify)?;
+    if args.key.dangerous_allow_weak_key && args.key.store.is_some() {
+        // A store's keys are signing keys, which are never weak (an `env:`
+        // store refuses a short secret when it opens): the flag would only
+        // print its warning and change nothing.
+        return Err(CliError::usage(
+            "--dangerous-allow-weak-key does not apply to --store: a key store holds signing \
+             keys, and every store refuses a weak one (`env:` a short secret) when it opens; \
+             to check legacy tokens signed with a weak secret, pass that secret with \
+             --secret-env VAR or --secret-file FILE and --dangerous-allow-weak-key",
+        ));
+    }
+    let algorithms = super::parse_algorithms("--alg", &args.alg)?;
+    let required = super::list_items("--require", &args.require, "exp,sub,jti")?;
+    if args.token == "-" {
+        if let Some(flag) = args.key.stdin_flag() {
+            return Err(CliError::usage(format!(
+                "{flag} and the token `-` both read stdin, which can hold only one of them; \
+                 pass the token as an argument or the key as a file"
+            )));
+        }
     }
     let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
-    let (source, algorithms, rule) = key_source(args, algorithms)?;
+    let Source {
+        source,
+        algorithms,
+        rule,
+        jwks,
+        weak_key_flag,
+    } = key_source(args, algorithms)?;
     let token = super::read_token(&args.token, max_size)?;
     crate::block_on(async {
-        let validation = build_validation(args, &algorithms);
+        let validation = build_validation(args, &algorithms, &required);
         let mut builder = jwt_keys::Verifier::builder(source, validation).algorithms(rule);
         if let Some(now) = args.now {
             builder = builder.clock(Arc::new(ManualClock::new(now)));
         }
-        let verifier = builder.build().map_err(setup_error)?;
+        let verifier = builder
+            .build()
+            .map_err(|e| jwks_url_context(args, setup_error(e)))?;
         let data = verifier
             .verify::<Map<String, Value>>(&token)
             .await
-            .map_err(verification_error)?;
+            .map_err(|e| {
+                let seen = Seen {
+                    token: &token,
+                    kids: verifier.cached_kids(),
+                    jwks: jwks.as_ref(),
+                };
+                jwks_url_context(args, verification_error(args, &seen, e))
+            })?;
         print_valid(args, &data.header, &data.claims)
     })
+    .map_err(|e| weak_key_hint(e, args, weak_key_flag))
+}
+
+/// What a failed verification had at hand, for a message that names the
+/// fix: the token as given, the kids of the keys that verify, and the
+/// JWKS file's entries.
+struct Seen<'a> {
+    token: &'a str,
+    kids: Vec<String>,
+    jwks: Option<&'a Jwks>,
+}
+
+/// Names `--jwks-url` in the errors that come from it: a URL the verifier
+/// refuses, a fetch that failed or brought something else than a JWK Set.
+/// Both are setup problems (exit 2), never a verdict on the token.
+fn jwks_url_context(args: &VerifyArgs, err: CliError) -> CliError {
+    if args.key.jwks_url.is_none() {
+        return err;
+    }
+    match err.kind() {
+        "invalid_uri" | "fetch" | "stale_keys" => err.context("--jwks-url"),
+        _ => err,
+    }
+}
+
+/// Where the verifier's keys come from, and how algorithms are chosen.
+struct Source {
+    source: jwt_keys::KeySource,
+    /// The validation's algorithms.
+    algorithms: Vec<Algorithm>,
+    /// How they apply to the keys.
+    rule: AlgorithmRule,
+    /// A JWKS file's document, for messages about its entries.
+    jwks: Option<Jwks>,
+    /// Whether `--dangerous-allow-weak-key` would help a key refused as weak.
+    weak_key_flag: WeakKeyFlag,
 }
 
 /// The key source, the validation's algorithms and the rule that applies
 /// them. With `--alg`, the list is the caller's
 /// ([`AlgorithmRule::Listed`]); without it, the keys say
 /// ([`AlgorithmRule::KeysOnly`], bounded by nothing).
-fn key_source(
-    args: &VerifyArgs,
-    algorithms: Vec<Algorithm>,
-) -> Result<(jwt_keys::KeySource, Vec<Algorithm>, AlgorithmRule), CliError> {
+fn key_source(args: &VerifyArgs, algorithms: Vec<Algorithm>) -> Result<Source, CliError> {
     let (algorithms, rule) = if algorithms.is_empty() {
         (Algorithm::ALL.to_vec(), AlgorithmRule::KeysOnly)
     } else {
@@ -167,7 +323,14 @@ fn key_source(
                         unbound.join(", ")
                     )));
                 }
-                jwt_keys::KeySource::Jwks(jwks)
+                let weak_key_flag = weak_key_flag(set.keys().map(|k| &**k), &algorithms);
+                return Ok(Source {
+                    source: jwt_keys::KeySource::Jwks(jwks.clone()),
+                    algorithms,
+                    rule,
+                    jwks: Some(jwks),
+                    weak_key_flag,
+                });
             }
             VerificationKeys::Single(key) => {
                 // One key verifies with exactly the validation's list (the
@@ -187,10 +350,12 @@ fn key_source(
                     // `invalid_algorithm`, whatever the token says.
                     _ => {
                         let fits = verification_algorithms(&key, &algorithms, rule);
-                        if fits.is_empty() && key.algorithm().is_none() {
-                            // A key of another family: jwt-core's build names
-                            // the mismatch (`invalid_key`).
-                            algorithms
+                        if let (true, None, Some(&alg)) =
+                            (fits.is_empty(), key.algorithm(), algorithms.first())
+                        {
+                            // A key of another type than every listed
+                            // algorithm needs (`invalid_key`).
+                            return Err(keyfile::mismatch(key.family(), alg, KeyUse::Verify));
                         } else if fits.is_empty() {
                             return Err(CliError::usage(format!(
                                 "--alg {} does not fit the key ({}{}); pass the algorithm it \
@@ -210,15 +375,29 @@ fn key_source(
                         }
                     }
                 };
-                return Ok((
-                    jwt_keys::KeySource::Key(key),
+                let weak_key_flag = weak_key_flag([&*key], &algorithms);
+                return Ok(Source {
+                    source: jwt_keys::KeySource::Key(key),
                     algorithms,
-                    AlgorithmRule::Listed,
-                ));
+                    rule: AlgorithmRule::Listed,
+                    jwks: None,
+                    weak_key_flag,
+                });
             }
         },
     };
-    Ok((source, algorithms, rule))
+    let weak_key_flag = if args.key.store.is_some() {
+        WeakKeyFlag::NotOffered
+    } else {
+        WeakKeyFlag::Unknown
+    };
+    Ok(Source {
+        source,
+        algorithms,
+        rule,
+        jwks: None,
+        weak_key_flag,
+    })
 }
 
 /// A failure building the verifier is the setup's fault (exit 2).
@@ -232,20 +411,190 @@ fn setup_error(err: jwt_keys::Error) -> CliError {
 /// A token rejection exits 1; a key that names no algorithm when --alg was
 /// not given is a usage error (exit 2) that says to pass --alg (the
 /// verifier's only `config` error once built: the validation itself was
-/// checked by the build).
-fn verification_error(err: jwt_keys::Error) -> CliError {
+/// checked by the build). A rejection that a flag of this command would
+/// have accepted names that flag.
+fn verification_error(args: &VerifyArgs, seen: &Seen<'_>, err: jwt_keys::Error) -> CliError {
     match err {
-        jwt_keys::Error::Core(jwt_core::Error::Config { reason }) => alg_required(&reason),
-        jwt_keys::Error::Core(e) => CliError::from_verification(e),
+        jwt_keys::Error::Core(jwt_core::Error::Config { reason }) => {
+            alg_required(&reason, &candidates(seen))
+        }
+        jwt_keys::Error::Core(e) => {
+            let message = flag_message(args, seen, &e);
+            let err = CliError::from_verification(e);
+            match message {
+                Some(message) => err.with_message(message),
+                None => err,
+            }
+        }
         other => CliError::from_keys(other),
     }
 }
 
-fn alg_required(reason: &str) -> CliError {
+/// The message of a rejection that says more than jwt-core can: a pasted
+/// token's slip (`Bearer `, quotes, whitespace); `--leeway 30s` for an
+/// expired or immature token checked without leeway; for `unknown_key`,
+/// the kids the keys hold; and, naming the flag that would have accepted
+/// it, a token without `exp` (PyJWT accepts those unless told to require
+/// `exp`) or a token for an audience when no `--aud` was given.
+fn flag_message(args: &VerifyArgs, seen: &Seen<'_>, err: &jwt_core::Error) -> Option<String> {
+    let token = seen.token;
+    // The default leeway is 0: a token that expired (or starts) seconds
+    // away from now is often only the clocks disagreeing.
+    let no_leeway = args.leeway.is_none_or(|l| l.is_zero());
+    match err {
+        jwt_core::Error::Malformed { .. } => {
+            super::paste_hint(token).map(|hint| format!("{err}; {hint}"))
+        }
+        jwt_core::Error::Expired { .. } if no_leeway => Some(format!(
+            "{err}; if it expired only seconds ago, the clocks of issuer and verifier may \
+             disagree: --leeway 30s tolerates that much skew"
+        )),
+        jwt_core::Error::Immature { .. } if no_leeway => Some(format!(
+            "{err}; for a few seconds of clock skew between issuer and verifier, pass \
+             --leeway 30s"
+        )),
+        jwt_core::Error::UnknownKey { kid: Some(kid) } => {
+            Some(unknown_key_message(args, seen, kid))
+        }
+        jwt_core::Error::MissingClaim { claim }
+            if claim == "exp"
+                && !args.optional_exp
+                && !args.require.iter().any(|c| c.trim() == "exp") =>
+        {
+            Some(format!(
+                "{err}; pass --optional-exp to accept tokens without `exp` (one that has `exp` \
+                 is still checked); better, have the issuer set `exp`"
+            ))
+        }
+        jwt_core::Error::InvalidAudience { .. } if args.aud.is_empty() => {
+            // The audiences come from the token (escaped on output): they
+            // say what to pass, not whether to trust it.
+            let audiences = jwt_core::dangerous::insecure_decode(token)
+                .ok()
+                .and_then(|t| t.claims.get("aud").cloned())
+                .map(|aud| match aud {
+                    Value::String(one) => vec![one],
+                    Value::Array(many) => many
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .unwrap_or_default();
+            let mut listed = audiences
+                .iter()
+                .take(5)
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if audiences.len() > 5 {
+                listed.push_str(", …");
+            }
+            Some(format!(
+                "invalid audience: the token is for {listed} (`aud`) and no --aud was given; pass \
+                 --aud <one of the token's audiences> if this service is one of them (a token for \
+                 another service must be refused)"
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn alg_required(reason: &str, candidates: &str) -> CliError {
     CliError::usage(format!(
         "--alg is required: {reason} (accepting whatever the token claims is the classic JWT \
-         vulnerability)"
+         vulnerability){candidates}"
     ))
+}
+
+/// The algorithms that fit the key a token names, for the `--alg is
+/// required` message: from the JWKS file's entry when there is one; for
+/// `--jwks-url`, whose document the verifier keeps, from the key type of
+/// the algorithm the token claims (a hint to check against the issuer's
+/// documentation, never a choice made for the user).
+fn candidates(seen: &Seen<'_>) -> String {
+    let Ok(header) = jwt_core::dangerous::insecure_decode_header(seen.token) else {
+        return String::new();
+    };
+    let entry = seen.jwks.and_then(|jwks| {
+        jwks.keys
+            .iter()
+            .filter(|jwk| jwk.kid.is_some() && jwk.kid == header.kid)
+            .find_map(|jwk| VerifyingKey::from_jwk(jwk).ok())
+    });
+    let list = |family| {
+        algorithms_for(family)
+            .into_iter()
+            .map(Algorithm::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match entry {
+        Some(key) => format!(
+            "; for this key ({}): {}",
+            keyfile::a_key(key.family(), KeyUse::Verify),
+            list(key.family())
+        ),
+        None => format!(
+            "; the token claims {}, and keys of that type verify {}: pass the one the issuer \
+             documents (an OpenID provider lists them as `id_token_signing_alg_values_supported` \
+             in /.well-known/openid-configuration)",
+            header.alg,
+            list(header.alg.family())
+        ),
+    }
+}
+
+/// The kids listed in an `unknown_key` message, at most.
+const KIDS_SHOWN: usize = 10;
+
+/// `unknown_key`: which kid the token names, where the keys came from and
+/// which kids they hold (quoted and escaped: they come from the token and
+/// from a remote document), and what to check. The keys were just read
+/// (a `--jwks-url` fetched on this run, after a refetch for the unknown
+/// kid), so reloading them is not the fix.
+fn unknown_key_message(args: &VerifyArgs, seen: &Seen<'_>, kid: &str) -> String {
+    let k = &args.key;
+    let (from, fix) = if let Some(url) = &k.jwks_url {
+        (
+            format!("the JWKS at {url} (fetched just now)"),
+            "the token was not signed by this issuer's current keys: check that --jwks-url is \
+             the JWKS of the issuer that signed it (the token's `iss`; `jwtkit inspect TOKEN` \
+             shows it)"
+                .to_owned(),
+        )
+    } else if let Some(uri) = &k.store {
+        (
+            format!("the store {uri}"),
+            format!(
+                "the key was retired and its grace has ended, or the token comes from another \
+                 issuer; `jwtkit store list {uri}` shows the store's keys"
+            ),
+        )
+    } else {
+        let path = k.key.as_deref().map(keyfile::key_file).unwrap_or_default();
+        (
+            path,
+            "the token was signed by another key: pass the issuer's current JWKS or key \
+             (`jwtkit inspect TOKEN` shows the token's `iss`)"
+                .to_owned(),
+        )
+    };
+    let mut kids: Vec<String> = seen
+        .kids
+        .iter()
+        .take(KIDS_SHOWN)
+        .map(|k| format!("{k:?}"))
+        .collect();
+    if seen.kids.len() > KIDS_SHOWN {
+        kids.push(format!("… ({} more)", seen.kids.len() - KIDS_SHOWN));
+    }
+    let holds = match seen.kids.len() {
+        0 => "no key that can verify".to_owned(),
+        1 => format!("one key, kid {}", kids.join(", ")),
+        n => format!("{n} keys, kids {}", kids.join(", ")),
+    };
+    format!("unknown key: the token names kid {kid:?}, but {from} holds {holds}; {fix}")
 }
 
 fn print_valid(
@@ -253,6 +602,7 @@ fn print_valid(
     header: &Header,
     claims: &Map<String, Value>,
 ) -> Result<(), CliError> {
+    let now = args.now.unwrap_or_else(jwt_core::time::now_unix);
     let out = if args.json {
         crate::to_json_line(&Valid {
             valid: true,
@@ -264,7 +614,7 @@ fn print_valid(
         let header = crate::output::header_for_display(header);
         format!(
             "valid: signature and claims verified\n{}",
-            super::render_token(&header, claims)
+            super::render_token(&header, claims, now)
         )
     };
     crate::write_stdout(out.as_bytes())
@@ -284,7 +634,8 @@ fn missing_alg(key: &VerifyingKey) -> CliError {
     ))
 }
 
-fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm]) -> Validation {
+/// The validation the flags ask for; `required` is `--require`, trimmed.
+fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm], required: &[&str]) -> Validation {
     let mut validation =
         Validation::new(algorithms.iter().copied()).leeway(args.leeway.unwrap_or(Duration::ZERO));
     for iss in &args.iss {
@@ -299,8 +650,8 @@ fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm]) -> Validation {
     if let Some(typ) = &args.typ {
         validation = validation.typ(typ);
     }
-    for claim in &args.require {
-        validation = validation.require(claim);
+    for claim in required {
+        validation = validation.require(*claim);
     }
     if args.optional_exp {
         validation = validation.optional_exp();
@@ -311,5 +662,6 @@ fn build_validation(args: &VerifyArgs, algorithms: &[Algorithm]) -> Validation {
     if let Some(now) = args.now {
         validation = validation.clock(Arc::new(ManualClock::new(now)));
     }
-    validation
+    // `--dangerous-allow-weak-key` (with its warning), else unchanged.
+    args.key.weak_key_validation(validation)
 }

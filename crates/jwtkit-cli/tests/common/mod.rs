@@ -34,10 +34,17 @@ pub fn jwtkit(dir: &Path, args: &[&str]) -> Run {
     jwtkit_env(dir, args, &[])
 }
 
+/// The binary under test: the one cargo built for this test run, unless
+/// `JWTKIT_TEST_BIN` names another (a release build, or an older binary to
+/// check that a regression test fails without its fix).
+pub fn binary() -> std::ffi::OsString {
+    std::env::var_os("JWTKIT_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_jwtkit").into())
+}
+
 /// Like [`jwtkit`], with extra environment variables. The caller's
 /// `JWTKIT_REFRESH_KEY` is never inherited.
 pub fn jwtkit_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+    let mut child = Command::new(binary())
         .args(args)
         .current_dir(dir)
         .env_remove("JWTKIT_REFRESH_KEY")

@@ -43,6 +43,17 @@ pub(crate) const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60
 pub(crate) const MAX_MAINTENANCE_INTERVAL: Duration = HOUR;
 /// Upper bound of `--rotate-after` and `--prepublish`.
 pub(crate) const MAX_ROTATION_PERIOD: Duration = YEAR;
+/// Least `--token-cache-entries` other than 0 (off): the token cache's own minimum.
+pub(crate) const MIN_TOKEN_CACHE_ENTRIES: u64 = 2;
+/// Upper bound of `--token-cache-entries`: the cache sizes its tables for
+/// the expected count up front, so an unbounded value could exhaust memory
+/// at start.
+pub(crate) const MAX_TOKEN_CACHE_ENTRIES: u64 = 1_000_000;
+/// Least `--token-cache-bytes`: the token cache's own minimum (64 KiB).
+pub(crate) const MIN_TOKEN_CACHE_BYTES: u64 = 64 << 10;
+/// Upper bound of `--token-cache-bytes` (1 GiB), for the same reason as
+/// [`MAX_TOKEN_CACHE_ENTRIES`].
+pub(crate) const MAX_TOKEN_CACHE_BYTES: u64 = 1 << 30;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -70,7 +81,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URI")]
     pub(crate) store: Option<String>,
     /// Algorithm of the keys created when the store is empty [default: ES256].
-    #[arg(long, value_name = "ALG")]
+    #[arg(long, value_name = "ALG", visible_alias = "alg")]
     pub(crate) algorithm: Option<String>,
     /// Refresh-token store: `memory`, `redis://HOST:PORT/DB` (`rediss://` for
     /// TLS, verified against the system trust store or `SSL_CERT_FILE`), or
@@ -94,10 +105,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) refresh_key: Option<PathBuf>,
     /// `iss` of every token [default: http://LISTEN-ADDRESS].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", visible_alias = "iss")]
     pub(crate) issuer: Option<String>,
     /// `aud` of access tokens [default: api].
-    #[arg(long, value_name = "AUD")]
+    #[arg(long, value_name = "AUD", visible_alias = "aud")]
     pub(crate) audience: Option<String>,
     /// Access-token lifetime; 1s to 24h [default: 15m].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
@@ -147,6 +158,19 @@ pub(crate) struct ServeArgs {
     /// (e.g. `debug`, `jwtkit=debug`) [default: info].
     #[arg(long, value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
+    /// Verified-token cache for /userinfo: at most N access tokens are kept
+    /// verified, so that a token presented again is answered without another
+    /// signature verification (a hit still checks `exp`, `nbf` and `iat`, and
+    /// a key rotation or retirement makes tokens verify again). 0 turns the
+    /// cache off (every token verified afresh; --token-cache-bytes is then
+    /// ignored); otherwise 2 to 1000000 [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub(crate) token_cache_entries: Option<u64>,
+    /// Verified-token cache: the most memory its entries may take, in bytes
+    /// (a plain number: 16777216 is 16 MiB); 65536 (64 KiB) to 1073741824
+    /// (1 GiB) [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) token_cache_bytes: Option<u64>,
 }
 
 /// The TOML file: the same keys as the options.
@@ -155,11 +179,16 @@ pub(crate) struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     store: Option<String>,
+    // The short names of sign, verify and store (`--alg`, `--iss`, `--aud`)
+    // work in the file too, as on the command line.
+    #[serde(alias = "alg")]
     algorithm: Option<String>,
     refresh: Option<String>,
     refresh_prefix: Option<String>,
     refresh_key: Option<PathBuf>,
+    #[serde(alias = "iss")]
     issuer: Option<String>,
+    #[serde(alias = "aud")]
     audience: Option<String>,
     access_ttl: Option<String>,
     refresh_ttl: Option<String>,
@@ -174,6 +203,36 @@ struct FileConfig {
     shutdown_timeout: Option<String>,
     max_connections: Option<usize>,
     log_format: Option<LogFormat>,
+    token_cache_entries: Option<u64>,
+    token_cache_bytes: Option<u64>,
+    vault: Option<VaultConfig>,
+}
+
+/// The `[vault]` table: how a `vault+http(s)://` store logs in. Secrets
+/// never go in the file: a token comes from `VAULT_TOKEN`, a secret id from
+/// `secret-id-file` (or `VAULT_SECRET_ID`), a JWT from `jwt-file`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct VaultConfig {
+    /// `token` (default: `VAULT_TOKEN`), `approle`, `jwt` or `kubernetes`.
+    pub(crate) auth_method: Option<String>,
+    /// The login method's mount path (default: the method's name).
+    pub(crate) auth_mount: Option<String>,
+    /// AppRole: the role id.
+    pub(crate) role_id: Option<String>,
+    /// AppRole: a file holding the secret id (else `VAULT_SECRET_ID`).
+    pub(crate) secret_id_file: Option<PathBuf>,
+    /// AppRole: the secret id is a response-wrapping token to unwrap first.
+    #[serde(default)]
+    pub(crate) secret_id_wrapped: bool,
+    /// JWT and Kubernetes: the role to log in as.
+    pub(crate) auth_role: Option<String>,
+    /// JWT and Kubernetes: the token file, re-read at each login.
+    pub(crate) jwt_file: Option<PathBuf>,
+    /// The Vault Enterprise / OpenBao namespace.
+    pub(crate) namespace: Option<String>,
+    /// A PEM file of the CAs that verify Vault's certificate (these only).
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 /// Where refresh tokens are recorded.
@@ -212,6 +271,10 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) log_format: LogFormat,
+    /// The verified-token cache's bounds; `None`: off.
+    pub(crate) token_cache: Option<jwtkit::TokenCacheOptions>,
+    /// The `[vault]` table, if the config file has one.
+    pub(crate) vault: Option<VaultConfig>,
 }
 
 impl Settings {
@@ -301,6 +364,7 @@ impl Settings {
                 &MAX_MAX_CONNECTIONS.to_string(),
             )?;
         }
+        let token_cache = token_cache(args, &file)?;
         let access_ttl = dur(
             args.access_ttl,
             "access-ttl",
@@ -387,7 +451,62 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            token_cache,
+            vault: file.vault,
         })
+    }
+}
+
+/// The verified-token cache from `token-cache-entries` (0: off) and
+/// `token-cache-bytes`, checked here so that a bad value names the option
+/// as it was given (the builder would name its own setting).
+fn token_cache(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<Option<jwtkit::TokenCacheOptions>, CliError> {
+    let given = |flag: Option<u64>, in_file: Option<u64>| match (flag, in_file) {
+        (Some(n), _) => Some((n, Source::Flag)),
+        (None, Some(n)) => Some((n, Source::File)),
+        (None, None) => None,
+    };
+    let mut options = jwtkit::TokenCacheOptions::default();
+    match given(args.token_cache_entries, file.token_cache_entries) {
+        Some((0, _)) => return Ok(None),
+        Some((n, source)) => {
+            let range = format!("{MIN_TOKEN_CACHE_ENTRIES} to {MAX_TOKEN_CACHE_ENTRIES}");
+            if !(MIN_TOKEN_CACHE_ENTRIES..=MAX_TOKEN_CACHE_ENTRIES).contains(&n) {
+                return Err(CliError::config(format!(
+                    "{} is out of range; token-cache-entries accepts 0 (the cache off) or {range} \
+                     (the cache admits a token only while another fits beside it)",
+                    setting("token-cache-entries", source, &n.to_string())
+                )));
+            }
+            options = options.with_max_entries(n);
+        }
+        None => {}
+    }
+    if let Some((n, source)) = given(args.token_cache_bytes, file.token_cache_bytes) {
+        check_bounds(
+            "token-cache-bytes",
+            source,
+            &n.to_string(),
+            n < MIN_TOKEN_CACHE_BYTES,
+            n > MAX_TOKEN_CACHE_BYTES,
+            &format!("{MIN_TOKEN_CACHE_BYTES} (64 KiB)"),
+            &format!("{MAX_TOKEN_CACHE_BYTES} (1 GiB)"),
+        )?;
+        options = options.with_max_bytes(n);
+    }
+    Ok(Some(options))
+}
+
+/// A setting as it was given: `--key VALUE`, or as the config file writes
+/// it: `key = "VALUE"` (a duration) or `key = 12` (a number).
+fn setting(key: &str, source: Source, value: &str) -> String {
+    match source {
+        Source::Flag => format!("--{key} {value}"),
+        Source::File if value.parse::<u64>().is_ok() => format!("config file: {key} = {value}"),
+        Source::File => format!("config file: {key} = {value:?}"),
     }
 }
 
@@ -414,12 +533,9 @@ fn check_bounds(
         (_, true) => ("over the maximum", max),
         _ => return Ok(()),
     };
-    let setting = match source {
-        Source::Flag => format!("--{key} {value}"),
-        Source::File => format!("config file: {key} = {value:?}"),
-    };
     Err(CliError::config(format!(
-        "{setting} is {what} of {limit}; {key} accepts {min} to {max}"
+        "{} is {what} of {limit}; {key} accepts {min} to {max}",
+        setting(key, source, value)
     )))
 }
 
@@ -442,7 +558,7 @@ fn read_file(path: &Path) -> Result<FileConfig, CliError> {
 /// `text` with the user-info part of every URL (`redis://:PASSWORD@host`)
 /// replaced by `***`: a TOML parse error quotes the offending line, and the
 /// line may be the Redis URL with its password.
-fn redact_userinfo(text: &str) -> String {
+pub(crate) fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -531,6 +647,47 @@ mod tests {
         );
         assert_eq!(s.store, DEFAULT_STORE);
         assert_eq!(s.refresh_ttl, jwtkit::DEFAULT_REFRESH_TTL);
+    }
+
+    /// The token cache flags reach the builder's options: 0 is off, the
+    /// flag wins over the file, the defaults stay without either.
+    #[test]
+    fn token_cache_settings_become_the_builders_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "token-cache-entries = 100\ntoken-cache-bytes = 131072\n",
+        )
+        .unwrap();
+        let resolve = |args: ServeArgs| Settings::resolve(&args).unwrap().token_cache;
+        assert_eq!(
+            resolve(ServeArgs::default()),
+            Some(jwtkit::TokenCacheOptions::default())
+        );
+        let from_file = resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (from_file.max_entries(), from_file.max_bytes()),
+            (100, 131_072)
+        );
+        let flags = resolve(ServeArgs {
+            config: Some(path.clone()),
+            token_cache_entries: Some(50),
+            token_cache_bytes: Some(65_536),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!((flags.max_entries(), flags.max_bytes()), (50, 65_536));
+        let off = resolve(ServeArgs {
+            config: Some(path),
+            token_cache_entries: Some(0),
+            ..ServeArgs::default()
+        });
+        assert_eq!(off, None);
     }
 
     #[test]

@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
+use axum::http::header::{
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use jwtkit::axum::{bearer_token, challenge, BearerAuthLayer, Claims};
+use jwtkit::axum::{bearer_token, BearerAuthLayer, Claims};
 use jwtkit::{Error, TokenService};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -235,6 +237,62 @@ async fn token(State(state): State<Arc<AppState>>, req: Request) -> Response {
     }
 }
 
+/// What issuing needs, for the answers to a request without it.
+const ISSUE_NEEDS_ADMIN: &str = "issuing tokens needs `Authorization: Bearer $JWTKIT_ADMIN_TOKEN` \
+     (the admin token this jwtkit serve printed at start or read from JWTKIT_ADMIN_TOKEN); \
+     refreshing needs no admin token: send application/x-www-form-urlencoded \
+     grant_type=refresh_token&refresh_token=…";
+
+/// The answer to an issue request without the admin token (RFC 6750 §3):
+/// 401 with `invalid_request` when no bearer token came, `invalid_token`
+/// when another one did. The same words for every wrong token, so the
+/// answer never says how close one was.
+fn admin_refused(presented: bool) -> Response {
+    let (error, what) = if presented {
+        ("invalid_token", "the bearer token is not the admin token")
+    } else {
+        (
+            "invalid_request",
+            "no admin token (no `Authorization: Bearer …` header)",
+        )
+    };
+    let mut response = oauth_error(
+        StatusCode::UNAUTHORIZED,
+        error,
+        &format!("{what}; {ISSUE_NEEDS_ADMIN}"),
+    );
+    // A header value is visible ASCII: the short form of the description.
+    let challenge = if presented {
+        "Bearer error=\"invalid_token\", error_description=\"not the admin token: issuing \
+         tokens needs Authorization: Bearer $JWTKIT_ADMIN_TOKEN\""
+    } else {
+        "Bearer"
+    };
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    response
+}
+
+/// The answer to a refresh grant sent as JSON: RFC 6749 §6 has it
+/// form-encoded, and a JSON body on `/token` is the admin's issue request.
+fn json_refresh_grant() -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "a refresh grant must be form-encoded (RFC 6749 §6): send Content-Type: \
+         application/x-www-form-urlencoded with the body grant_type=refresh_token&refresh_token=…; \
+         a JSON body on /token issues tokens, with the admin token",
+    )
+}
+
+/// Whether a JSON body is an OAuth grant (it has `grant_type`), which
+/// belongs in a form, not an issue request.
+fn is_json_grant(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Map<String, Value>>(bytes)
+        .is_ok_and(|body| body.contains_key("grant_type"))
+}
+
 async fn issue(state: Arc<AppState>, req: Request) -> Response {
     if !is_admin(&state, req.headers()) {
         let presented = bearer_token(req.headers()).is_some();
@@ -242,7 +300,14 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
             presented,
             "token issue refused: admin token missing or wrong"
         );
-        return challenge(presented.then_some("not the admin token"));
+        // A refresh grant sent as JSON by a client (which holds no admin
+        // token) is told how to send it; an unreadable body changes nothing.
+        if let Ok(bytes) = axum::body::Bytes::from_request(req, &()).await {
+            if is_json_grant(&bytes) {
+                return json_refresh_grant();
+            }
+        }
+        return admin_refused(presented);
     }
     // The body is read as bytes and parsed with the verifier's strict parser
     // (duplicate member names, serde_json's private member names, depth),
@@ -266,6 +331,9 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
             &format!("the body must be {{\"sub\": \"…\", \"claims\": {{…}}}}: {reason}"),
         )
     };
+    if is_json_grant(&bytes) {
+        return json_refresh_grant();
+    }
     let body = match jwt_core::parse_claims(&bytes) {
         Ok(map) => map,
         Err(jwt_core::Error::Config { reason }) => return bad_body(&reason),
