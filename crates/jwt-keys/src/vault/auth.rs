@@ -3,7 +3,6 @@
 //! environment (`VAULT_AUTH_METHOD` and friends).
 
 use std::fmt;
-use std::fs::File;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -297,7 +296,19 @@ fn read_login_file_now(
     if !before.is_file() {
         return Err(not_regular(&before));
     }
-    let file = File::open(path).map_err(cannot)?;
+    // O_NONBLOCK: had the path become a FIFO since the check above, the
+    // open would wait for a writer; a regular file reads as usual with it.
+    #[cfg(unix)]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+    }
+    .map_err(cannot)?;
+    #[cfg(not(unix))]
+    let file = std::fs::File::open(path).map_err(cannot)?;
     // What is checked is what is read: the file opened, not the path.
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
