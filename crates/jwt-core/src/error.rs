@@ -213,7 +213,7 @@ pub enum Error {
         reason: String,
     },
     /// The key cannot be used with the algorithm.
-    #[error("key/algorithm mismatch: an {key_type} key cannot be used with {alg}; {hint}")]
+    #[error("key/algorithm mismatch: an {key_type}{} cannot be used with {alg}; {hint}", if key_type.ends_with("secret") { "" } else { " key" })]
     IncompatibleKey {
         /// The algorithm requested.
         alg: Algorithm,

@@ -96,7 +96,7 @@ impl CliError {
         } else {
             EXIT_CONFIG
         };
-        Self::new(err.kind().as_str(), core_message(&err), exit_code)
+        Self::new(err.kind().as_str(), err.to_string(), exit_code)
     }
 
     /// An error while setting up (loading keys, building a signer or
@@ -109,7 +109,7 @@ impl CliError {
         } else {
             err.kind().as_str()
         };
-        Self::new(kind, core_message(&err), EXIT_CONFIG)
+        Self::new(kind, err.to_string(), EXIT_CONFIG)
     }
 
     /// An error from a key store or a key-set verifier: exit 1 when a token
@@ -120,7 +120,7 @@ impl CliError {
         } else {
             EXIT_CONFIG
         };
-        Self::new(err.kind().as_str(), keys_message(&err), exit_code)
+        Self::new(err.kind().as_str(), err.to_string(), exit_code)
     }
 
     /// The same error with another exit code.
@@ -189,38 +189,6 @@ impl CliError {
     /// The process exit code.
     pub(crate) fn exit_code(&self) -> u8 {
         self.exit_code
-    }
-}
-
-/// jwt-core's message, with the key type's article put right (`an RSA
-/// key`, not jwt-core's `a RSA key`).
-fn core_message(err: &jwt_core::Error) -> String {
-    match err {
-        jwt_core::Error::IncompatibleKey {
-            alg,
-            key_type,
-            hint,
-        } => {
-            let key = if key_type.ends_with("secret") {
-                crate::keyfile::with_article(key_type)
-            } else {
-                format!("{} key", crate::keyfile::with_article(key_type))
-            };
-            format!("key/algorithm mismatch: {key} cannot be used with {alg}; {hint}")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// jwt-keys' message: `environment variable NAME is not set`, without the
-/// colon its general form puts before every reason.
-pub(crate) fn keys_message(err: &jwt_keys::Error) -> String {
-    match err {
-        jwt_keys::Error::Env { var, reason } if reason.starts_with("is ") => {
-            format!("environment variable {var} {reason}")
-        }
-        jwt_keys::Error::Core(e) => core_message(e),
-        other => other.to_string(),
     }
 }
 

@@ -194,12 +194,7 @@ impl KeySource {
             // read one variable as one secret.
             return jwt_keys::env::hmac_secret_from_env(var)
                 .map(KeyMaterial::Secret)
-                .map_err(|e| {
-                    CliError::config(format!(
-                        "{}; or use --secret-file FILE",
-                        crate::error::keys_message(&e)
-                    ))
-                });
+                .map_err(|e| CliError::config(format!("{e}; or use --secret-file FILE")));
         }
         // clap's argument group makes exactly one present; --store and
         // --jwks-url are handled by the commands before they get here.
