@@ -26,6 +26,10 @@ const RUN: &[(&str, Option<&str>)] = &[
         Some("Trying it: the embedded default"),
     ),
     ("docs/from-pyjwt.md", None),
+    (
+        "docs/identity-providers.md",
+        Some("Try it with OpenBao (or Vault)"),
+    ),
 ];
 
 /// Snippets deliberately not run, by (page, heading), and why.
@@ -206,6 +210,42 @@ fn readme_command_line_quick_start() {
         .map(|k| k["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, ["retiring", "active", "pending"], "{}", list.stdout);
+}
+
+/// docs/identity-providers.md's OpenBao walk-through, as written, on a dev
+/// server of its own (the harness's `bao`, on a free port): discovery,
+/// verification, a key rotation, and the refusal of a token whose issuer is
+/// not configured.
+#[test]
+fn identity_providers_openbao_walk_through() {
+    let Some(bao) = jwtkit_test_support::binary("JWTKIT_TEST_BAO_BIN", "bao") else {
+        return;
+    };
+    let port = jwtkit_test_support::free_port().to_string();
+    let Some(run) = MarkdownSession::new("docs/identity-providers.md")
+        .sections(&["Try it with OpenBao (or Vault)"])
+        .tool("bao", std::path::Path::new(&bao))
+        .replace("127.0.0.1:8200", &format!("127.0.0.1:{port}"))
+        .run()
+    else {
+        return;
+    };
+    let issuer = format!("http://127.0.0.1:{port}/v1/identity/oidc");
+    run.assert_stdout_contains(&format!("issuer:     {issuer}"));
+    run.assert_stdout_contains("valid: signature and claims verified");
+    // After the rotation, the new token and the old one both verified.
+    assert_eq!(
+        run.stdout.matches("{\"valid\":true").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    run.assert_stdout_contains("exit 1: refused (invalid_issuer)");
+    assert!(
+        run.stderr.contains("invalid issuer"),
+        "the refusal says why: {}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -141,6 +141,8 @@ pub struct MarkdownSession {
     edits: Vec<Edit>,
     epilogue: Vec<String>,
     deadline: Duration,
+    /// Programs put on the session's PATH under a name (`bao`).
+    tools: Vec<(String, PathBuf)>,
 }
 
 /// A finished session: its directory (kept until this is dropped) and output.
@@ -210,7 +212,15 @@ impl MarkdownSession {
             edits: Vec::new(),
             epilogue: Vec::new(),
             deadline: SESSION_DEADLINE,
+            tools: Vec::new(),
         }
+    }
+
+    /// Puts `program` on the session's PATH as `name` (a symlink), for a
+    /// page that runs a server's own CLI (`bao`).
+    pub fn tool(mut self, name: &str, program: &Path) -> Self {
+        self.tools.push((name.to_owned(), program.to_owned()));
+        self
     }
 
     /// How long the whole session may run (default [`SESSION_DEADLINE`]).
@@ -343,6 +353,10 @@ impl MarkdownSession {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let files = SessionFiles::new(dir.path());
         files.put_on_path(python.as_deref());
+        for (name, program) in &self.tools {
+            std::os::unix::fs::symlink(program, files.bin.join(name))
+                .unwrap_or_else(|e| panic!("put {name} on the session's PATH: {e}"));
+        }
         let script = Script::new(&self.shown, &selected, &self.epilogue, &files.meta);
         std::fs::write(&files.script, &script.text).expect("write the session script");
 

@@ -1,7 +1,10 @@
 //! Verifying from synchronous code: [`blocking::Verifier`](Verifier) wraps the
 //! async [`jwt_keys::Verifier`](crate::Verifier) — same cache, same rules —
 //! for programs that have no async runtime (a CLI, a sync web framework, a
-//! worker thread), as PyJWT's `PyJWKClient` is used.
+//! worker thread), as PyJWT's `PyJWKClient` is used; and
+//! [`blocking::MultiIssuerVerifier`](MultiIssuerVerifier) does the same for
+//! a [`jwt_keys::MultiIssuerVerifier`](crate::MultiIssuerVerifier) (tokens
+//! of several identity providers, found by their issuer URL).
 //!
 //! The wrapper owns a small tokio runtime with one background thread. A
 //! verification with the keys already loaded takes the synchronous cached
@@ -113,6 +116,25 @@ struct OwnedRuntime {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+impl OwnedRuntime {
+    /// A runtime with one background thread.
+    fn new() -> Result<OwnedRuntime> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("jwt-keys-blocking")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                path: "(the background thread of a jwt_keys::blocking verifier)".into(),
+                source,
+            })?;
+        Ok(OwnedRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+}
+
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -139,21 +161,9 @@ impl Verifier {
     /// Starts the background thread that runs fetches; fails with
     /// [`Error::Io`] only if the system refuses a new thread.
     pub fn from_async(verifier: crate::Verifier) -> Result<Verifier> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("jwt-keys-blocking")
-            .enable_all()
-            .build()
-            .map_err(|source| Error::Io {
-                path: "(the background thread of jwt_keys::blocking::Verifier)".into(),
-                source,
-            })?;
         Ok(Verifier {
             inner: verifier,
-            runtime: Arc::new(OwnedRuntime {
-                handle: runtime.handle().clone(),
-                runtime: Some(runtime),
-            }),
+            runtime: Arc::new(OwnedRuntime::new()?),
         })
     }
 
@@ -220,12 +230,94 @@ fn refuse_inside_runtime(call: &str) -> Result<()> {
         return Err(Error::invalid_config(
             "runtime",
             format!(
-                "jwt_keys::blocking::Verifier was called from inside a tokio runtime, where \
+                "a jwt_keys::blocking verifier was called from inside a tokio runtime, where \
                  blocking would stall the runtime's thread; in async code use the async verifier \
-                 instead: `verifier.as_async().{call}.await` (it shares this cache), or build a \
-                 jwt_keys::Verifier"
+                 instead: `verifier.as_async().{call}.await` (it shares this cache), or build the \
+                 async verifier (jwt_keys::Verifier, jwt_keys::MultiIssuerVerifier)"
             ),
         ));
     }
     Ok(())
+}
+
+/// A [`jwt_keys::MultiIssuerVerifier`](crate::MultiIssuerVerifier) for
+/// synchronous code: tokens from several issuers, each verified with its
+/// own keys, with the same caches and refusals. Cheap to clone: clones
+/// share the caches and the background thread, which ends when the last
+/// clone is dropped.
+///
+/// A verification whose issuer and key are loaded takes the synchronous
+/// path (no I/O, no waiting); the calling thread waits for a fetch only on
+/// an issuer's first use, a `kid` it has not loaded yet (at most one fetch
+/// per cooldown), or keys past `max_stale`. Refused inside a tokio runtime,
+/// like [`Verifier`].
+///
+/// ```no_run
+/// use jwt_keys::{blocking, Issuer, MultiIssuerVerifier};
+///
+/// # fn run(token: &str) -> Result<(), jwt_keys::Error> {
+/// let verifier = blocking::MultiIssuerVerifier::from_async(
+///     MultiIssuerVerifier::builder()
+///         .issuer(Issuer::discover("https://accounts.google.com").audience("CLIENT_ID"))
+///         .issuer(Issuer::discover("https://YOUR_TENANT.eu.auth0.com/").audience("my-api"))
+///         .build()?,
+/// )?;
+/// let claims = verifier.verify::<serde_json::Value>(token)?.claims;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MultiIssuerVerifier {
+    inner: crate::MultiIssuerVerifier,
+    runtime: Arc<OwnedRuntime>,
+}
+
+impl fmt::Debug for MultiIssuerVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::MultiIssuerVerifier")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MultiIssuerVerifier {
+    /// Wraps an async multi-issuer verifier; the two share every cache.
+    /// Starts the background thread that runs fetches; fails with
+    /// [`Error::Io`] only if the system refuses a new thread.
+    pub fn from_async(verifier: crate::MultiIssuerVerifier) -> Result<MultiIssuerVerifier> {
+        Ok(MultiIssuerVerifier {
+            inner: verifier,
+            runtime: Arc::new(OwnedRuntime::new()?),
+        })
+    }
+
+    /// Verifies `token` with the keys of the issuer its `iss` names, waiting
+    /// for a fetch only when the cached keys cannot decide. Rejections and
+    /// errors are those of the async
+    /// [`verify`](crate::MultiIssuerVerifier::verify); inside a tokio
+    /// runtime, [`Error::InvalidConfig`] (setting `"runtime"`).
+    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
+        refuse_inside_runtime("verify::<T>(token)")?;
+        let runtime = &self.runtime.handle;
+        let cached = {
+            let _context = runtime.enter();
+            self.inner.verify_cached::<T>(token)
+        };
+        match cached {
+            Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(_) }))
+            | Err(Error::StaleKeys { .. }) => runtime.block_on(self.inner.verify::<T>(token)),
+            decided => decided,
+        }
+    }
+
+    /// Loads every issuer's metadata and keys now, and waits for it.
+    /// Refused inside a tokio runtime like [`verify`](Self::verify).
+    pub fn refresh(&self) -> Result<()> {
+        refuse_inside_runtime("refresh()")?;
+        self.runtime.handle.block_on(self.inner.refresh())
+    }
+
+    /// The async verifier this wraps, sharing its caches.
+    pub fn as_async(&self) -> &crate::MultiIssuerVerifier {
+        &self.inner
+    }
 }

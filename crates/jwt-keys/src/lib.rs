@@ -19,6 +19,11 @@
 //!   stale-if-error, background refresh), and
 //!   [`blocking::Verifier`], the same verifier for code that is not async
 //!   (what PyJWT's `PyJWKClient` users expect).
+//! - A [`MultiIssuerVerifier`] for tokens from identity providers, found by
+//!   their issuer URL ([`discovery`]: OpenID Connect Discovery and RFC
+//!   8414 metadata), several at once, each key bound to the issuer that
+//!   published it ([`Issuer`]; [`discover`] shows what it would trust), and
+//!   [`blocking::MultiIssuerVerifier`] for code that is not async.
 //! - `conformance` (feature `conformance`): the tests every backend passes.
 //!
 //! ```
@@ -59,9 +64,13 @@ pub mod aws_kms;
 pub mod blocking;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod discovery;
 pub mod env;
 mod error;
 pub mod file;
+mod issuers;
+#[cfg(feature = "jsonwebtoken")]
+pub mod jsonwebtoken_bridge;
 mod lifecycle;
 mod memory;
 mod policy;
@@ -76,9 +85,11 @@ mod uri;
 pub mod vault;
 mod verify;
 
+pub use discovery::discover;
 pub use env::{EnvKeyStore, EnvKeyStoreBuilder};
 pub use error::{BoxError, Error, ErrorKind, FetchError, Result};
 pub use file::FileKeyStore;
+pub use issuers::{Issuer, MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use memory::MemoryKeyStore;
 pub use policy::{AuditReport, Finding, RotationPolicy, RotationPolicyBuilder};
 pub use remote::{parse_jwks_response, MAX_KEYS_PER_KID};

@@ -15,10 +15,18 @@ use crate::verify::CacheOptions;
 /// Parses and checks a JWKS URL: `https`, or `http` to a loopback address
 /// only (a JWKS fetched in clear text could be replaced on the way).
 pub(crate) fn parse_url(url: &str) -> Result<Url> {
-    let parsed = Url::parse(url).map_err(|e| Error::InvalidJwksUrl {
+    check_url(url, "the JWKS", "a JWKS").map_err(|reason| Error::InvalidJwksUrl {
         url: url.to_owned(),
-        reason: format!("not a URL: {e}; give the full https:// URL of the JWKS"),
-    })?;
+        reason,
+    })
+}
+
+/// The rule for every URL keys or key metadata are fetched from: `https`,
+/// or `http` to a loopback address only. `the`/`a` name the document in
+/// the reason of a refusal ("the JWKS", "a JWKS").
+pub(crate) fn check_url(url: &str, the: &str, a: &str) -> std::result::Result<Url, String> {
+    let parsed = Url::parse(url)
+        .map_err(|e| format!("not a URL: {e}; give the full https:// URL of {the}"))?;
     let loopback = match parsed.host_str() {
         Some(h) if h.eq_ignore_ascii_case("localhost") => true,
         Some(h) => h
@@ -31,21 +39,17 @@ pub(crate) fn parse_url(url: &str) -> Result<Url> {
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
-        "http" => Err(Error::InvalidJwksUrl {
-            url: url.to_owned(),
-            reason: "a JWKS must be fetched over https: plain http is accepted only to a loopback \
-                     address (127.0.0.1, [::1], localhost), since anyone on the path could \
-                     substitute their own keys; use the provider's https:// URL"
-                .into(),
-        }),
-        other => Err(Error::InvalidJwksUrl {
-            url: url.to_owned(),
-            reason: format!("scheme `{other}` is not supported; use https://"),
-        }),
+        "http" => Err(format!(
+            "{a} must be fetched over https: plain http is accepted only to a loopback \
+             address (127.0.0.1, [::1], localhost), since anyone on the path could \
+             substitute their own keys; use the provider's https:// URL"
+        )),
+        other => Err(format!("scheme `{other}` is not supported; use https://")),
     }
 }
 
-/// The HTTP client for one JWKS URL (already checked by [`parse_url`]).
+/// The HTTP client for one URL (already checked by [`check_url`]): a JWKS,
+/// or an issuer's metadata.
 pub(crate) fn client(options: &CacheOptions, url: &Url) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder();
     if url.scheme() == "http" {
@@ -77,7 +81,7 @@ const MAX_QUOTED_LOCATION: usize = 256;
 
 /// A header value as printable ASCII: it came from a remote server and
 /// ends up in logs and on terminals.
-fn printable_header(value: &[u8]) -> String {
+pub(crate) fn printable_header(value: &[u8]) -> String {
     let mut out = String::new();
     for &b in value.iter().take(MAX_QUOTED_LOCATION) {
         if (0x20..0x7f).contains(&b) {
@@ -92,6 +96,83 @@ fn printable_header(value: &[u8]) -> String {
     out
 }
 
+/// A document as fetched, before it is parsed: what every remote document
+/// (a JWKS, an issuer's metadata) passed on the way in.
+pub(crate) struct Document {
+    /// The `Content-Type`, when the response had one (already checked to be JSON).
+    pub(crate) content_type: Option<String>,
+    /// The `Cache-Control`, when the response had one.
+    pub(crate) cache_control: Option<String>,
+    /// The body, at most `max_body_bytes` long.
+    pub(crate) body: Vec<u8>,
+}
+
+/// GETs `url` with the rules of every remote document: the client's timeout
+/// (connect to last byte), no redirect followed (a 3xx is an error naming
+/// its `Location`), a success status, a JSON `Content-Type` when there is
+/// one, and a body of at most `max_body_bytes` (refused from the declared
+/// length, and again while reading).
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    options: &CacheOptions,
+    accept: &'static str,
+) -> std::result::Result<Document, FetchError> {
+    let mut resp = client
+        .get(url.clone())
+        .header(ACCEPT, accept)
+        .send()
+        .await
+        .map_err(FetchError::Transport)?;
+    let status = resp.status();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .map_or_else(|| "(none)".to_owned(), |l| printable_header(l.as_bytes()));
+        return Err(FetchError::Redirect {
+            status: status.as_u16(),
+            location,
+        });
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+        });
+    }
+    let headers = resp.headers();
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("(not text)").to_owned());
+    if let Some(ct) = &content_type {
+        check_content_type(ct)?;
+    }
+    let limit = options.max_body_bytes();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(FetchError::TooLarge { limit });
+    }
+    let cache_control = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(FetchError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Document {
+        content_type,
+        cache_control,
+        body,
+    })
+}
+
 /// Fetches and parses the JWKS; returns the usable keys and the TTL in seconds.
 pub(crate) async fn fetch(
     client: &reqwest::Client,
@@ -102,62 +183,18 @@ pub(crate) async fn fetch(
         url: url.to_string(),
         source,
     };
-    let mut resp = client
-        .get(url.clone())
-        .header(ACCEPT, "application/jwk-set+json, application/json")
-        .send()
-        .await
-        .map_err(|e| fail(FetchError::Transport(e)))?;
-    let status = resp.status();
-    if status.is_redirection() {
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .map_or_else(|| "(none)".to_owned(), |l| printable_header(l.as_bytes()));
-        return Err(fail(FetchError::Redirect {
-            status: status.as_u16(),
-            location,
-        }));
-    }
-    if !status.is_success() {
-        return Err(fail(FetchError::Status {
-            status: status.as_u16(),
-        }));
-    }
-    let headers = resp.headers();
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .map(|ct| ct.to_str().unwrap_or("(not text)").to_owned());
-    if let Some(ct) = &content_type {
-        check_content_type(ct).map_err(fail)?;
-    }
-    let limit = options.max_body_bytes();
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(fail(FetchError::TooLarge { limit }));
-    }
-    let cache_control = headers
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| fail(FetchError::Transport(e)))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(fail(FetchError::TooLarge { limit }));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let document = get(
+        client,
+        url,
+        options,
+        "application/jwk-set+json, application/json",
+    )
+    .await
+    .map_err(fail)?;
     let (keys, ttl) = parse_jwks_document(
-        content_type.as_deref(),
-        cache_control.as_deref(),
-        &body,
+        document.content_type.as_deref(),
+        document.cache_control.as_deref(),
+        &document.body,
         options,
     )
     .map_err(fail)?;
@@ -371,7 +408,7 @@ fn check_jwk_set(content_type: Option<&str>, body: &[u8]) -> std::result::Result
     })
 }
 
-fn json_type(value: &serde_json::Value) -> &'static str {
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",
@@ -383,7 +420,7 @@ fn json_type(value: &serde_json::Value) -> &'static str {
 }
 
 /// `Content-Type: …, N bytes starting "…"`, printable ASCII only.
-fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
+pub(crate) fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
     let ct = content_type.map_or_else(
         || "no Content-Type".to_owned(),
         |ct| format!("Content-Type {}", printable_header(ct.as_bytes())),

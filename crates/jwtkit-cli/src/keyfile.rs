@@ -76,6 +76,13 @@ pub(crate) struct KeySource {
     /// loopback); keys are selected by the token's `kid`.
     #[arg(long, value_name = "URL", group = "key_source")]
     pub jwks_url: Option<String>,
+    /// (verify only) An identity provider's issuer URL, exactly as its
+    /// tokens' `iss` spell it (https, or http on loopback); repeat to accept
+    /// tokens of several. Its keys are found by OpenID Connect Discovery
+    /// (or RFC 8414 metadata), and a token is checked only with the keys of
+    /// the issuer its `iss` names.
+    #[arg(long, value_name = "URL", group = "key_source")]
+    pub issuer_url: Vec<String>,
     /// Refused, always: jwt-cli's `-S/--secret VALUE`. A secret on the
     /// command line shows in `ps` and the shell history; the commands say
     /// which flags to use instead.
@@ -96,7 +103,7 @@ pub(crate) struct KeySource {
     #[arg(
         long,
         requires = "secret_file",
-        conflicts_with_all = ["key", "secret_env", "store", "jwks_url", "secret"]
+        conflicts_with_all = ["key", "secret_env", "store", "jwks_url", "issuer_url", "secret"]
     )]
     pub secret_raw: bool,
     /// (verify only) DANGEROUS: accept keys too weak to sign with: HMAC
@@ -212,7 +219,8 @@ impl KeySource {
             || self.secret_file.is_some()
             || self.secret_env.is_some()
             || self.store.is_some()
-            || self.jwks_url.is_some();
+            || self.jwks_url.is_some()
+            || !self.issuer_url.is_empty();
         if given {
             return Ok(());
         }
@@ -224,8 +232,9 @@ impl KeySource {
             }
             KeyUse::Verify => {
                 "no key to verify with: pass --key FILE (a public key or JWKS: PEM, DER, JWK), \
-                 --secret-file FILE or --secret-env VAR (an HMAC secret), --store URI or \
-                 --jwks-url URL (an identity provider's JWKS); see `jwtkit verify --help`"
+                 --secret-file FILE or --secret-env VAR (an HMAC secret), --store URI, \
+                 --jwks-url URL (an identity provider's JWKS) or --issuer-url URL (an \
+                 identity provider, found by discovery); see `jwtkit verify --help`"
             }
         }))
     }
@@ -841,6 +850,7 @@ mod tests {
             secret_env: Some("UNUSED".into()),
             store: None,
             jwks_url: None,
+            issuer_url: Vec::new(),
             secret: None,
             secret_raw: false,
             dangerous_allow_weak_key,

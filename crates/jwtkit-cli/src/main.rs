@@ -45,6 +45,8 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Decode a token WITHOUT verifying it, for debugging.
     Inspect(cmd::inspect::InspectArgs),
+    /// Show what an identity provider's issuer URL leads to: its metadata and current keys.
+    Discover(cmd::discover::DiscoverArgs),
     /// Generate keys, publish JWKS, compute thumbprints.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => cmd::sign::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Discover(args) => cmd::discover::run(args),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Store(command) => cmd::store::run(command),
         Command::Speed(args) => cmd::speed::run(args),

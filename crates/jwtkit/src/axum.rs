@@ -41,6 +41,33 @@
 //! which answers exactly what a verification would. Anything the layer must
 //! check per request beyond the token itself (a sender-constrained token's
 //! proof of possession) is checked on every request, hit or miss.
+//!
+//! Tokens of identity providers (Auth0, Cognito, Entra, Google, Keycloak,
+//! Vault, …) are accepted in two ways: next to the service's own, with
+//! [`TokenServiceBuilder::external_issuers`](crate::TokenServiceBuilder::external_issuers);
+//! or, in an API that issues no tokens itself, with
+//! [`BearerAuthLayer::issuers`] and a
+//! [`jwt_keys::MultiIssuerVerifier`] alone:
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use jwtkit::axum::{BearerAuthLayer, Claims};
+//! use jwtkit::keys::{Issuer, MultiIssuerVerifier};
+//!
+//! async fn me(Claims(claims): Claims<serde_json::Value>) -> String {
+//!     format!("hello {} from {}", claims["sub"], claims["iss"])
+//! }
+//!
+//! # fn main() -> Result<(), jwtkit::keys::Error> {
+//! let issuers = MultiIssuerVerifier::builder()
+//!     .issuer(Issuer::discover("https://YOUR_TENANT.eu.auth0.com/").audience("my-api"))
+//!     .issuer(Issuer::discover("https://accounts.google.com").audience("CLIENT_ID"))
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(BearerAuthLayer::<serde_json::Value>::issuers(issuers));
+//! # let _ = app; Ok(()) }
+//! ```
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -53,6 +80,7 @@ use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jwt_keys::MultiIssuerVerifier;
 use serde::de::DeserializeOwned;
 use tower::{Layer, Service};
 
@@ -67,15 +95,65 @@ pub struct Claims<C>(pub C);
 /// A tower [`Layer`] that lets through only requests with a valid access
 /// token; see the [module docs](self).
 pub struct BearerAuthLayer<C = crate::AccessClaims> {
-    tokens: TokenService,
+    tokens: Verification,
     _claims: PhantomData<fn() -> C>,
+}
+
+/// What verifies the bearer tokens.
+#[derive(Clone)]
+enum Verification {
+    /// A token service (its own tokens, and its external issuers').
+    Service(TokenService),
+    /// Identity providers only.
+    Issuers(MultiIssuerVerifier),
+}
+
+impl Verification {
+    /// The claims of a valid token, or the stable name of the refusal.
+    async fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, &'static str> {
+        match self {
+            Verification::Service(tokens) => tokens
+                .verify_access_reloading::<C>(token)
+                .await
+                .map_err(|e| match &e {
+                    Error::InvalidToken(e) => e.kind().as_str(),
+                    other => other.kind().as_str(),
+                }),
+            Verification::Issuers(issuers) => issuers
+                .verify::<C>(token)
+                .await
+                .map(|d| d.claims)
+                .map_err(|e| e.kind().as_str()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verification::Service(tokens) => write!(f, "TokenService({})", tokens.issuer()),
+            Verification::Issuers(issuers) => write!(f, "{issuers:?}"),
+        }
+    }
 }
 
 impl<C> BearerAuthLayer<C> {
     /// A layer verifying with `tokens` and deserializing the claims into `C`.
     pub fn new(tokens: TokenService) -> Self {
         BearerAuthLayer {
-            tokens,
+            tokens: Verification::Service(tokens),
+            _claims: PhantomData,
+        }
+    }
+
+    /// A layer accepting the tokens of these identity providers, each
+    /// verified with its own keys (see the [module docs](self)), for an API
+    /// that issues no tokens itself. A token naming no configured issuer is
+    /// refused as `invalid_issuer`; an issuer whose keys cannot be loaded
+    /// refuses its tokens with the reason (`fetch`, `stale_keys`, …).
+    pub fn issuers(issuers: MultiIssuerVerifier) -> Self {
+        BearerAuthLayer {
+            tokens: Verification::Issuers(issuers),
             _claims: PhantomData,
         }
     }
@@ -83,14 +161,17 @@ impl<C> BearerAuthLayer<C> {
 
 impl<C> Clone for BearerAuthLayer<C> {
     fn clone(&self) -> Self {
-        BearerAuthLayer::new(self.tokens.clone())
+        BearerAuthLayer {
+            tokens: self.tokens.clone(),
+            _claims: PhantomData,
+        }
     }
 }
 
 impl<C> std::fmt::Debug for BearerAuthLayer<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BearerAuthLayer")
-            .field("issuer", &self.tokens.issuer())
+            .field("verification", &self.tokens)
             .field("claims", &std::any::type_name::<C>())
             .finish()
     }
@@ -111,7 +192,7 @@ impl<S, C> Layer<S> for BearerAuthLayer<C> {
 /// The service made by [`BearerAuthLayer`].
 pub struct BearerAuth<S, C> {
     inner: S,
-    tokens: TokenService,
+    tokens: Verification,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -159,16 +240,12 @@ where
             let Some(token) = bearer_token(req.headers()) else {
                 return Ok(challenge(None));
             };
-            match tokens.verify_access_reloading::<C>(&token).await {
+            match tokens.verify::<C>(&token).await {
                 Ok(claims) => {
                     req.extensions_mut().insert(Claims(claims));
                     inner.call(req).await
                 }
-                Err(e) => {
-                    let kind = match &e {
-                        Error::InvalidToken(e) => e.kind().as_str(),
-                        other => other.kind().as_str(),
-                    };
+                Err(kind) => {
                     tracing::debug!(reason = kind, "bearer token refused");
                     Ok(challenge(Some(kind)))
                 }

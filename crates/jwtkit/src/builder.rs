@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_core::{Algorithm, Clock, SystemClock, Validation};
-use jwt_keys::{KeyStore, RotationPolicy, TokenCacheOptions};
+use jwt_keys::{KeyStore, MultiIssuerVerifier, RotationPolicy, TokenCacheOptions};
 use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore};
 
 use crate::error::{Error, Result};
@@ -33,6 +33,7 @@ use crate::service::{
 /// | `rotation_policy` | the store's | must equal the store's recorded policy; used to initialize an empty store |
 /// | `init_key_store` | off | initializes an empty store with this algorithm |
 /// | `token_cache` | on: 10 000 tokens, 16 MiB | checked like [`TokenCacheOptions`]; `no_token_cache` turns it off |
+/// | `external_issuers` | none | the service's own issuer must not be one of them |
 ///
 /// ```
 /// use std::time::Duration;
@@ -72,6 +73,8 @@ pub struct TokenServiceBuilder {
     allow_long_access_ttl: bool,
     /// `None`: every access token is verified afresh.
     token_cache: Option<TokenCacheOptions>,
+    /// Identity providers whose tokens are accepted beside the service's own.
+    external_issuers: Option<MultiIssuerVerifier>,
 }
 
 impl Default for TokenServiceBuilder {
@@ -93,6 +96,7 @@ impl Default for TokenServiceBuilder {
             clock: Arc::new(SystemClock),
             allow_long_access_ttl: false,
             token_cache: Some(TokenCacheOptions::default()),
+            external_issuers: None,
         }
     }
 }
@@ -110,6 +114,7 @@ impl std::fmt::Debug for TokenServiceBuilder {
             .field("leeway", &self.leeway)
             .field("reuse_grace", &self.reuse_grace)
             .field("token_cache", &self.token_cache)
+            .field("external_issuers", &self.external_issuers)
             .finish_non_exhaustive()
     }
 }
@@ -253,6 +258,37 @@ impl TokenServiceBuilder {
         self
     }
 
+    /// Also accepts access tokens of these identity providers (Auth0,
+    /// Cognito, Entra, Google, Keycloak, Vault, another `jwtkit serve`…),
+    /// each verified with its own keys and settings, next to the service's
+    /// own tokens: [`TokenService::verify_access`] and the axum layer then
+    /// choose the keys by the token's `iss`. The service's own tokens are
+    /// verified exactly as without them (its key store, `typ: at+jwt`, its
+    /// audience); its issuer must not be one of `issuers`.
+    ///
+    /// ```no_run
+    /// use jwtkit::keys::{Issuer, MultiIssuerVerifier};
+    /// use jwtkit::{MemoryKeyStore, TokenService};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let partners = MultiIssuerVerifier::builder()
+    ///     .issuer(Issuer::discover("https://YOUR_TENANT.eu.auth0.com/").audience("my-api"))
+    ///     .build()?;
+    /// let tokens = TokenService::builder()
+    ///     .key_store(MemoryKeyStore::new())
+    ///     .init_key_store(jwtkit::Algorithm::ES256)
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("my-api")
+    ///     .external_issuers(partners)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = tokens; Ok(()) }
+    /// ```
+    pub fn external_issuers(mut self, issuers: MultiIssuerVerifier) -> Self {
+        self.external_issuers = Some(issuers);
+        self
+    }
+
     /// The checks that need no I/O.
     fn check(&self) -> Result<()> {
         if self.key_store.is_none() {
@@ -369,6 +405,18 @@ impl TokenServiceBuilder {
         }
         if let Some(policy) = &self.rotation_policy {
             self.check_policy(policy)?;
+        }
+        if let (Some(external), Some(issuer)) = (&self.external_issuers, &self.issuer) {
+            if external.issuers().any(|i| i == issuer) {
+                return Err(Error::config(
+                    "external_issuers",
+                    format!(
+                        "the service's own issuer {issuer:?} is also an external issuer; its \
+                         tokens are verified with its key store: remove it from the external \
+                         issuers"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -511,6 +559,19 @@ impl TokenServiceBuilder {
             self.clock.clone(),
             self.token_cache.clone(),
         )?;
+        // The service's own verifier is one issuer among the external ones:
+        // one routing by `iss`, each issuer its own keys.
+        let issuers = match &self.external_issuers {
+            None => None,
+            Some(external) => Some(external.with_verifier(&issuer, access.clone()).map_err(
+                |e| match e {
+                    jwt_keys::Error::InvalidConfig { reason, .. } => {
+                        Error::config("external_issuers", reason)
+                    }
+                    e => Error::KeyStore(e),
+                },
+            )?),
+        };
         let service = TokenService::from_inner(Inner {
             key_store,
             refresh_store,
@@ -523,6 +584,7 @@ impl TokenServiceBuilder {
             policy: recorded,
             clock: self.clock.clone(),
             access,
+            issuers,
         });
         service.reload_keys().await?;
         if service.loaded_kids().is_empty() {

@@ -98,8 +98,8 @@ pub use service::{
 
 pub use jwt_core::{Algorithm, Clock, ManualClock, SystemClock};
 pub use jwt_keys::{
-    open_store, EnvKeyStore, FileKeyStore, KeyStore, MemoryKeyStore, RotationPolicy,
-    TokenCacheOptions, TokenCacheStats,
+    open_store, EnvKeyStore, FileKeyStore, Issuer, KeyStore, MemoryKeyStore, MultiIssuerVerifier,
+    RotationPolicy, TokenCacheOptions, TokenCacheStats,
 };
 #[cfg(feature = "redis")]
 pub use jwt_refresh::RedisRefreshStore;
@@ -135,6 +135,8 @@ mod doc_pages {
     struct BackendKms;
     #[doc = include_str!("../../../docs/backends/vault.md")]
     struct BackendVault;
+    #[doc = include_str!("../../../docs/identity-providers.md")]
+    struct IdentityProviders;
 }
 
 #[cfg(test)]

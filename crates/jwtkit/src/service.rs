@@ -174,6 +174,9 @@ pub(crate) struct Inner {
     /// ends), and holds the verified-token cache; built by
     /// [`access_verifier`].
     pub(crate) access: jwt_keys::Verifier,
+    /// With external issuers: them and `access` (for the service's own
+    /// issuer), chosen by the token's `iss`.
+    pub(crate) issuers: Option<jwt_keys::MultiIssuerVerifier>,
 }
 
 impl TokenService {
@@ -280,12 +283,19 @@ impl TokenService {
     /// A token whose `kid` is not loaded is `unknown_key`; to reload the
     /// keys for it (another replica rotated), use
     /// [`verify_access_reloading`](Self::verify_access_reloading).
+    ///
+    /// With [`external_issuers`](TokenServiceBuilder::external_issuers), a
+    /// token naming one of them (`iss`) is verified with that issuer's keys
+    /// and settings instead (a token of an issuer not loaded yet is
+    /// `stale_keys`, a [`Error::KeyStore`]: use
+    /// [`verify_access_reloading`](Self::verify_access_reloading), which
+    /// loads it); a token naming no accepted issuer is `invalid_issuer`.
     pub fn verify_access<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
-        self.inner
-            .access
-            .verify_cached::<T>(token)
-            .map(|d| d.claims)
-            .map_err(access_error)
+        let verified = match &self.inner.issuers {
+            None => self.inner.access.verify_cached::<T>(token),
+            Some(issuers) => issuers.verify_cached::<T>(token),
+        };
+        verified.map(|d| d.claims).map_err(access_error)
     }
 
     /// Verifies an access token like [`verify_access`](Self::verify_access),
@@ -293,14 +303,21 @@ impl TokenService {
     /// makes the verifier reload the key store's keys first: one load for
     /// all concurrent callers, at most once per 30 s cooldown, so a flood
     /// of made-up kids costs one load. Known kids never wait. The axum
-    /// layer uses this.
+    /// layer uses this. An external issuer's keys are loaded the same way,
+    /// under that issuer's own cooldown.
     pub async fn verify_access_reloading<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
-        self.inner
-            .access
-            .verify::<T>(token)
-            .await
-            .map(|d| d.claims)
-            .map_err(access_error)
+        let verified = match &self.inner.issuers {
+            None => self.inner.access.verify::<T>(token).await,
+            Some(issuers) => issuers.verify::<T>(token).await,
+        };
+        verified.map(|d| d.claims).map_err(access_error)
+    }
+
+    /// The identity providers accepted beside the service's own issuer
+    /// (see [`TokenServiceBuilder::external_issuers`]), with the service's
+    /// own issuer added; `None` without external issuers.
+    pub fn issuers(&self) -> Option<&jwt_keys::MultiIssuerVerifier> {
+        self.inner.issuers.as_ref()
     }
 
     /// Exchanges a refresh token for a new pair (RFC 6749 §6): the token is

@@ -65,3 +65,59 @@ pub fn verification_algorithms(
         (None, AlgorithmRule::KeysOnly) => Vec::new(),
     }
 }
+
+/// The algorithms a key published by an issuer may ever verify with: every
+/// algorithm but HMAC. An issuer's key set is public; an HMAC token would
+/// need a secret shared with the verifier, which no JWKS carries (a
+/// symmetric key in a fetched JWKS is dropped).
+pub(crate) const PUBLIC_KEY_ALGORITHMS: [Algorithm; 10] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::ES512,
+    Algorithm::EdDSA,
+];
+
+/// The algorithms and rule an issuer's keys verify with when the caller
+/// names none, given what the issuer's metadata declares it signs with
+/// (`None`: the metadata declares nothing, or there is no metadata):
+///
+/// - declared: the declared public-key algorithms, under
+///   [`AlgorithmRule::Listed`] (a JWK's `alg` still binds its key; a key
+///   that names none verifies with the declared algorithms of its family —
+///   the issuer's own statement, not a guess from the key's type);
+/// - not declared: every public-key algorithm under
+///   [`AlgorithmRule::KeysOnly`] (each key verifies only with its JWK's
+///   `alg`; a key without one verifies nothing, and the error says to name
+///   the algorithms).
+///
+/// An `Err` holds the reason when the issuer declares no public-key
+/// algorithm at all.
+pub(crate) fn issuer_default(
+    declared: Option<&[Algorithm]>,
+) -> Result<(Vec<Algorithm>, AlgorithmRule), String> {
+    match declared {
+        None => Ok((PUBLIC_KEY_ALGORITHMS.to_vec(), AlgorithmRule::KeysOnly)),
+        Some(declared) => {
+            let allowed: Vec<Algorithm> = PUBLIC_KEY_ALGORITHMS
+                .iter()
+                .copied()
+                .filter(|a| declared.contains(a))
+                .collect();
+            if allowed.is_empty() {
+                return Err(
+                    "the issuer's metadata declares no public-key signing algorithm (its \
+                     `*_signing_alg_values_supported` lists name none that a published key \
+                     can verify); name the algorithms its tokens use for this issuer"
+                        .to_owned(),
+                );
+            }
+            Ok((allowed, AlgorithmRule::Listed))
+        }
+    }
+}

@@ -1,5 +1,8 @@
 //! A verifier that follows a key source: a [`KeyStore`], a local JWKS, or an
-//! identity provider's JWKS URL (Auth0, Cognito, Google, Entra, Keycloak).
+//! identity provider's JWKS URL (Auth0, Cognito, Google, Entra, Keycloak),
+//! or — inside a [`MultiIssuerVerifier`](crate::MultiIssuerVerifier) — an
+//! issuer found by [discovery](crate::discovery), whose metadata names the
+//! JWKS URL (fetched by the same code as any other).
 //!
 //! Keys are looked up by `kid` in an in-memory map; the hot path does no I/O
 //! and awaits nothing. The key set is refreshed:
@@ -35,9 +38,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use jwt_core::{Clock, Jwks, KeySet, SystemClock, TokenData, Validation, VerifyingKey};
+use jwt_core::{Algorithm, Clock, Jwks, KeySet, SystemClock, TokenData, Validation, VerifyingKey};
 use serde::de::DeserializeOwned;
 
+use crate::discovery::{DiscoverySource, IssuerMetadata};
 use crate::error::{Error, Result};
 use crate::remote::{self, JwksKeys};
 use crate::store::{KeyState, KeyStore};
@@ -48,6 +52,7 @@ mod options;
 mod snapshot;
 mod token_cache;
 
+pub(crate) use algorithms::{issuer_default, PUBLIC_KEY_ALGORITHMS};
 pub use algorithms::{verification_algorithms, AlgorithmRule};
 pub use options::CacheOptions;
 use snapshot::{Snapshot, Times};
@@ -122,9 +127,8 @@ impl fmt::Debug for Verifier {
 }
 
 /// Builds a [`Verifier`].
-#[derive(Debug)]
 pub struct VerifierBuilder {
-    source: KeySource,
+    source: Origin,
     validation: Validation,
     rule: AlgorithmRule,
     options: CacheOptions,
@@ -132,7 +136,59 @@ pub struct VerifierBuilder {
     token_cache: Option<TokenCacheOptions>,
 }
 
+/// Where a builder's keys come from: a public [`KeySource`], or an issuer
+/// found by discovery (built by [`MultiIssuerVerifier`](crate::MultiIssuerVerifier)).
+enum Origin {
+    Public(KeySource),
+    Discovery {
+        issuer: String,
+        narrow: Option<Narrow>,
+    },
+}
+
+/// Builds the validation of one load from the algorithms the issuer's
+/// metadata allows (the caller's other settings kept).
+pub(crate) type Narrow = Box<dyn Fn(Vec<Algorithm>) -> Validation + Send + Sync>;
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("VerifierBuilder");
+        match &self.source {
+            Origin::Public(source) => d.field("source", source),
+            Origin::Discovery { issuer, .. } => d.field("discovery", issuer),
+        };
+        d.field("validation", &self.validation)
+            .field("rule", &self.rule)
+            .field("options", &self.options)
+            .field("token_cache", &self.token_cache)
+            .finish_non_exhaustive()
+    }
+}
+
 impl VerifierBuilder {
+    /// A builder for the issuer `issuer`, whose keys are found by discovery
+    /// (checked when built). `narrow`, when given, rebuilds the validation
+    /// at each load with the algorithms the metadata declares (intersected
+    /// with the validation's); without it the validation is used as given.
+    pub(crate) fn discovery(
+        issuer: &str,
+        validation: Validation,
+        rule: AlgorithmRule,
+        narrow: Option<Narrow>,
+    ) -> VerifierBuilder {
+        VerifierBuilder {
+            source: Origin::Discovery {
+                issuer: issuer.to_owned(),
+                narrow,
+            },
+            validation,
+            rule,
+            options: CacheOptions::default(),
+            clock: Arc::new(SystemClock),
+            token_cache: None,
+        }
+    }
+
     /// Cache options for refreshing sources.
     pub fn cache(mut self, options: CacheOptions) -> Self {
         self.options = options;
@@ -183,13 +239,67 @@ impl VerifierBuilder {
         // Checks the validation (algorithms named, …) up front.
         jwt_core::Verifier::with_key_set(KeySet::new(), self.validation.clone())?;
         let (source, name, initial) = match self.source {
+            Origin::Discovery { issuer, narrow } => {
+                let discovery = DiscoverySource::new(&issuer, &self.options)?;
+                (
+                    Source::Discovery {
+                        source: Box::new(discovery),
+                        narrow,
+                    },
+                    format!("the issuer {issuer}"),
+                    None,
+                )
+            }
+            Origin::Public(source) => Self::public_source(source, &self.options)?,
+        };
+        let snapshot = match initial {
+            Some(input) => {
+                let snap = Snapshot::new(
+                    input,
+                    Vec::new(),
+                    self.validation.clone(),
+                    self.rule,
+                    Times::forever(self.clock.now()),
+                    self.clock.now(),
+                )?;
+                snap.check_usable()?;
+                Some(Arc::new(snap))
+            }
+            None => None,
+        };
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                source,
+                name,
+                validation: self.validation,
+                rule: self.rule,
+                options: self.options,
+                clock: self.clock,
+                snapshot: RwLock::new(snapshot),
+                fetch_lock: tokio::sync::Mutex::new(()),
+                attempts: AtomicU64::new(0),
+                last_attempt: AtomicI64::new(i64::MIN),
+                last_failure: AtomicI64::new(i64::MIN),
+                background: AtomicBool::new(false),
+                fetches: AtomicU64::new(0),
+                token_cache: self.token_cache.map(TokenCache::new),
+            }),
+        })
+    }
+
+    /// The source, its name and its fixed keys (if it has fixed keys).
+    fn public_source(
+        source: KeySource,
+        options: &CacheOptions,
+    ) -> Result<(Source, String, Option<Input>)> {
+        Ok(match source {
             KeySource::Store(store) => {
                 let name = format!("the {} key store", store.name());
                 (Source::Store(store), name, None)
             }
             KeySource::Remote(url) => {
                 let parsed = remote::parse_url(&url)?;
-                let client = remote::client(&self.options, &parsed)?;
+                let client = remote::client(options, &parsed)?;
                 (
                     Source::Remote {
                         url: parsed,
@@ -231,39 +341,6 @@ impl VerifierBuilder {
                 "a fixed key".to_owned(),
                 Some(Input::Single(key)),
             ),
-        };
-        let snapshot = match initial {
-            Some(input) => {
-                let snap = Snapshot::new(
-                    input,
-                    Vec::new(),
-                    &self.validation,
-                    self.rule,
-                    Times::forever(self.clock.now()),
-                    self.clock.now(),
-                )?;
-                snap.check_usable(&self.validation, self.rule)?;
-                Some(Arc::new(snap))
-            }
-            None => None,
-        };
-        Ok(Verifier {
-            inner: Arc::new(Inner {
-                source,
-                name,
-                validation: self.validation,
-                rule: self.rule,
-                options: self.options,
-                clock: self.clock,
-                snapshot: RwLock::new(snapshot),
-                fetch_lock: tokio::sync::Mutex::new(()),
-                attempts: AtomicU64::new(0),
-                last_attempt: AtomicI64::new(i64::MIN),
-                last_failure: AtomicI64::new(i64::MIN),
-                background: AtomicBool::new(false),
-                fetches: AtomicU64::new(0),
-                token_cache: self.token_cache.map(TokenCache::new),
-            }),
         })
     }
 }
@@ -274,6 +351,14 @@ enum Source {
     Remote {
         url: reqwest::Url,
         client: reqwest::Client,
+    },
+    /// An issuer's metadata and the JWKS it names.
+    Discovery {
+        source: Box<DiscoverySource>,
+        /// Present when the algorithms are the issuer's default (the
+        /// caller named none): each load narrows them to what the
+        /// metadata declares.
+        narrow: Option<Narrow>,
     },
 }
 
@@ -329,7 +414,7 @@ impl Verifier {
     /// A builder, to set cache options, a clock or the algorithm rule.
     pub fn builder(source: KeySource, validation: Validation) -> VerifierBuilder {
         VerifierBuilder {
-            source,
+            source: Origin::Public(source),
             validation,
             rule: AlgorithmRule::default(),
             options: CacheOptions::default(),
@@ -432,6 +517,67 @@ impl Verifier {
             .as_ref()
             .map_or(0, |cache| cache.forget(which))
     }
+
+    /// The issuer's metadata as last loaded, for a verifier whose keys are
+    /// found by discovery (`None` otherwise, or before the first load).
+    pub(crate) fn metadata(&self) -> Option<Arc<IssuerMetadata>> {
+        match &self.inner.source {
+            Source::Discovery { source, .. } => source.metadata(),
+            _ => None,
+        }
+    }
+
+    /// How many times the issuer's metadata was fetched (0 for other sources).
+    pub(crate) fn metadata_fetch_count(&self) -> u64 {
+        match &self.inner.source {
+            Source::Discovery { source, .. } => source.metadata_fetches(),
+            _ => 0,
+        }
+    }
+
+    /// The key a token naming `kid` (or none) would be verified with, and
+    /// the algorithms it may verify with, from the keys already loaded:
+    /// no I/O. The same two outcomes as [`verify_cached`](Self::verify_cached)
+    /// ask the caller to fall back to [`key`](Self::key): `unknown_key` with
+    /// a kid, and [`Error::StaleKeys`].
+    #[cfg(feature = "jsonwebtoken")]
+    pub(crate) fn cached_key(&self, kid: Option<&str>) -> Result<SelectedKey> {
+        let now = self.inner.clock.now();
+        match self.inner.loaded_at(now) {
+            Some(snap) if self.inner.serves(&snap, now) => {
+                self.inner.refresh_ahead(&snap, now);
+                Ok(snap.key(kid)?)
+            }
+            _ => Err(self.inner.unusable(now)),
+        }
+    }
+
+    /// [`cached_key`](Self::cached_key), loading the keys when none are
+    /// loaded, and again (at most once per cooldown) for an unknown `kid`.
+    #[cfg(feature = "jsonwebtoken")]
+    pub(crate) async fn key(&self, kid: Option<&str>) -> Result<SelectedKey> {
+        let snap = self.inner.current().await?;
+        match snap.key(kid) {
+            Err(jwt_core::Error::UnknownKey { kid: Some(kid) }) if self.inner.refreshable() => {
+                if self.inner.refresh(Trigger::Miss).await? {
+                    if let Some(snap) = self.inner.loaded_at(self.inner.clock.now()) {
+                        return Ok(snap.key(Some(&kid))?);
+                    }
+                }
+                Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }))
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// A loaded key and the algorithms it verifies with (see
+/// [`verification_algorithms`]).
+#[cfg(feature = "jsonwebtoken")]
+#[derive(Debug, Clone)]
+pub(crate) struct SelectedKey {
+    pub(crate) key: Arc<VerifyingKey>,
+    pub(crate) algorithms: Vec<Algorithm>,
 }
 
 impl Inner {
@@ -479,7 +625,7 @@ impl Inner {
         if now < snap.prune_at {
             return Some(snap);
         }
-        match snap.pruned(now, &self.validation, self.rule) {
+        match snap.pruned(now) {
             Ok(pruned) => {
                 let pruned = Arc::new(pruned);
                 let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
@@ -596,11 +742,17 @@ impl Inner {
             // Someone fetched while we waited: one fetch serves everyone.
             return Ok(true);
         }
+        if trigger == Trigger::Blocking && self.loaded_at(now).is_some_and(|s| self.serves(&s, now))
+        {
+            // A fetch finished between the caller finding no usable key set
+            // and reading `attempts`: it serves this caller too.
+            return Ok(true);
+        }
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if trigger != Trigger::Forced {
             self.last_attempt.store(now, Ordering::SeqCst);
         }
-        match self.load(now).await {
+        match self.load(now, trigger == Trigger::Forced).await {
             Ok(snap) => {
                 tracing::info!(source = %self.name, keys = snap.kids.len(),
                     ttl_secs = snap.times.fresh_until - now, ?trigger, "key set loaded");
@@ -620,7 +772,10 @@ impl Inner {
         }
     }
 
-    async fn load(&self, now: i64) -> Result<Snapshot> {
+    /// Loads the key set now; `forced` (an explicit refresh) also re-reads
+    /// an issuer's metadata before its TTL.
+    async fn load(&self, now: i64, forced: bool) -> Result<Snapshot> {
+        let mut validation = None;
         let (keys, ttl, retiring) = match &self.source {
             // Never called: static sources are not refreshable.
             Source::Static => {
@@ -637,14 +792,22 @@ impl Inner {
                 let (keys, ttl) = remote::fetch(client, url, &self.options).await?;
                 (keys, ttl, Vec::new())
             }
+            Source::Discovery { source, narrow } => {
+                let loaded = source.load(now, forced, &self.options).await?;
+                if let Some(narrow) = narrow {
+                    validation = Some(self.narrowed(source.issuer(), &loaded.metadata, narrow)?);
+                }
+                (loaded.keys, loaded.ttl, Vec::new())
+            }
         };
+        let (validation, rule) = validation.unwrap_or_else(|| (self.validation.clone(), self.rule));
         let fresh_until = now.saturating_add(ttl);
         let hard_until = fresh_until.saturating_add(secs(self.options.max_stale));
         Snapshot::new(
             Input::Set(keys),
             retiring,
-            &self.validation,
-            self.rule,
+            validation,
+            rule,
             Times {
                 loaded_at: now,
                 fresh_until,
@@ -652,6 +815,31 @@ impl Inner {
             },
             now,
         )
+    }
+
+    /// The validation and rule of a load whose algorithms are the issuer's
+    /// default: the validation's algorithms (every public-key algorithm)
+    /// narrowed to the ones the metadata declares, when it declares any.
+    fn narrowed(
+        &self,
+        issuer: &str,
+        metadata: &IssuerMetadata,
+        narrow: &Narrow,
+    ) -> Result<(Validation, AlgorithmRule)> {
+        let (allowed, rule) = issuer_default(metadata.signing_algorithms()).map_err(|reason| {
+            Error::invalid_config(
+                "algorithms",
+                format!("issuer {issuer}: {reason} (metadata at {})", metadata.url()),
+            )
+        })?;
+        if rule == self.rule && allowed.as_slice() == self.validation.algorithms() {
+            return Ok((self.validation.clone(), self.rule));
+        }
+        let allowed: Vec<Algorithm> = allowed
+            .into_iter()
+            .filter(|a| self.validation.algorithms().contains(a))
+            .collect();
+        Ok((narrow(allowed), rule))
     }
 }
 

@@ -83,7 +83,7 @@ impl CacheOptions {
         /// Maximum size of a JWKS response.
         max_body_bytes, with_max_body_bytes, usize);
 
-    pub(super) fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad =
             |setting: &'static str, reason: String| Err(Error::invalid_config(setting, reason));
         if self.min_ttl.as_secs() == 0 {

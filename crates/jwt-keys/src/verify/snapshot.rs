@@ -1,5 +1,8 @@
 //! One loaded key set: the verifiers over its keys, the kids that name no
-//! algorithm, and when each retiring key's grace ends.
+//! algorithm, when each retiring key's grace ends, and the validation and
+//! algorithm rule it verifies under (fixed per verifier, except that an
+//! issuer found by discovery narrows the algorithms to the ones its
+//! metadata declares, at each load).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,6 +57,10 @@ pub(super) struct Snapshot {
     /// verify exactly the same tokens. A cached token verified under
     /// another digest is verified again (see `token_cache`).
     pub(super) key_digest: [u8; 32],
+    /// The validation the verifiers were built with.
+    pub(super) validation: Validation,
+    /// The algorithm rule the keys were filtered with.
+    pub(super) rule: AlgorithmRule,
 }
 
 impl Snapshot {
@@ -63,7 +70,7 @@ impl Snapshot {
     pub(super) fn new(
         input: Input,
         retiring: Vec<(String, i64)>,
-        validation: &Validation,
+        validation: Validation,
         rule: AlgorithmRule,
         times: Times,
         now: i64,
@@ -132,6 +139,12 @@ impl Snapshot {
         for kid in &unbound {
             digest.field(b'u', kid.as_bytes());
         }
+        // Which algorithms may verify is part of what the keys verify: a
+        // narrowed list (an issuer's metadata changed) is another key set.
+        for alg in validation.algorithms() {
+            digest.field(b'v', alg.as_str().as_bytes());
+        }
+        digest.field(b'r', &[u8::from(rule == AlgorithmRule::KeysOnly)]);
         Ok(Snapshot {
             verifier,
             alternates,
@@ -142,28 +155,26 @@ impl Snapshot {
             prune_at,
             times,
             key_digest: digest.finish(),
+            validation,
+            rule,
         })
     }
 
     /// The same keys at `now` (a retiring key's grace ended): CPU only.
-    pub(super) fn pruned(
-        &self,
-        now: i64,
-        validation: &Validation,
-        rule: AlgorithmRule,
-    ) -> Result<Snapshot> {
+    pub(super) fn pruned(&self, now: i64) -> Result<Snapshot> {
         Snapshot::new(
             self.input.clone(),
             self.retiring.clone(),
-            validation,
-            rule,
+            self.validation.clone(),
+            self.rule,
             self.times,
             now,
         )
     }
 
     /// A fixed source must hold at least one key that can verify.
-    pub(super) fn check_usable(&self, validation: &Validation, rule: AlgorithmRule) -> Result<()> {
+    pub(super) fn check_usable(&self) -> Result<()> {
+        let (validation, rule) = (&self.validation, self.rule);
         if self.verifier.is_some() {
             let usable = match &self.input {
                 Input::Single(_) => true,
@@ -235,6 +246,50 @@ impl Snapshot {
             }
         }
         Err(best)
+    }
+
+    /// The key a token naming `kid` (or none) is verified with first — for
+    /// a `kid` that names several keys, the first of them — and the
+    /// algorithms it verifies with.
+    #[cfg(feature = "jsonwebtoken")]
+    pub(super) fn key(
+        &self,
+        kid: Option<&str>,
+    ) -> std::result::Result<super::SelectedKey, jwt_core::Error> {
+        if let Some(e) = self.unbound_key(kid) {
+            return Err(e);
+        }
+        let unknown = || jwt_core::Error::UnknownKey {
+            kid: kid.map(str::to_owned),
+        };
+        match &self.input {
+            Input::Single(key) => match (kid, key.kid()) {
+                (Some(wanted), Some(own)) if wanted != own => Err(unknown()),
+                // A single key verifies with exactly the validation's algorithms.
+                _ => Ok(super::SelectedKey {
+                    key: Arc::new(VerifyingKey::clone(key)),
+                    algorithms: self.validation.algorithms().to_vec(),
+                }),
+            },
+            Input::Set(keys) => {
+                // Only the keys that verify now (a retiring key past its
+                // grace is still in `input`, but no longer in `kids`).
+                let kid = match kid {
+                    Some(kid) if self.kids.iter().any(|k| k == kid) => kid,
+                    None if self.kids.len() == 1 => self.kids[0].as_str(),
+                    _ => return Err(unknown()),
+                };
+                let key = keys.primary.get(kid).ok_or_else(unknown)?;
+                Ok(super::SelectedKey {
+                    key: key.clone(),
+                    algorithms: verification_algorithms(
+                        key,
+                        self.validation.algorithms(),
+                        self.rule,
+                    ),
+                })
+            }
+        }
     }
 
     /// The error for a token when no key can verify at all.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::CliError;
 
+pub(crate) mod discover;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod serve;

@@ -38,6 +38,7 @@ const STDIN_PEEK: Duration = Duration::from_millis(50);
 // (`run` refuses them with a message saying why).
 #[command(
     mut_arg("jwks_url", |a| a.hide(true)),
+    mut_arg("issuer_url", |a| a.hide(true)),
     mut_arg("dangerous_allow_weak_key", |a| a.hide(true)),
     override_usage = "jwtkit sign [OPTIONS] <--key <FILE>|--secret-file <FILE>|--secret-env <VAR>|--store <URI>>",
 )]
@@ -156,10 +157,16 @@ impl SignArgs {
 /// Runs `jwtkit sign`.
 pub(crate) fn run(args: &SignArgs) -> Result<(), CliError> {
     args.key.check(KeyUse::Sign)?;
-    if args.key.jwks_url.is_some() {
-        return Err(CliError::usage(
-            "--jwks-url only verifies; sign with --key, --secret-file, --secret-env or --store",
-        ));
+    if args.key.jwks_url.is_some() || !args.key.issuer_url.is_empty() {
+        let flag = if args.key.jwks_url.is_some() {
+            "--jwks-url"
+        } else {
+            "--issuer-url"
+        };
+        return Err(CliError::usage(format!(
+            "{flag} only verifies (an identity provider's keys are public keys); sign with \
+             --key, --secret-file, --secret-env or --store"
+        )));
     }
     if args.key.dangerous_allow_weak_key {
         return Err(CliError::usage(

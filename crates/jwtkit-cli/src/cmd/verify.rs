@@ -207,6 +207,9 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
         }
     }
     let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    if !args.key.issuer_url.is_empty() {
+        return verify_by_issuer(args, &algorithms, &required, max_size);
+    }
     let Source {
         source,
         algorithms,
@@ -238,6 +241,162 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
         print_valid(args, &data.header, &data.claims)
     })
     .map_err(|e| weak_key_hint(e, args, weak_key_flag))
+}
+
+/// `--issuer-url`: one verifier over the given issuers, each found by
+/// discovery; the token is checked with the keys of the issuer its `iss`
+/// names, and with that issuer's settings (here the same flags for all).
+fn verify_by_issuer(
+    args: &VerifyArgs,
+    algorithms: &[Algorithm],
+    required: &[&str],
+    max_size: usize,
+) -> Result<(), CliError> {
+    if !args.iss.is_empty() {
+        return Err(CliError::usage(
+            "--iss does not go with --issuer-url: the token's `iss` must already be one of the \
+             --issuer-url values, exactly; to accept another issuer, add --issuer-url for it",
+        ));
+    }
+    if args.optional_exp {
+        return Err(CliError::usage(
+            "--optional-exp does not go with --issuer-url: tokens from an identity provider \
+             always carry `exp`, and one without it is refused",
+        ));
+    }
+    if args.key.dangerous_allow_weak_key {
+        return Err(CliError::usage(
+            "--dangerous-allow-weak-key does not apply to --issuer-url: an identity provider's \
+             keys are public keys, and weak ones are left out of its key set",
+        ));
+    }
+    let token = super::read_token(&args.token, max_size)?;
+    crate::block_on(async {
+        let mut builder = jwt_keys::MultiIssuerVerifier::builder().max_token_size(max_size);
+        for url in &args.key.issuer_url {
+            let mut issuer =
+                jwt_keys::Issuer::discover(url.clone()).leeway(args.leeway.unwrap_or_default());
+            for aud in &args.aud {
+                issuer = issuer.audience(aud.clone());
+            }
+            if !algorithms.is_empty() {
+                issuer = issuer.algorithms(algorithms.iter().copied());
+            }
+            if let Some(typ) = &args.typ {
+                issuer = issuer.typ(typ.clone());
+            }
+            for claim in required {
+                issuer = issuer.require(*claim);
+            }
+            builder = builder.issuer(issuer);
+        }
+        if let Some(now) = args.now {
+            builder = builder.clock(Arc::new(ManualClock::new(now)));
+        }
+        let verifier = builder
+            .build()
+            .map_err(|e| setup_error(e).context("--issuer-url"))?;
+        let data = verifier
+            .verify::<Map<String, Value>>(&token)
+            .await
+            .map_err(|e| issuer_error(args, &verifier, &token, e))?;
+        if let Some(sub) = &args.sub {
+            let found = data.claims.get("sub");
+            if found.and_then(Value::as_str) != Some(sub.as_str()) {
+                return Err(CliError::rejected(
+                    "invalid_subject",
+                    match found {
+                        Some(v) => {
+                            format!("invalid subject: the token's `sub` is {v}, not {sub:?}")
+                        }
+                        None => {
+                            format!("invalid subject: the token has no `sub`; expected {sub:?}")
+                        }
+                    },
+                ));
+            }
+        }
+        print_valid(args, &data.header, &data.claims)
+    })
+}
+
+/// A failure of an `--issuer-url` verification: setup problems (a refused
+/// URL, metadata that names another issuer, a provider that cannot be
+/// reached) name the flag and exit 2; a rejected token exits 1, and an
+/// `unknown_key` lists the keys of the issuer the token names.
+fn issuer_error(
+    args: &VerifyArgs,
+    verifier: &jwt_keys::MultiIssuerVerifier,
+    token: &str,
+    err: jwt_keys::Error,
+) -> CliError {
+    let iss = jwt_core::dangerous::insecure_decode(token)
+        .ok()
+        .and_then(|t| {
+            t.claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    match err {
+        jwt_keys::Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }) => {
+            let kids = iss
+                .as_deref()
+                .and_then(|i| verifier.verifier(i))
+                .map(jwt_keys::Verifier::cached_kids)
+                .unwrap_or_default();
+            let issuer = iss.unwrap_or_default();
+            let holds = if kids.is_empty() {
+                "no key that can verify".to_owned()
+            } else {
+                let shown: Vec<String> = kids
+                    .iter()
+                    .take(KIDS_SHOWN)
+                    .map(|k| format!("{k:?}"))
+                    .collect();
+                format!("kids {}", shown.join(", "))
+            };
+            CliError::rejected(
+                "unknown_key",
+                format!(
+                    "unknown key: the token names kid {kid:?}, but the issuer it names \
+                     ({issuer:?}) publishes {holds} (its key set was fetched just now); a key \
+                     of another issuer never verifies its tokens, so the token was not signed by \
+                     this issuer's current keys"
+                ),
+            )
+        }
+        jwt_keys::Error::Core(jwt_core::Error::InvalidIssuer { .. }) => CliError::rejected(
+            "invalid_issuer",
+            format!(
+                "invalid issuer: the token's `iss` is {}, which is not one of the --issuer-url \
+                 values ({}); add --issuer-url for it if this service accepts its tokens",
+                iss.map_or_else(|| "missing".to_owned(), |i| format!("{i:?}")),
+                args.key
+                    .issuer_url
+                    .iter()
+                    .map(|u| format!("{u:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        jwt_keys::Error::Core(e) => {
+            let seen = Seen {
+                token,
+                kids: Vec::new(),
+                jwks: None,
+            };
+            verification_error(args, &seen, jwt_keys::Error::Core(e))
+        }
+        other => {
+            let err = CliError::from_keys(other);
+            if err.exit_code() == crate::error::EXIT_REJECTED {
+                err
+            } else {
+                err.context("--issuer-url")
+            }
+        }
+    }
 }
 
 /// What a failed verification had at hand, for a message that names the
