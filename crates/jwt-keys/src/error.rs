@@ -365,8 +365,15 @@ fn transport_message(err: &reqwest::Error) -> String {
         }
         source = cause.source();
     }
+    let lower = text.to_ascii_lowercase();
     if err.is_timeout() {
         text.push_str(" (the server did not answer in time; check that it is up and reachable)");
+    } else if lower.contains("certificate") || lower.contains("tls handshake") {
+        text.push_str(
+            " (the server's TLS certificate is not trusted for this host: if a private CA \
+             signed it, trust that CA for this fetch (`jwtkit verify|discover --ca-cert FILE`, \
+             `CacheOptions::with_root_certificates_pem`); otherwise check the URL's host name)",
+        );
     } else if err.is_connect() {
         text.push_str(" (check that the server is up and that the URL's host and port are right)");
     }

@@ -60,6 +60,15 @@ pub(crate) fn client(options: &CacheOptions, url: &Url) -> Result<reqwest::Clien
         // is verified end to end through CONNECT.
         builder = builder.no_proxy();
     }
+    for pem in &options.root_certificates {
+        // Checked when added (`CacheOptions::with_root_certificates_pem`).
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            Error::invalid_config("root_certificates", format!("not a PEM bundle: {e}"))
+        })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
     builder
         .timeout(options.fetch_timeout())
         .connect_timeout(options.fetch_timeout())

@@ -307,3 +307,228 @@ fn flags_that_do_not_go_with_issuer_url_are_refused_with_the_reason() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("https"), "{}", run.stderr);
 }
+
+/// A provider over https whose certificate a private CA signed: refused
+/// (exit 2) with a hint that names `--ca-cert`, then verified and
+/// discovered with `--ca-cert CA.pem`; a file without a certificate is a
+/// usage error. The server is Python's own TLS stack; the certificates are
+/// made with `openssl`.
+#[test]
+fn a_provider_behind_a_private_ca_is_trusted_only_with_ca_cert() {
+    let Some(openssl) = jwtkit_test_support::tool(
+        "openssl",
+        "install openssl (Debian: apt-get install openssl)",
+    ) else {
+        return;
+    };
+    let Some(python) = jwtkit_test_support::tool("python3", "install python3") else {
+        return;
+    };
+    let dir = tmp();
+    let d = dir.path();
+    let script = "set -e
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+openssl req -x509 -new -key ca.key -sha256 -days 2 -subj '/CN=jwtkit test CA' \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key 2>/dev/null
+openssl req -new -key server.key -subj /CN=127.0.0.1 -out server.csr
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+  -extfile ext.cnf -out server.pem 2>/dev/null";
+    let made = std::process::Command::new("bash")
+        .args(["-c", script])
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", openssl.parent().unwrap().display()),
+        )
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let port = jwtkit_test_support::free_port();
+    let issuer = format!("https://127.0.0.1:{port}/tenant");
+    let key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("tls-1");
+    let mut set = KeySet::new();
+    set.insert(key.verifying_key()).unwrap();
+    std::fs::write(d.join("keys.json"), set.to_jwks().to_json()).unwrap();
+    std::fs::write(
+        d.join("meta.json"),
+        json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/keys"),
+            "id_token_signing_alg_values_supported": ["ES256"],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let server = r#"
+import http.server, ssl, sys
+port = int(sys.argv[1])
+files = {"/tenant/.well-known/openid-configuration": "meta.json", "/tenant/keys": "keys.json"}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        name = files.get(self.path)
+        body = open(name, "rb").read() if name else b"{}"
+        self.send_response(200 if name else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("server.pem", "server.key")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("ready", flush=True)
+srv.serve_forever()
+"#;
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", server, &port.to_string()])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _server = Kill(child);
+    assert_eq!(line.trim(), "ready");
+
+    let token = sign(
+        &Signer::new(key, Algorithm::ES256).unwrap(),
+        &issuer,
+        json!({}),
+    );
+    let run = jwtkit(
+        d,
+        &["verify", "--issuer-url", &issuer, "--aud", "api", &token],
+    );
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("not trusted") && run.stderr.contains("--ca-cert"),
+        "{}",
+        run.stderr
+    );
+    let run = jwtkit(
+        d,
+        &[
+            "verify",
+            "--issuer-url",
+            &issuer,
+            "--ca-cert",
+            "ca.pem",
+            "--aud",
+            "api",
+            "--json",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let run = jwtkit(d, &["discover", &issuer, "--ca-cert", "ca.pem", "--json"]);
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.json()["keys"][0]["kid"], "tls-1");
+    // The same key set by its JWKS URL.
+    let run = jwtkit(
+        d,
+        &[
+            "verify",
+            "--jwks-url",
+            &format!("{issuer}/keys"),
+            "--ca-cert",
+            "ca.pem",
+            "--alg",
+            "ES256",
+            "--aud",
+            "api",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    // Not a certificate; and a key source that fetches nothing.
+    let run = jwtkit(d, &["discover", &issuer, "--ca-cert", "meta.json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--ca-cert meta.json"), "{}", run.stderr);
+    let run = jwtkit(
+        d,
+        &[
+            "verify",
+            "--key",
+            "keys.json",
+            "--ca-cert",
+            "ca.pem",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--ca-cert applies to"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn near_misses_and_well_known_urls_get_the_fix() {
+    let p = Provider::honest("k1");
+    let dir = tmp();
+    let token = p.token(json!({}));
+    // A trailing slash too many: the message gives the exact value.
+    let with_slash = format!("{}/", p.issuer);
+    let run = jwtkit(
+        dir.path(),
+        &[
+            "verify",
+            "--issuer-url",
+            &with_slash,
+            "--aud",
+            "api",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("only in a trailing slash")
+            && run
+                .stderr
+                .contains(&format!("pass --issuer-url \"{}\"", p.issuer)),
+        "{}",
+        run.stderr
+    );
+    // The metadata or a JWKS URL instead of the issuer: refused before any request.
+    for url in [
+        format!("{}/.well-known/openid-configuration", p.issuer),
+        format!("{}/.well-known/jwks.json", p.issuer),
+    ] {
+        for args in [
+            vec!["verify", "--issuer-url", url.as_str(), &token],
+            vec!["discover", url.as_str()],
+        ] {
+            let run = jwtkit(dir.path(), &args);
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            assert!(
+                run.stderr.contains("not an issuer") && run.stderr.contains(&p.issuer),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 /// | `max_stale` | 6 h | how long past expiry the last good set serves while refreshes fail |
 /// | `refresh_ahead` | 30 s | refresh in the background this long before expiry |
 /// | `max_body_bytes` | 1 MiB | JWKS responses are small; anything larger is refused |
+/// | `root_certificates` | none | CA certificates trusted for `https` besides the built-in roots: for a provider behind a private CA ([`with_root_certificates_pem`](Self::with_root_certificates_pem)) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheOptions {
     pub(super) default_ttl: Duration,
@@ -26,6 +27,8 @@ pub struct CacheOptions {
     pub(super) max_stale: Duration,
     pub(super) refresh_ahead: Duration,
     pub(super) max_body_bytes: usize,
+    /// PEM bundles of extra trusted CA certificates, each checked when added.
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for CacheOptions {
@@ -39,6 +42,7 @@ impl Default for CacheOptions {
             max_stale: Duration::from_secs(6 * 3600),
             refresh_ahead: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -82,6 +86,28 @@ impl CacheOptions {
     option!(
         /// Maximum size of a JWKS response.
         max_body_bytes, with_max_body_bytes, usize);
+
+    /// Also trusts the CA certificates of `pem` (one or more `CERTIFICATE`
+    /// blocks) for `https` fetches of metadata and key sets, as well as the
+    /// built-in web roots: for a provider (a self-hosted Vault, OpenBao or
+    /// Keycloak) whose certificate a private CA signed. Refused
+    /// ([`Error::InvalidConfig`], setting `root_certificates`) when `pem`
+    /// holds no certificate or one that does not parse. Certificate checks
+    /// are never turned off.
+    pub fn with_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let bad = |reason: String| Error::invalid_config("root_certificates", reason);
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| bad(format!("not a PEM bundle of CA certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "no `-----BEGIN CERTIFICATE-----` block found; give the PEM file of the CA \
+                 that signed the provider's certificate"
+                    .into(),
+            ));
+        }
+        self.root_certificates.push(pem.to_vec());
+        Ok(self)
+    }
 
     pub(crate) fn validate(&self) -> Result<()> {
         let bad =

@@ -17,16 +17,22 @@ pub(crate) struct DiscoverArgs {
     #[arg(value_name = "URL")]
     issuer: String,
     /// Print one JSON object on stdout: the issuer, where its metadata and
-    /// keys are, the keys (kid, kty, alg, thumbprint, algorithms), the keys
-    /// left out and why, and the whole metadata document.
+    /// keys are, the keys (kid, key_type, alg, thumbprint, algorithms), the
+    /// keys left out and why, and the whole metadata document.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also trust the CA certificates in this PEM file for https (a
+    /// provider whose certificate a private CA signed). The built-in web
+    /// roots stay trusted; certificates are always checked.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
 struct Key<'a> {
     kid: &'a str,
-    kty: &'a str,
+    /// The key's type and curve or size family (`EC P-256`, `RSA`, `Ed25519`).
+    key_type: &'a str,
     /// The JWK's own `alg`.
     alg: Option<&'a str>,
     thumbprint: &'a str,
@@ -55,8 +61,10 @@ struct Report<'a> {
 
 /// Runs `jwtkit discover`.
 pub(crate) fn run(args: &DiscoverArgs) -> Result<(), CliError> {
+    super::verify::check_issuer_url("discover", &args.issuer)?;
+    let options = super::verify::cache_options(args.ca_cert.as_deref())?;
     crate::block_on(async {
-        let found = jwt_keys::discover(&args.issuer, &Default::default())
+        let found = jwt_keys::discover(&args.issuer, &options)
             .await
             .map_err(|e| CliError::from_keys(e).with_exit(crate::error::EXIT_CONFIG))?;
         let meta = found.metadata();
@@ -73,7 +81,7 @@ pub(crate) fn run(args: &DiscoverArgs) -> Result<(), CliError> {
                 .iter()
                 .map(|k| Key {
                     kid: k.kid(),
-                    kty: k.key_type(),
+                    key_type: k.key_type(),
                     alg: k.jwk_algorithm().map(|a| a.as_str()),
                     thumbprint: k.thumbprint(),
                     algorithms: k.algorithms().iter().map(|a| a.as_str()).collect(),
@@ -130,7 +138,7 @@ fn human(r: &Report<'_>, ignored: &[String]) -> String {
     for k in &r.keys {
         let verifies = if k.algorithms.is_empty() {
             "verifies nothing by default: its JWK names no alg and the metadata declares none \
-             of its type (pass the algorithm)"
+             of its type (`jwtkit verify --alg` names it)"
                 .to_owned()
         } else {
             format!("verifies {}", k.algorithms.join(", "))
@@ -139,7 +147,7 @@ fn human(r: &Report<'_>, ignored: &[String]) -> String {
             out,
             "  kid {:?}  {}{}  thumbprint {}  {verifies}",
             k.kid,
-            k.kty,
+            k.key_type,
             k.alg.map(|a| format!(" alg {a}")).unwrap_or_default(),
             k.thumbprint,
         );

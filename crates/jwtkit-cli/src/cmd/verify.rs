@@ -43,13 +43,20 @@ const ALGORITHMS_BY_SOURCE: &str = "\
   --store URI
       Every key is bound to its record's algorithm: --alg is not needed. With
       --alg, a token whose `alg` is not listed is rejected (exit 1
-      `invalid_algorithm`).";
+      `invalid_algorithm`).
+  --issuer-url URL (repeatable)
+      The token's `iss` picks the issuer; its entry is picked by `kid` from that
+      issuer's keys only. Without --alg, an entry verifies with its own `alg`,
+      within the algorithms the issuer's metadata declares (an entry without
+      `alg`: the declared ones of its type); with --alg, the listed ones
+      replace the metadata's. --aud, --alg, --typ, --leeway and --require apply
+      to every issuer given (the library's `Issuer` takes them per issuer).";
 
 /// Arguments of `jwtkit verify`.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = ALGORITHMS_BY_SOURCE,
-    override_usage = "jwtkit verify [OPTIONS] <--key <FILE>|--secret-file <FILE>|--secret-env <VAR>|--store <URI>|--jwks-url <URL>> <TOKEN>",
+    override_usage = "jwtkit verify [OPTIONS] <--key <FILE>|--secret-file <FILE>|--secret-env <VAR>|--store <URI>|--jwks-url <URL>|--issuer-url <URL>...> <TOKEN>",
 )]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
@@ -60,9 +67,16 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "ALG", value_delimiter = ',', alias = "algorithm")]
     alg: Vec<String>,
     /// Accepted issuer; repeat to accept any of several (never split at
-    /// commas: an issuer is a URI, which may hold one).
+    /// commas: an issuer is a URI, which may hold one). Not with
+    /// --issuer-url, which already requires `iss` to be one of its values.
     #[arg(long, value_name = "S", alias = "issuer")]
     iss: Vec<String>,
+    /// With --jwks-url or --issuer-url: also trust the CA certificates in
+    /// this PEM file for https (a provider whose certificate a private CA
+    /// signed: a self-hosted Vault, OpenBao or Keycloak). The built-in web
+    /// roots stay trusted; certificates are always checked.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Accepted audience; repeat to accept any of several (never split at
     /// commas: an audience may be a URI holding one). Without it, a token
     /// carrying `aud` is refused.
@@ -207,6 +221,12 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
         }
     }
     let max_size = args.max_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    if args.ca_cert.is_some() && args.key.jwks_url.is_none() && args.key.issuer_url.is_empty() {
+        return Err(CliError::usage(
+            "--ca-cert applies to keys fetched over https (--jwks-url, --issuer-url); the other \
+             key sources read no certificate",
+        ));
+    }
     if !args.key.issuer_url.is_empty() {
         return verify_by_issuer(args, &algorithms, &required, max_size);
     }
@@ -220,7 +240,9 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), CliError> {
     let token = super::read_token(&args.token, max_size)?;
     crate::block_on(async {
         let validation = build_validation(args, &algorithms, &required);
-        let mut builder = jwt_keys::Verifier::builder(source, validation).algorithms(rule);
+        let mut builder = jwt_keys::Verifier::builder(source, validation)
+            .algorithms(rule)
+            .cache(cache_options(args.ca_cert.as_deref())?);
         if let Some(now) = args.now {
             builder = builder.clock(Arc::new(ManualClock::new(now)));
         }
@@ -270,9 +292,15 @@ fn verify_by_issuer(
              keys are public keys, and weak ones are left out of its key set",
         ));
     }
+    for url in &args.key.issuer_url {
+        check_issuer_url("--issuer-url", url)?;
+    }
     let token = super::read_token(&args.token, max_size)?;
+    let options = cache_options(args.ca_cert.as_deref())?;
     crate::block_on(async {
-        let mut builder = jwt_keys::MultiIssuerVerifier::builder().max_token_size(max_size);
+        let mut builder = jwt_keys::MultiIssuerVerifier::builder()
+            .max_token_size(max_size)
+            .cache(options);
         for url in &args.key.issuer_url {
             let mut issuer =
                 jwt_keys::Issuer::discover(url.clone()).leeway(args.leeway.unwrap_or_default());
@@ -320,6 +348,69 @@ fn verify_by_issuer(
     })
 }
 
+/// The cache options of a fetched key source: the defaults, with the CA
+/// certificates of `--ca-cert` trusted too.
+pub(crate) fn cache_options(
+    ca_cert: Option<&std::path::Path>,
+) -> Result<jwt_keys::CacheOptions, CliError> {
+    let options = jwt_keys::CacheOptions::default();
+    let Some(path) = ca_cert else {
+        return Ok(options);
+    };
+    // A CA bundle is public, but bounded like any input file.
+    const MAX_CA_FILE: u64 = 4 << 20;
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::usage(format!("--ca-cert {shown}: cannot open it: {e}")))?;
+    let mut pem = Vec::new();
+    use std::io::Read as _;
+    file.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| CliError::usage(format!("--ca-cert {shown}: cannot read it: {e}")))?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(CliError::usage(format!(
+            "--ca-cert {shown}: over 4 MiB, too large for a CA bundle; give the PEM file of the \
+             CA that signed the provider's certificate"
+        )));
+    }
+    options
+        .with_root_certificates_pem(&pem)
+        .map_err(|e| CliError::from_keys(e).context(format_args!("--ca-cert {shown}")))
+}
+
+/// Refuses, before any request, an issuer URL that is really the address
+/// of its metadata or key set (a common slip: the issuer is the tokens'
+/// `iss`, and the well-known documents are found from it).
+pub(crate) fn check_issuer_url(flag: &str, url: &str) -> Result<(), CliError> {
+    let Some(at) = url.find("/.well-known/") else {
+        return Ok(());
+    };
+    let issuer = &url[..at];
+    let what = if url[at..].starts_with("/.well-known/openid-configuration")
+        || url[at..].starts_with("/.well-known/oauth-authorization-server")
+    {
+        "the address of the issuer's metadata"
+    } else {
+        "the address of a well-known document (a JWKS?)"
+    };
+    Err(CliError::usage(format!(
+        "{flag} {url} is {what}, not an issuer: give the issuer exactly as its tokens' `iss` \
+         spell it (here probably {issuer}; `jwtkit inspect TOKEN` shows the token's `iss`), and \
+         jwtkit finds the metadata and keys from it; for a bare JWKS URL, use `jwtkit verify \
+         --jwks-url`"
+    )))
+}
+
+/// For an `invalid_issuer` of `--issuer-url`: the configured value the
+/// token's `iss` nearly matches (a trailing slash, letter case), if any.
+fn near_miss<'a>(iss: &str, configured: &'a [String]) -> Option<&'a str> {
+    let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+    configured
+        .iter()
+        .find(|c| c.as_str() != iss && norm(c) == norm(iss))
+        .map(String::as_str)
+}
+
 /// A failure of an `--issuer-url` verification: setup problems (a refused
 /// URL, metadata that names another issuer, a provider that cannot be
 /// reached) name the flag and exit 2; a rejected token exits 1, and an
@@ -360,26 +451,42 @@ fn issuer_error(
                 "unknown_key",
                 format!(
                     "unknown key: the token names kid {kid:?}, but the issuer it names \
-                     ({issuer:?}) publishes {holds} (its key set was fetched just now); a key \
-                     of another issuer never verifies its tokens, so the token was not signed by \
-                     this issuer's current keys"
+                     ({issuer:?}) publishes {holds} (its key set was fetched just now): the \
+                     key was rotated out by the issuer (get a new token), or the token was \
+                     signed by a key of another issuer, which never verifies this issuer's \
+                     tokens"
                 ),
             )
         }
-        jwt_keys::Error::Core(jwt_core::Error::InvalidIssuer { .. }) => CliError::rejected(
-            "invalid_issuer",
-            format!(
-                "invalid issuer: the token's `iss` is {}, which is not one of the --issuer-url \
-                 values ({}); add --issuer-url for it if this service accepts its tokens",
-                iss.map_or_else(|| "missing".to_owned(), |i| format!("{i:?}")),
-                args.key
-                    .issuer_url
-                    .iter()
-                    .map(|u| format!("{u:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
+        jwt_keys::Error::Core(jwt_core::Error::InvalidIssuer { .. }) => {
+            let configured = &args.key.issuer_url;
+            let listed = configured
+                .iter()
+                .map(|u| format!("{u:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let fix = match iss
+                .as_deref()
+                .and_then(|i| near_miss(i, configured).map(|c| (i, c)))
+            {
+                Some((i, c)) => format!(
+                    "the token's issuer differs from --issuer-url {c:?} only in a trailing slash \
+                     or letter case, and issuers are compared exactly: if this is the provider \
+                     you mean, pass --issuer-url {i:?}"
+                ),
+                None => "if this service accepts that issuer's tokens, add --issuer-url with \
+                         its exact `iss`; otherwise the token is not for this service"
+                    .to_owned(),
+            };
+            CliError::rejected(
+                "invalid_issuer",
+                format!(
+                    "invalid issuer: the token's `iss` is {}, which is not one of the \
+                     --issuer-url values ({listed}); {fix}",
+                    iss.map_or_else(|| "missing".to_owned(), |i| format!("{i:?}")),
+                ),
+            )
+        }
         jwt_keys::Error::Core(e) => {
             let seen = Seen {
                 token,
