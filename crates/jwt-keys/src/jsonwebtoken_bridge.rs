@@ -65,6 +65,8 @@ pub struct IssuerKey {
     kid: Option<String>,
     audiences: Vec<String>,
     leeway: u64,
+    /// The issuer's required claims besides `exp` and `iss`.
+    required: Vec<String>,
 }
 
 impl fmt::Debug for IssuerKey {
@@ -77,7 +79,22 @@ impl fmt::Debug for IssuerKey {
     }
 }
 
+/// The claims `jsonwebtoken::Validation::set_required_spec_claims` knows.
+const JSONWEBTOKEN_SPEC_CLAIMS: [&str; 5] = ["exp", "nbf", "aud", "iss", "sub"];
+
 impl IssuerKey {
+    /// The issuer's required claims (`Issuer::require`) that
+    /// `jsonwebtoken` cannot require (anything but `exp`, `nbf`, `aud`,
+    /// `iss` and `sub`, e.g. `jti`): [`validation`](Self::validation)
+    /// passes the others on; check these in the decoded claims yourself.
+    pub fn claims_to_check(&self) -> Vec<&str> {
+        self.required
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !JSONWEBTOKEN_SPEC_CLAIMS.contains(c))
+            .collect()
+    }
+
     /// The key, for `jsonwebtoken::decode`.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.key
@@ -104,11 +121,21 @@ impl IssuerKey {
     /// Adjust it as for any `jsonwebtoken` validation.
     pub fn validation(&self) -> Validation {
         let mut validation = Validation::new(self.algorithm);
+        // jsonwebtoken leaves `nbf` unchecked by default; jwtkit checks it
+        // whenever it is present.
+        validation.validate_nbf = true;
         let names: Vec<&str> = std::iter::once(self.issuer.as_str())
             .chain(self.aliases.iter().map(String::as_str))
             .collect();
         validation.set_issuer(&names);
-        validation.set_required_spec_claims(&["exp", "iss"]);
+        let mut spec = vec!["exp", "iss"];
+        spec.extend(
+            self.required
+                .iter()
+                .map(String::as_str)
+                .filter(|c| JSONWEBTOKEN_SPEC_CLAIMS.contains(c)),
+        );
+        validation.set_required_spec_claims(&spec);
         validation.leeway = self.leeway;
         if !self.audiences.is_empty() {
             validation.set_audience(&self.audiences);
@@ -139,7 +166,13 @@ impl DecodingKeys {
     pub async fn for_token(&self, token: &str) -> Result<IssuerKey> {
         let (entry, header) = self.parts(token)?;
         let selected = entry.verifier.key(header.kid.as_deref()).await?;
-        bridged(entry, header.kid, header.alg, selected)
+        bridged(
+            entry,
+            header.kid,
+            header.alg,
+            header.typ.as_deref(),
+            selected,
+        )
     }
 
     /// [`for_token`](Self::for_token) from the keys already loaded:
@@ -149,7 +182,13 @@ impl DecodingKeys {
     pub fn for_token_cached(&self, token: &str) -> Result<IssuerKey> {
         let (entry, header) = self.parts(token)?;
         let selected = entry.verifier.cached_key(header.kid.as_deref())?;
-        bridged(entry, header.kid, header.alg, selected)
+        bridged(
+            entry,
+            header.kid,
+            header.alg,
+            header.typ.as_deref(),
+            selected,
+        )
     }
 
     /// The key of `issuer` for a token with this header (decoded with
@@ -169,7 +208,13 @@ impl DecodingKeys {
         })?;
         let alg = from_jsonwebtoken(header.alg)?;
         let selected = entry.verifier.key(header.kid.as_deref()).await?;
-        bridged(entry, header.kid.clone(), alg, selected)
+        bridged(
+            entry,
+            header.kid.clone(),
+            alg,
+            header.typ.as_deref(),
+            selected,
+        )
     }
 
     fn parts<'a>(&'a self, token: &str) -> Result<(&'a Entry, jwt_core::Header)> {
@@ -186,8 +231,27 @@ fn bridged(
     entry: &Entry,
     kid: Option<String>,
     alg: Algorithm,
+    typ: Option<&str>,
     selected: SelectedKey,
 ) -> Result<IssuerKey> {
+    // jsonwebtoken has no `typ` check: the issuer's (e.g. `at+jwt`, RFC
+    // 9068) is checked here, by jwt-core's rule (case-insensitive, the
+    // `application/` prefix optional).
+    if let Some(expected) = &entry.typ {
+        let bare = |t: &str| {
+            let t = t.trim();
+            match t.get(..12) {
+                Some(p) if p.eq_ignore_ascii_case("application/") => t[12..].to_owned(),
+                _ => t.to_owned(),
+            }
+        };
+        if !typ.is_some_and(|t| bare(t).eq_ignore_ascii_case(&bare(expected))) {
+            return Err(Error::Core(jwt_core::Error::InvalidType {
+                found: typ.map(str::to_owned),
+                expected: expected.clone(),
+            }));
+        }
+    }
     if !selected.algorithms.contains(&alg) {
         let allowed: Vec<&str> = selected.algorithms.iter().map(|a| a.as_str()).collect();
         return Err(Error::Core(jwt_core::Error::InvalidAlgorithm {
@@ -208,6 +272,7 @@ fn bridged(
         kid,
         audiences: entry.audiences.clone(),
         leeway: entry.leeway,
+        required: entry.required.clone(),
     })
 }
 

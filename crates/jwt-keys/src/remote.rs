@@ -16,7 +16,8 @@ use crate::verify::CacheOptions;
 /// only (a JWKS fetched in clear text could be replaced on the way).
 pub(crate) fn parse_url(url: &str) -> Result<Url> {
     check_url(url, "the JWKS", "a JWKS").map_err(|reason| Error::InvalidJwksUrl {
-        url: url.to_owned(),
+        // A password in the URL never reaches an error message.
+        url: crate::uri::redact_userinfo(url),
         reason,
     })
 }
@@ -189,7 +190,7 @@ pub(crate) async fn fetch(
     options: &CacheOptions,
 ) -> Result<(JwksKeys, i64)> {
     let fail = |source: FetchError| Error::Fetch {
-        url: url.to_string(),
+        url: crate::uri::redact_userinfo(url.as_str()),
         source,
     };
     let document = get(

@@ -27,22 +27,37 @@ impl Provider {
     /// Starts a provider whose metadata names `claimed_issuer(own)` as its
     /// issuer (its own URL, unless a test makes it lie).
     fn start(kid: &str, claimed_issuer: impl Fn(&str) -> String) -> Provider {
+        Provider::start_custom(
+            kid,
+            |issuer| {
+                json!({
+                    "issuer": claimed_issuer(issuer),
+                    "jwks_uri": format!("{issuer}/keys"),
+                    "id_token_signing_alg_values_supported": ["ES256"],
+                })
+            },
+            None,
+        )
+    }
+
+    /// A provider serving `metadata(issuer)` and, as its JWKS, the file
+    /// `jwks` as it is at each request (its own key's JWKS when `None`).
+    fn start_custom(
+        kid: &str,
+        metadata: impl Fn(&str) -> Value,
+        jwks: Option<std::path::PathBuf>,
+    ) -> Provider {
         let key = SigningKey::generate(Algorithm::ES256)
             .unwrap()
             .with_kid(kid);
         let mut set = KeySet::new();
         set.insert(key.verifying_key()).unwrap();
-        let jwks: Jwks = set.to_jwks();
+        let own: Jwks = set.to_jwks();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let issuer = format!("{base}/tenant");
-        let metadata = json!({
-            "issuer": claimed_issuer(&issuer),
-            "jwks_uri": format!("{base}/tenant/keys"),
-            "id_token_signing_alg_values_supported": ["ES256"],
-        })
-        .to_string();
-        let jwks = jwks.to_json();
+        let metadata = metadata(&issuer).to_string();
+        let own = own.to_json();
         std::thread::spawn(move || {
             for sock in listener.incoming() {
                 let Ok(mut sock) = sock else { continue };
@@ -59,7 +74,13 @@ impl Provider {
                 let path = line.split_whitespace().nth(1).unwrap_or("");
                 let (status, body) = match path {
                     "/tenant/.well-known/openid-configuration" => ("200 OK", metadata.clone()),
-                    "/tenant/keys" => ("200 OK", jwks.clone()),
+                    "/tenant/keys" => (
+                        "200 OK",
+                        match &jwks {
+                            Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                            None => own.clone(),
+                        },
+                    ),
                     _ => ("404 Not Found", "{}".to_owned()),
                 };
                 let head = format!(
@@ -531,4 +552,136 @@ fn near_misses_and_well_known_urls_get_the_fix() {
             );
         }
     }
+}
+
+/// A `discover` run on metadata whose `jwks_uri` and algorithm names carry
+/// line breaks: every value from the provider stays on its own line, so no
+/// forged `kid … thumbprint …` line can appear (attacker's review, F1).
+#[test]
+fn discover_output_cannot_be_forged_by_the_metadata() {
+    let p = Provider::start_custom(
+        "k1",
+        |issuer| {
+            json!({
+                "issuer": issuer,
+                "jwks_uri": format!("{issuer}/keys#\n  kid \"prod\"  RSA alg RS256  thumbprint FORGED  verifies RS256"),
+                "id_token_signing_alg_values_supported": ["ES256", "HS256\nissuer:     https://evil.example/"],
+            })
+        },
+        None,
+    );
+    let dir = tmp();
+    let run = jwtkit(dir.path(), &["discover", &p.issuer]);
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    for line in run.stdout.lines() {
+        assert!(
+            !line.trim_start().starts_with("kid \"prod\"")
+                && !line.starts_with("issuer:     https://evil"),
+            "a forged line: {line:?} in\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("  kid "))
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+/// A provider that publishes an RSA key under 2048 bits: a token naming
+/// it is refused (`weak_key`, exit 1: a rejection, not a setup error), and
+/// `--dangerous-allow-weak-key` is refused with `--issuer-url` with a
+/// reason that says so (attacker's review, F4).
+#[test]
+fn a_weak_provider_key_is_a_rejection() {
+    let Some(python) = jwtkit_test_support::python_with_pyjwt() else {
+        return;
+    };
+    let dir = tmp();
+    let d = dir.path();
+    let p = Provider::start_custom(
+        "unused",
+        |issuer| json!({"issuer": issuer, "jwks_uri": format!("{issuer}/keys")}),
+        Some(d.join("jwks.json")),
+    );
+    // A 1024-bit RSA key (published) and a token signed with it, by
+    // Python's `cryptography`.
+    let script = r#"
+import sys, json, base64, time
+from cryptography.hazmat.primitives.asymmetric import rsa, padding
+from cryptography.hazmat.primitives import hashes
+iss = sys.argv[1]
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+i2b = lambda i: i.to_bytes((i.bit_length() + 7) // 8, "big")
+k = rsa.generate_private_key(65537, 1024)
+n = k.public_key().public_numbers()
+json.dump({"keys": [{"kty": "RSA", "kid": "legacy", "alg": "RS256", "n": b(i2b(n.n)), "e": b(i2b(n.e))}]}, open("jwks.json", "w"))
+si = b(json.dumps({"alg": "RS256", "kid": "legacy"}).encode()) + "." + b(json.dumps({"iss": iss, "aud": "api", "exp": int(time.time()) + 600}).encode())
+open("token", "w").write(si + "." + b(k.sign(si.encode(), padding.PKCS1v15(), hashes.SHA256())))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &p.issuer])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = std::fs::read_to_string(d.join("token")).unwrap();
+    let run = jwtkit(
+        d,
+        &[
+            "verify",
+            "--issuer-url",
+            &p.issuer,
+            "--aud",
+            "api",
+            "--json",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 1, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.json()["error"], "weak_key", "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rotates to a strong key"),
+        "{}",
+        run.stdout
+    );
+    let run = jwtkit(
+        d,
+        &[
+            "verify",
+            "--issuer-url",
+            &p.issuer,
+            "--aud",
+            "api",
+            "--dangerous-allow-weak-key",
+            &token,
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused (`weak_key`, exit 1)"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Values from a remote document are cut in errors: a 200 KB `issuer` in
+/// the metadata gives an error of a few hundred bytes, saying how long the
+/// value was (attacker's review, F2: it was quoted whole, 6× amplified).
+#[test]
+fn huge_remote_values_are_cut_in_errors() {
+    let p = Provider::start("k1", |_| "\u{7f}".repeat(200_000));
+    let dir = tmp();
+    let run = jwtkit(dir.path(), &["discover", &p.issuer]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.len() < 4_000, "{} bytes", run.stderr.len());
+    assert!(run.stderr.contains("200000 bytes in all"), "{}", run.stderr);
 }

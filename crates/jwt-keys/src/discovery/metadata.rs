@@ -414,10 +414,12 @@ pub(crate) fn parse(
     };
     let published = string("issuer")?;
     if published != issuer {
+        // Cut: the value comes from a remote document of up to a megabyte.
+        let published = quoted(&published);
         return Err(Error::invalid_config(
             "issuer",
             format!(
-                "the metadata at {url} names the issuer {published:?}, but the configured issuer \
+                "the metadata at {url} names the issuer {published}, but the configured issuer \
                  is {issuer:?}; they must be equal character for character (OpenID Connect \
                  Discovery §4.3, which keeps one issuer's metadata from standing in for \
                  another's): configure the issuer exactly as the provider spells it in its \
@@ -435,7 +437,7 @@ pub(crate) fn parse(
     let jwks_uri = string("jwks_uri")?;
     let parsed = remote::check_url(&jwks_uri, "the JWKS", "a JWKS").map_err(|reason| {
         Error::InvalidJwksUrl {
-            url: jwks_uri.clone(),
+            url: shown_url(&jwks_uri),
             reason: format!("{reason} (it is the `jwks_uri` of the metadata at {url})"),
         }
     })?;
@@ -443,7 +445,7 @@ pub(crate) fn parse(
         // Loopback http is for an issuer that is itself on loopback (tests,
         // a sidecar): an https issuer's keys never come in clear text.
         return Err(Error::InvalidJwksUrl {
-            url: jwks_uri,
+            url: shown_url(&jwks_uri),
             reason: format!(
                 "the issuer is served over https but its `jwks_uri` is not (metadata at {url}); \
                  an https issuer's keys are fetched over https only: ask the provider to fix its \
@@ -665,5 +667,32 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("only to a loopback address"), "{text}");
         assert!(text.contains("the `jwks_uri` of the metadata at"), "{text}");
+    }
+}
+
+/// The most of a remote value quoted in an error or a log line.
+const MAX_QUOTED: usize = 256;
+
+/// A value from a remote document, for an error: debug-quoted (escaped),
+/// and cut after [`MAX_QUOTED`] characters, saying how long it was.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_QUOTED) {
+        None => format!("{value:?}"),
+        Some((at, _)) => format!("{:?}… ({} bytes in all)", &value[..at], value.len()),
+    }
+}
+
+/// A URL from a remote document, for an error: its user information
+/// redacted, and cut like [`quoted`] (without the quotes' escaping of a
+/// plain URL).
+pub(crate) fn shown_url(url: &str) -> String {
+    let redacted = crate::uri::redact_userinfo(url);
+    match redacted.char_indices().nth(MAX_QUOTED) {
+        None => redacted.escape_debug().to_string(),
+        Some((at, _)) => format!(
+            "{}… ({} bytes in all)",
+            redacted[..at].escape_debug(),
+            redacted.len()
+        ),
     }
 }

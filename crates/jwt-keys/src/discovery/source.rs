@@ -130,8 +130,10 @@ impl DiscoverySource {
                 if let Some(old) = &state.metadata {
                     if old.jwks_uri() != fresh.jwks_uri() {
                         // Debug formatting: the URLs come from a remote document.
-                        tracing::info!(issuer = %self.issuer, from = ?old.jwks_uri(),
-                            to = ?fresh.jwks_uri(), "the issuer's jwks_uri changed");
+                        tracing::info!(issuer = %self.issuer,
+                            from = %metadata::shown_url(old.jwks_uri()),
+                            to = %metadata::shown_url(fresh.jwks_uri()),
+                            "the issuer's jwks_uri changed");
                     }
                 }
                 state.metadata = Some(fresh.clone());

@@ -90,6 +90,12 @@ pub(crate) struct Entry {
     pub(crate) audiences: Vec<String>,
     /// Its leeway in seconds (0 for a verifier given as it is).
     pub(crate) leeway: u64,
+    /// Its required header `typ`, if any (the jsonwebtoken bridge checks it).
+    #[cfg_attr(not(feature = "jsonwebtoken"), allow(dead_code))]
+    pub(crate) typ: Option<String>,
+    /// Its required claims besides `exp` (the jsonwebtoken bridge passes them on).
+    #[cfg_attr(not(feature = "jsonwebtoken"), allow(dead_code))]
+    pub(crate) required: Vec<String>,
 }
 
 impl fmt::Debug for MultiIssuerVerifier {
@@ -207,6 +213,8 @@ impl MultiIssuerVerifierBuilder {
                 verifier: self.issuer_verifier(issuer)?,
                 audiences: issuer.audiences.clone(),
                 leeway: issuer.leeway.as_secs(),
+                typ: issuer.typ.clone(),
+                required: issuer.required.clone(),
             });
         }
         for (issuer, verifier) in self.verifiers {
@@ -216,6 +224,8 @@ impl MultiIssuerVerifierBuilder {
                 verifier,
                 audiences: Vec::new(),
                 leeway: 0,
+                typ: None,
+                required: Vec::new(),
             });
         }
         Issuers::new(entries, self.max_token_size).map(|inner| MultiIssuerVerifier {
@@ -441,6 +451,8 @@ impl MultiIssuerVerifier {
                 verifier: e.verifier.clone(),
                 audiences: e.audiences.clone(),
                 leeway: e.leeway,
+                typ: e.typ.clone(),
+                required: e.required.clone(),
             })
             .collect();
         entries.push(Entry {
@@ -449,6 +461,8 @@ impl MultiIssuerVerifier {
             verifier,
             audiences: Vec::new(),
             leeway: 0,
+            typ: None,
+            required: Vec::new(),
         });
         Issuers::new(entries, self.inner.max_token_size).map(|inner| MultiIssuerVerifier {
             inner: Arc::new(inner),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
+use crate::output::{escape, Keep};
 
 /// Arguments of `jwtkit discover`.
 #[derive(Debug, clap::Args)]
@@ -109,10 +110,18 @@ pub(crate) fn run(args: &DiscoverArgs) -> Result<(), CliError> {
 
 /// The report for people: one line per fact, one per key.
 fn human(r: &Report<'_>, ignored: &[String]) -> String {
+    // Every value from the provider's documents is one escaped line: none
+    // can start a line of its own (a forged `kid … thumbprint …` line).
+    let one = |text: &str| escape(text, Keep::Nothing).into_owned();
     let mut out = String::new();
-    let _ = writeln!(out, "issuer:     {}", r.issuer);
-    let _ = writeln!(out, "metadata:   {} ({})", r.metadata_url, r.metadata_kind);
-    let _ = writeln!(out, "jwks_uri:   {}", r.jwks_uri);
+    let _ = writeln!(out, "issuer:     {}", one(r.issuer));
+    let _ = writeln!(
+        out,
+        "metadata:   {} ({})",
+        one(r.metadata_url),
+        r.metadata_kind
+    );
+    let _ = writeln!(out, "jwks_uri:   {}", one(r.jwks_uri));
     let _ = writeln!(
         out,
         "algorithms: {}",
@@ -126,7 +135,11 @@ fn human(r: &Report<'_>, ignored: &[String]) -> String {
         let _ = writeln!(
             out,
             "            (never accepted here: {})",
-            ignored.join(", ")
+            ignored
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let _ = writeln!(
@@ -137,9 +150,15 @@ fn human(r: &Report<'_>, ignored: &[String]) -> String {
     );
     for k in &r.keys {
         let verifies = if k.algorithms.is_empty() {
-            "verifies nothing by default: its JWK names no alg and the metadata declares none \
-             of its type (`jwtkit verify --alg` names it)"
-                .to_owned()
+            match k.alg {
+                Some(alg) => format!(
+                    "verifies nothing by default: its JWK's alg {alg} is not among the \
+                     algorithms the metadata declares"
+                ),
+                None => "verifies nothing by default: its JWK names no alg and the metadata \
+                         declares none of its type (`jwtkit verify --alg` names it)"
+                    .to_owned(),
+            }
         } else {
             format!("verifies {}", k.algorithms.join(", "))
         };

@@ -288,8 +288,10 @@ fn verify_by_issuer(
     }
     if args.key.dangerous_allow_weak_key {
         return Err(CliError::usage(
-            "--dangerous-allow-weak-key does not apply to --issuer-url: an identity provider's \
-             keys are public keys, and weak ones are left out of its key set",
+            "--dangerous-allow-weak-key does not apply to --issuer-url: an identity provider \
+             signs with keys it publishes for everyone, and a token signed with one too weak \
+             to trust (an RSA key under 2048 bits) is refused (`weak_key`, exit 1) until the \
+             provider rotates to a strong key",
         ));
     }
     for url in &args.key.issuer_url {
@@ -421,14 +423,25 @@ fn issuer_error(
     token: &str,
     err: jwt_keys::Error,
 ) -> CliError {
-    let iss = jwt_core::dangerous::insecure_decode(token)
+    let claims = jwt_core::dangerous::insecure_decode(token)
         .ok()
-        .and_then(|t| {
-            t.claims
-                .get("iss")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
+        .map(|t| t.claims);
+    let iss_value = claims.as_ref().and_then(|c| c.get("iss"));
+    let iss = iss_value.and_then(Value::as_str).map(str::to_owned);
+    // How the token's `iss` is shown when it is not a string.
+    let not_string = iss_value.filter(|v| !v.is_string()).map(|v| {
+        format!(
+            "not a string but {}",
+            match v {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+                Value::String(_) => "a string",
+            }
+        )
+    });
     match err {
         jwt_keys::Error::Core(jwt_core::Error::UnknownKey { kid: Some(kid) }) => {
             let kids = iss
@@ -483,10 +496,24 @@ fn issuer_error(
                 format!(
                     "invalid issuer: the token's `iss` is {}, which is not one of the \
                      --issuer-url values ({listed}); {fix}",
-                    iss.map_or_else(|| "missing".to_owned(), |i| format!("{i:?}")),
+                    iss.map_or_else(
+                        || not_string.unwrap_or_else(|| "missing".to_owned()),
+                        |i| format!("{i:?}")
+                    ),
                 ),
             )
         }
+        // A provider's key too weak to trust: the token is refused (exit 1);
+        // no flag of this command makes it acceptable.
+        jwt_keys::Error::Core(jwt_core::Error::WeakKey { reason }) => CliError::rejected(
+            "weak_key",
+            format!(
+                "weak key: the key the token names, published by {}, is too weak to trust \
+                 ({reason}); tokens signed with it are refused until the provider rotates to a \
+                 strong key",
+                iss.map_or_else(|| "its issuer".to_owned(), |i| format!("{i:?}"))
+            ),
+        ),
         jwt_keys::Error::Core(e) => {
             let seen = Seen {
                 token,
@@ -725,6 +752,7 @@ fn flag_message(args: &VerifyArgs, seen: &Seen<'_>, err: &jwt_core::Error) -> Op
         jwt_core::Error::MissingClaim { claim }
             if claim == "exp"
                 && !args.optional_exp
+                && args.key.issuer_url.is_empty()
                 && !args.require.iter().any(|c| c.trim() == "exp") =>
         {
             Some(format!(
