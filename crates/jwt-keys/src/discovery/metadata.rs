@@ -501,6 +501,33 @@ pub(crate) fn parse(
     })
 }
 
+/// The most of a remote value quoted in an error or a log line.
+const MAX_QUOTED: usize = 256;
+
+/// A value from a remote document, for an error: debug-quoted (escaped),
+/// and cut after [`MAX_QUOTED`] characters, saying how long it was.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_QUOTED) {
+        None => format!("{value:?}"),
+        Some((at, _)) => format!("{:?}… ({} bytes in all)", &value[..at], value.len()),
+    }
+}
+
+/// A URL from a remote document, for an error: its user information
+/// redacted, and cut like [`quoted`] (without the quotes' escaping of a
+/// plain URL).
+pub(crate) fn shown_url(url: &str) -> String {
+    let redacted = crate::uri::redact_userinfo(url);
+    match redacted.char_indices().nth(MAX_QUOTED) {
+        None => redacted.escape_debug().to_string(),
+        Some((at, _)) => format!(
+            "{}… ({} bytes in all)",
+            redacted[..at].escape_debug(),
+            redacted.len()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,32 +694,5 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("only to a loopback address"), "{text}");
         assert!(text.contains("the `jwks_uri` of the metadata at"), "{text}");
-    }
-}
-
-/// The most of a remote value quoted in an error or a log line.
-const MAX_QUOTED: usize = 256;
-
-/// A value from a remote document, for an error: debug-quoted (escaped),
-/// and cut after [`MAX_QUOTED`] characters, saying how long it was.
-pub(crate) fn quoted(value: &str) -> String {
-    match value.char_indices().nth(MAX_QUOTED) {
-        None => format!("{value:?}"),
-        Some((at, _)) => format!("{:?}… ({} bytes in all)", &value[..at], value.len()),
-    }
-}
-
-/// A URL from a remote document, for an error: its user information
-/// redacted, and cut like [`quoted`] (without the quotes' escaping of a
-/// plain URL).
-pub(crate) fn shown_url(url: &str) -> String {
-    let redacted = crate::uri::redact_userinfo(url);
-    match redacted.char_indices().nth(MAX_QUOTED) {
-        None => redacted.escape_debug().to_string(),
-        Some((at, _)) => format!(
-            "{}… ({} bytes in all)",
-            redacted[..at].escape_debug(),
-            redacted.len()
-        ),
     }
 }
