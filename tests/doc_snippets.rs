@@ -30,6 +30,7 @@ const RUN: &[(&str, Option<&str>)] = &[
         "docs/identity-providers.md",
         Some("Try it with OpenBao (or Vault)"),
     ),
+    ("docs/backends/pkcs11.md", Some("Try it with SoftHSM2")),
 ];
 
 /// Snippets deliberately not run, by (page, heading), and why.
@@ -246,6 +247,26 @@ fn identity_providers_openbao_walk_through() {
         "the refusal says why: {}",
         run.stderr
     );
+}
+
+/// docs/backends/pkcs11.md's SoftHSM2 walk-through, as written, with the
+/// module path of this machine: a token made with softhsm2-util, a store
+/// initialized in it, a token signed in the HSM and verified.
+#[test]
+fn pkcs11_softhsm_walkthrough_runs_as_written() {
+    let Some(module) =
+        jwtkit_test_support::service("JWTKIT_TEST_PKCS11_MODULE", "SoftHSM2 (libsofthsm2.so)")
+    else {
+        return;
+    };
+    let Some(run) = MarkdownSession::new("docs/backends/pkcs11.md")
+        .sections(&["Try it with SoftHSM2"])
+        .replace("/usr/lib/softhsm/libsofthsm2.so", &module)
+        .run()
+    else {
+        return;
+    };
+    run.assert_stdout_contains("{\"valid\":true,\"header\":{\"alg\":\"ES256\"");
 }
 
 #[test]

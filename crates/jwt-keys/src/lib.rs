@@ -73,11 +73,13 @@ mod issuers;
 pub mod jsonwebtoken_bridge;
 mod lifecycle;
 mod memory;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod policy;
 mod remote;
-#[cfg(any(feature = "kms", feature = "vault"))]
+#[cfg(any(feature = "kms", feature = "vault", feature = "pkcs11"))]
 mod remote_store;
-#[cfg(any(feature = "kms", feature = "vault"))]
+#[cfg(any(feature = "kms", feature = "vault", feature = "pkcs11"))]
 mod state_cache;
 mod store;
 mod uri;

@@ -56,6 +56,10 @@ impl<S> RemoteParts<S> {
     }
 }
 
+/// What [`RemoteBackend::lock_writes`] holds for the length of one write;
+/// the backend's own type inside.
+pub(crate) type WriteLock = Box<dyn std::any::Any + Send + Sync>;
+
 /// One remote backend: where its state lives and how it signs. Every
 /// lifecycle decision is the [`Ledger`]'s; the backend turns the ledger's
 /// record changes into its own writes.
@@ -87,6 +91,22 @@ pub(crate) trait RemoteBackend: fmt::Debug + Send + Sync + 'static {
     /// has to be done (no call to the service).
     async fn check_access(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Serializes this store's writes (init, rotate, retire) across
+    /// processes, for a backend whose service has no compare-and-swap of its
+    /// own (PKCS#11): taken after this process's write lock and before the
+    /// state is read for the write, given back to
+    /// [`unlock_writes`](Self::unlock_writes) after it. `None` (the default)
+    /// for services whose commits are conditional writes (KMS aliases, Vault
+    /// KV check-and-set).
+    async fn lock_writes(&self, operation: &'static str) -> Result<Option<WriteLock>> {
+        let _ = operation;
+        Ok(None)
+    }
+    /// Releases what [`lock_writes`](Self::lock_writes) took.
+    async fn unlock_writes(&self, lock: WriteLock) {
+        let _ = lock;
     }
 
     /// Reads the state; `previous` is the last state read, if any.
@@ -304,9 +324,17 @@ impl<B: RemoteBackend> KeyStore for B {
         self.check_writable("init")?;
         self.check_init(alg, policy)?;
         let _w = self.parts().write.lock().await;
-        let snap = fresh(self).await?;
-        let now = self.parts().clock.now();
-        let result = self.init_remote(&snap, alg, policy, now).await;
+        let lock = self.lock_writes("init").await?;
+        let result = match fresh(self).await {
+            Ok(snap) => {
+                let now = self.parts().clock.now();
+                self.init_remote(&snap, alg, policy, now).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(lock) = lock {
+            self.unlock_writes(lock).await;
+        }
         self.parts().state.invalidate();
         result
     }
@@ -314,7 +342,11 @@ impl<B: RemoteBackend> KeyStore for B {
     async fn rotate(&self, if_active: Option<&str>) -> Result<RotationReport> {
         self.check_writable("rotate")?;
         let _w = self.parts().write.lock().await;
+        let lock = self.lock_writes("rotate").await?;
         let result = rotate_locked(self, if_active).await;
+        if let Some(lock) = lock {
+            self.unlock_writes(lock).await;
+        }
         self.parts().state.invalidate();
         result
     }
@@ -322,7 +354,11 @@ impl<B: RemoteBackend> KeyStore for B {
     async fn retire_expired(&self) -> Result<Vec<String>> {
         self.check_writable("retire_expired")?;
         let _w = self.parts().write.lock().await;
+        let lock = self.lock_writes("retire_expired").await?;
         let result = retire_locked(self).await;
+        if let Some(lock) = lock {
+            self.unlock_writes(lock).await;
+        }
         self.parts().state.invalidate();
         result
     }

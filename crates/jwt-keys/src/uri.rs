@@ -72,6 +72,8 @@ impl StoreRegistry {
         let registry = registry
             .register("vault+http", crate::vault::open_uri)
             .register("vault+https", crate::vault::open_uri);
+        #[cfg(feature = "pkcs11")]
+        let registry = registry.register("pkcs11", crate::pkcs11::open_uri);
         registry
     }
 

@@ -137,6 +137,8 @@ mod doc_pages {
     struct BackendVault;
     #[doc = include_str!("../../../docs/identity-providers.md")]
     struct IdentityProviders;
+    #[doc = include_str!("../../../docs/backends/pkcs11.md")]
+    struct BackendPkcs11;
 }
 
 #[cfg(test)]

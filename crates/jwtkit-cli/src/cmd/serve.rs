@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
-mod config;
+pub(crate) mod config;
 mod connections;
 mod http;
 

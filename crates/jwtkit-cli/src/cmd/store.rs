@@ -208,7 +208,7 @@ async fn init(args: &InitArgs) -> Result<(), CliError> {
         format!(
             "initialized {}: active key {} ({alg}), pending key {} (published, signs after the next rotation)\n\
              policy: rotate after {}, prepublish {}, verify grace {}, max token lifetime {}, leeway {}, algorithms {}\n",
-            args.uri,
+            shown_uri(&args.uri),
             report.active,
             report.pending,
             human(policy.rotate_after()),
@@ -314,7 +314,7 @@ async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
         let rotated = changes
             .rotated
             .as_ref()
-            .map(|report| Rotated::new(report, &policy, &args.uri, now));
+            .map(|report| Rotated::new(report, &policy, &shown_uri(&args.uri), now));
         warn(rotated.as_ref());
         if args.json {
             let doc = Maintained {
@@ -326,7 +326,7 @@ async fn rotate(args: &RotateArgs) -> Result<(), CliError> {
         return crate::write_stdout(maintenance_text(&changes, rotated.as_ref()).as_bytes());
     }
     let report = store.rotate(None).await.map_err(CliError::from_keys)?;
-    let rotated = Rotated::new(&report, &policy, &args.uri, now);
+    let rotated = Rotated::new(&report, &policy, &shown_uri(&args.uri), now);
     warn(Some(&rotated));
     if args.json {
         return crate::write_stdout(crate::to_json_line(&rotated)?.as_bytes());
@@ -549,7 +549,7 @@ async fn audit(args: &AuditArgs) -> Result<(), CliError> {
     let out = if args.json {
         crate::to_json_line(&report)?
     } else {
-        audit_text(&report, &args.uri)
+        audit_text(&report, &shown_uri(&args.uri))
     };
     crate::write_stdout(out.as_bytes())?;
     if report.is_clean() {
@@ -598,4 +598,10 @@ fn audit_text(report: &AuditReport, uri: &str) -> String {
         s.push_str(&format!("next signing key: {next} (pending, published)\n"));
     }
     s
+}
+
+/// A store URI as shown on the terminal: a password in a URL and the PIN
+/// of a PKCS#11 URI (`pin-value=…`) replaced by `***`.
+fn shown_uri(uri: &str) -> String {
+    super::serve::config::redact_userinfo(uri)
 }

@@ -858,6 +858,7 @@ fn unknown_key_message(args: &VerifyArgs, seen: &Seen<'_>, kid: &str) -> String 
                 .to_owned(),
         )
     } else if let Some(uri) = &k.store {
+        let uri = super::serve::config::redact_userinfo(uri);
         (
             format!("the store {uri}"),
             format!(

@@ -556,9 +556,14 @@ fn read_file(path: &Path) -> Result<FileConfig, CliError> {
 }
 
 /// `text` with the user-info part of every URL (`redis://:PASSWORD@host`)
-/// replaced by `***`: a TOML parse error quotes the offending line, and the
-/// line may be the Redis URL with its password.
+/// replaced by `***`, and the PIN of every PKCS#11 URI (`pin-value=…`)
+/// too: a TOML parse error quotes the offending line, and the line may be
+/// the Redis URL with its password or a store URI with its PIN.
 pub(crate) fn redact_userinfo(text: &str) -> String {
+    jwt_keys::pkcs11::redact_pin(&redact_url_userinfo(text))
+}
+
+fn redact_url_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
