@@ -116,7 +116,7 @@ impl StoreRegistry {
             None => Err(Error::invalid_uri(
                 uri,
                 format!(
-                    "unknown scheme `{scheme}`; supported: {} (kms: and vault: need a build with those backends)",
+                    "unknown scheme `{scheme}`; supported: {} (kms:, vault+http(s): and pkcs11: need a build with those backends)",
                     accepted()
                 ),
             )),

@@ -31,7 +31,8 @@ pub(crate) enum StoreCommand {
 /// `store init`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct InitArgs {
-    /// The store: `file:DIR`, `env:NAME`, `kms:KEY`, `vault+http(s)://HOST:PORT/MOUNT/KEY`.
+    /// The store: `file:DIR`, `env:NAME`, `kms:KEY`, `vault+http(s)://HOST:PORT/MOUNT/KEY`,
+    /// `pkcs11:token=T;object=O?module-path=…&pin-source=file:…` (RFC 7512).
     #[arg(value_name = "URI")]
     uri: String,
     /// The signing algorithm of every key in the store (asymmetric: ES256, EdDSA, RS256, …).
