@@ -174,6 +174,8 @@ async fn private_keys_never_leave_the_token_and_retirement_destroys_them() {
                     AttributeType::Token,
                     AttributeType::Private,
                     AttributeType::Derive,
+                    AttributeType::Decrypt,
+                    AttributeType::Unwrap,
                 ],
             )
             .unwrap();
@@ -186,8 +188,34 @@ async fn private_keys_never_leave_the_token_and_retirement_destroys_them() {
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Derive(false),
+            // An EC key may only sign: SoftHSM makes EC private keys able to
+            // decrypt and unwrap unless the template says no (new-user
+            // review of issue 18).
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
         ];
         assert_eq!(flags, want, "attributes of {kid}'s private key");
+        let public = admin.find(ObjectClass::PUBLIC_KEY, &object, Some(&key_id(kid)));
+        let flags = admin
+            .session
+            .get_attributes(
+                public[0],
+                &[
+                    AttributeType::Verify,
+                    AttributeType::Encrypt,
+                    AttributeType::Wrap,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            flags,
+            [
+                Attribute::Verify(true),
+                Attribute::Encrypt(false),
+                Attribute::Wrap(false)
+            ],
+            "attributes of {kid}'s public key"
+        );
     }
     drop(admin);
 
@@ -615,6 +643,55 @@ async fn uris_pins_and_mistakes() {
         .unwrap_err();
     assert!(
         err.to_string().contains("module-path") || err.to_string().contains("load the module"),
+        "{err}"
+    );
+}
+
+/// A private key another PKCS#11 client imported under the store's label
+/// and a ledger kid's CKA_ID (with the PIN) is never used to sign: it is
+/// not CKA_LOCAL, so someone may hold a copy (attacker's review of issue
+/// 18, which made the store sign with an imported key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_imported_by_another_client_never_signs() {
+    let Some(token) = shared_token() else { return };
+    let clock = Arc::new(ManualClock::new(conformance::T0));
+    let object = unique_object("imported");
+    let store = token.store(&object, clock.clone());
+    let init = store
+        .init(Algorithm::ES256, &conformance::policy())
+        .await
+        .unwrap();
+    drop(store);
+    let admin = token.admin();
+    let id = key_id(&init.active);
+    for h in admin.find(ObjectClass::PRIVATE_KEY, &object, Some(&id)) {
+        admin.session.destroy_object(h).unwrap();
+    }
+    // P-256's OID, and a private scalar known outside the token.
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    admin
+        .session
+        .create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::EC),
+            Attribute::EcParams(p256),
+            Attribute::Value(vec![0x11; 32]),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Label(object.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ])
+        .unwrap();
+    drop(admin);
+    let store = token.store(&object, clock.clone());
+    let err = store
+        .sign_token(&json!({"sub": "x", "exp": conformance::T0 + 60}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("was not generated in the token"),
         "{err}"
     );
 }

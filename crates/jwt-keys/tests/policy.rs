@@ -202,6 +202,9 @@ async fn open_store_understands_file_and_env_uris() {
     if cfg!(feature = "vault") {
         expected.extend(["vault+http", "vault+https"]);
     }
+    if cfg!(feature = "pkcs11") {
+        expected.push("pkcs11");
+    }
     let registry = StoreRegistry::with_builtin();
     let mut schemes = registry.schemes();
     schemes.sort();

@@ -82,7 +82,9 @@ impl CliError {
     fn new(kind: &'static str, message: impl Into<String>, exit_code: u8) -> Self {
         CliError {
             kind,
-            message: message.into(),
+            // A PKCS#11 PIN (`pin-value=…`) never reaches the terminal,
+            // whichever message quotes a store URI or a path built from one.
+            message: jwt_keys::pkcs11::redact_pin(&message.into()),
             exit_code,
             reported: false,
         }
@@ -131,7 +133,7 @@ impl CliError {
 
     /// Prefixes the message with where the error happened (e.g. the key file).
     pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
+        self.message = jwt_keys::pkcs11::redact_pin(&format!("{context}: {}", self.message));
         self
     }
 
@@ -171,7 +173,7 @@ impl CliError {
 
     /// The same error (kind, exit code) with a message that says more.
     pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
+        self.message = jwt_keys::pkcs11::redact_pin(&message.into());
         self
     }
 

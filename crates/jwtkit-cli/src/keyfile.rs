@@ -68,7 +68,8 @@ pub(crate) struct KeySource {
     #[arg(long, value_name = "VAR", group = "key_source")]
     pub secret_env: Option<String>,
     /// A key store: `file:DIR`, `env:NAME` (and, when built with them,
-    /// `kms:KEY`, `vault+http(s)://HOST:PORT/MOUNT/KEY`). `sign` signs with its
+    /// `kms:KEY`, `vault+http(s)://HOST:PORT/MOUNT/KEY`, and an HSM's
+    /// `pkcs11:token=T;object=O?module-path=…&pin-source=file:…`). `sign` signs with its
     /// active key; `verify` accepts every key it still publishes.
     #[arg(long, value_name = "URI", group = "key_source")]
     pub store: Option<String>,

@@ -205,11 +205,35 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
 fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
     future: F,
 ) -> Result<(), CliError> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(future)
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(future);
+    // Not a plain drop, which waits for every blocking thread: a call into
+    // a PKCS#11 module that never returns (a hung HSM) has already timed
+    // out, and its error must be printed and the process exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    result
+}
+
+/// How long a command waits, once it has its result, for blocking calls
+/// still running (a hung HSM's, after their own timeout) before it exits.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Warns when a store URI carries a PKCS#11 PIN itself (`pin-value=`):
+/// accepted, but a command line shows in `ps` and the shell history
+/// (RFC 7512 recommends `pin-source`). The PIN is never repeated.
+fn warn_pin_value(uri: &str) {
+    if uri.to_ascii_lowercase().starts_with("pkcs11:")
+        && uri.to_ascii_lowercase().contains("pin-value=")
+    {
+        diag(format_args!(
+            "warning: the store URI holds the PIN (pin-value=): it shows in `ps` and the shell \
+             history; put the PIN in a file only the service's user can read and use \
+             pin-source=file:/PATH instead"
+        ));
+    }
 }
 
 /// Prints a diagnostic line on stderr (never panics if stderr is gone).

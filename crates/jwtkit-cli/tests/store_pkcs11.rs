@@ -595,6 +595,40 @@ fn a_pin_value_in_the_uri_is_never_shown() {
     outputs.push(format!("verify: {} {}", run.stdout, run.stderr));
     let all = outputs.join("\n");
     assert!(!all.contains(PIN), "the PIN was shown:\n{all}");
-    assert!(all.contains("initialized pkcs11:"), "{all}");
+    // Quoted, so that a suggested command can be pasted into a shell.
+    assert!(all.contains("initialized 'pkcs11:"), "{all}");
+    assert!(all.contains("--if-due 'pkcs11:"), "{all}");
+    assert!(
+        all.contains("warning: the store URI holds the PIN"),
+        "{all}"
+    );
     assert!(all.contains("***"), "{all}");
+}
+
+/// `jwtkit serve` never creates a store in an HSM: a `pkcs11:` URI naming
+/// no initialized store (a mistyped `object=`) fails the start with
+/// `not_initialized`, and the token holds no new objects (new-user review
+/// of issue 18: serve created keys under the mistyped name).
+#[test]
+fn serve_refuses_an_uninitialized_pkcs11_store() {
+    let Some(token) = Token::create() else {
+        return;
+    };
+    let dir = token.work();
+    let uri = token.uri("typo");
+    let run = common::jwtkit(dir, &["serve", "--listen", "127.0.0.1:0", "--store", &uri]);
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("store init"), "{}", run.stderr);
+    let list = common::jwtkit(dir, &["store", "list", &uri, "--json"]);
+    assert_ne!(
+        list.code, 0,
+        "the store is still not initialized: {}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("not_initialized") || list.stderr.contains("not initialized"),
+        "{} {}",
+        list.stdout,
+        list.stderr
+    );
 }

@@ -146,15 +146,23 @@ pub(crate) fn templates(
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Verify(true),
+        // Only verify, for every key type: tokens (SoftHSM among them)
+        // default these to true when the template leaves them out.
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
     ];
-    let mut private = vec![
+    let private = vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
         Attribute::Sign(true),
+        // Only sign, for every key type (see above).
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
     ];
@@ -162,14 +170,9 @@ pub(crate) fn templates(
         KeyFamily::Rsa => {
             public.push(Attribute::ModulusBits(u64::from(rsa_bits).into()));
             public.push(Attribute::PublicExponent(RSA_EXPONENT.to_vec()));
-            public.push(Attribute::Encrypt(false));
-            public.push(Attribute::Wrap(false));
-            private.push(Attribute::Decrypt(false));
-            private.push(Attribute::Unwrap(false));
         }
         KeyFamily::Ec(_) | KeyFamily::Ed25519 => {
             public.push(Attribute::EcParams(curve(alg)?.0.to_vec()));
-            private.push(Attribute::Derive(false));
         }
         KeyFamily::Hmac => return None,
     }

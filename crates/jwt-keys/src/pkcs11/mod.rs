@@ -570,6 +570,20 @@ impl RemoteBackend for Pkcs11KeyStore {
         });
         let live = ids(&|r| r.state != KeyState::Retired);
         let (label, nonce, generation) = (self.object.clone(), self.held_nonce(), snap.generation);
+        // A ledger whose generation cannot grow (written by another client:
+        // ours count from 1) is a damaged store, never an overflow.
+        let Some(next) = generation.checked_add(1).filter(|n| *n < u64::MAX / 2) else {
+            return Err(Error::CorruptState {
+                reason: format!(
+                    "the ledger of {} has generation {generation}, which jwtkit never writes \
+                     (another PKCS#11 client wrote it); delete that ledger object (`pkcs11-tool \
+                     --delete-object --type data --application-label 'jwtkit ledger' --label \
+                     {}`) once you know which generation is genuine",
+                    self.location(),
+                    self.object
+                ),
+            });
+        };
         let after = after.clone();
         let location = self.location();
         self.token
@@ -595,7 +609,7 @@ impl RemoteBackend for Pkcs11KeyStore {
                         c.forget_key(id);
                     }
                 }
-                let new = state::write_ledger(c, &label, generation + 1, &after)?;
+                let new = state::write_ledger(c, &label, next, &after)?;
                 // The swap's second half, and leftovers of writes that
                 // crashed (keys no ledger names, init markers); a failure
                 // here is cleaned up by the next write.

@@ -351,6 +351,35 @@ impl Ctx<'_> {
                 Ok(None)
             }
             [h] => {
+                // Only a key generated in this token that was never
+                // extractable signs: one imported by another client (with
+                // the PIN) would be a copy someone holds outside the HSM.
+                let flags = ck(
+                    "C_GetAttributeValue",
+                    self.attributes(
+                        *h,
+                        &[
+                            cryptoki::object::AttributeType::Local,
+                            cryptoki::object::AttributeType::NeverExtractable,
+                            cryptoki::object::AttributeType::AlwaysSensitive,
+                        ],
+                    ),
+                )?;
+                let generated_here = flags.len() == 3
+                    && flags.iter().all(|a| {
+                        matches!(
+                            a,
+                            Attribute::Local(true)
+                                | Attribute::NeverExtractable(true)
+                                | Attribute::AlwaysSensitive(true)
+                        )
+                    });
+                if !generated_here {
+                    return Err(OpError::Store(Error::corrupt_state(format!(
+                        "the private key labelled `{label}` with this kid's CKA_ID on {} was not generated in the token, or was extractable once (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE: {flags:?}): jwtkit signs only with keys that never left the HSM; rotate to a new key (`jwtkit store rotate`) and delete the imported object",
+                        self.token.describe()
+                    ))));
+                }
                 self.token.inner().handles.insert(id.to_vec(), *h);
                 Ok(Some(*h))
             }
@@ -955,7 +984,7 @@ impl Token {
             .map_err(|e| failed("C_GetSessionInfo", e))?
             .session_state();
         if matches!(state, SessionState::RoPublic | SessionState::RwPublic) {
-            match self.login(&session, conn) {
+            match self.login(ctx, &session, conn) {
                 Ok(()) => {}
                 Err(OpError::Call(op, e)) if rv_of(&e) == Some(RvError::UserPinNotInitialized) => {
                     return Err(Failure::Missing {
@@ -977,7 +1006,7 @@ impl Token {
         Ok(session)
     }
 
-    fn login(&self, session: &Session, conn: &Conn) -> Result<(), OpError> {
+    fn login(&self, ctx: &Pkcs11, session: &Session, conn: &Conn) -> Result<(), OpError> {
         let Some(pin) = &self.pin else {
             if conn.protected_path {
                 // A PIN pad: the PIN is entered on the device.
@@ -1013,6 +1042,34 @@ impl Token {
                 )
                 .into_error_retryable(false),
             ));
+        }
+        // The token's PIN counter, before a try is spent: a locked PIN, or a
+        // last try left, is not tried by an unattended process (a cron job
+        // or a restarting service would lock the token, which only the
+        // security officer can undo); a low count is warned about. The
+        // refusal above lasts for one process only; these flags are the
+        // token's own, shared by every process.
+        if let Ok(info) = token_info(ctx, conn.slot) {
+            if info.user_pin_locked() || info.user_pin_final_try() {
+                let state = if info.user_pin_locked() {
+                    "the user PIN is locked (too many wrong tries)"
+                } else {
+                    "one wrong user PIN more locks the token (CKF_USER_PIN_FINAL_TRY)"
+                };
+                return Err(OpError::Store(
+                    Pkcs11Error::invalid(
+                        "C_Login",
+                        self.describe(),
+                        state.to_owned(),
+                        "the store does not try the PIN now; check the PIN file, then log in once by hand (e.g. pkcs11-tool --login --test) to reset the counter, or have the security officer unlock the PIN",
+                    )
+                    .into_error_retryable(false),
+                ));
+            }
+            if info.user_pin_count_low() {
+                tracing::warn!(token = %self.describe(),
+                    "the token reports wrong user PIN tries (CKF_USER_PIN_COUNT_LOW); check the PIN file before it locks");
+            }
         }
         let auth = AuthPin::new(value.as_str().into());
         // SoftHSM answers a general error now and then while another

@@ -48,38 +48,47 @@ const QUERY_ATTRIBUTES: &str = "module-path, pin-source, pin-value";
 /// wherever it is and however malformed the rest of the URI is: what
 /// messages and logs may show.
 pub fn redact_pin(uri: &str) -> String {
-    let lower = uri.to_ascii_lowercase();
+    // Any `pin…=` attribute but `pin-source` (`pin-value`, and the misspelt
+    // `pin_value`, `pinvalue`, `pin%2Dvalue` that the parser refuses with a
+    // message quoting the URI), wherever it starts: after the scheme, a
+    // `;`, `?` or `&` (also a second `?`, a typo for `&` that would make the
+    // PIN part of `module-path`), or at the start of a word of a message.
+    let bytes = uri.as_bytes();
     let mut out = String::with_capacity(uri.len());
     let mut at = 0;
-    while let Some(found) = lower[at..].find("pin-value") {
-        let start = at + found;
-        let after_name = start + "pin-value".len();
-        // The name must start an attribute and be followed by `=`.
-        let starts = start == 0 || matches!(uri.as_bytes()[start - 1], b'?' | b'&' | b';' | b':');
-        let Some(eq) = uri[after_name..]
-            .find(|c: char| !c.is_whitespace())
-            .filter(|&i| uri[after_name + i..].starts_with('='))
-            .map(|i| after_name + i)
-            .filter(|_| starts)
-        else {
-            out.push_str(&uri[at..after_name]);
-            at = after_name;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = i == 0 || matches!(bytes[i - 1], b'?' | b'&' | b';' | b':' | b' ' | b'`');
+        if !(starts && bytes.len() - i >= 3 && bytes[i..i + 3].eq_ignore_ascii_case(b"pin")) {
+            i += 1;
             continue;
-        };
-        // In the query only `&` ends a value (a `;` may be part of the
-        // PIN); a `pin-value` written among the path attributes ends at `;`.
-        let in_path = uri.find('?').is_none_or(|q| start < q);
-        let terminators: &[char] = if in_path {
-            &['&', ';', '?', '#']
-        } else {
-            &['&', '#']
-        };
-        let end = uri[eq + 1..]
-            .find(terminators)
-            .map_or(uri.len(), |i| eq + 1 + i);
-        out.push_str(&uri[at..=eq]);
+        }
+        let name_end = uri[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%'))
+            .map_or(uri.len(), |n| i + n);
+        let name = uri[i..name_end].to_ascii_lowercase().replace("%2d", "-");
+        if name == "pin-source" || bytes.get(name_end) != Some(&b'=') {
+            i = name_end.max(i + 1);
+            continue;
+        }
+        // The value ends at the next attribute: `&` (or a `?` typed for
+        // it); in the path part also `;`. A `#` does not end it (a PIN may
+        // hold one). Over-redacting a following attribute is harmless.
+        let in_path = uri[..i].find('?').is_none();
+        let end = uri[name_end + 1..]
+            .find(|c: char| {
+                c == '&'
+                    || c == '?'
+                    || c.is_whitespace()
+                    || c == '`'
+                    || c == '"'
+                    || (in_path && c == ';')
+            })
+            .map_or(uri.len(), |n| name_end + 1 + n);
+        out.push_str(&uri[at..=name_end]);
         out.push_str("***");
         at = end;
+        i = end;
     }
     out.push_str(&uri[at..]);
     out
@@ -142,9 +151,10 @@ fn pin_file(value: &str) -> Result<PathBuf, String> {
         value
     };
     if !path.starts_with('/') {
-        return Err(format!(
-            "pin-source `{value}` is not a file: URI or an absolute path; write pin-source=file:/run/secrets/hsm-pin (the file holds the PIN and nothing else)"
-        ));
+        return Err(
+            "pin-source is not a file: URI or an absolute path (its value is not shown: it may be the PIN); write pin-source=file:/run/secrets/hsm-pin (the file holds the PIN and nothing else)"
+                .to_owned(),
+        );
     }
     Ok(PathBuf::from(path))
 }
@@ -366,6 +376,37 @@ mod tests {
             ("pkcs11:token=pin-value", "pkcs11:token=pin-value"),
             ("pkcs11:token=t?pin-value", "pkcs11:token=t?pin-value"),
             ("pkcs11:object=xpin-value=1", "pkcs11:object=xpin-value=1"),
+            // Found by the attacker's review of issue 18: a `#` in the PIN,
+            // misspelt names, and a `?` typed for `&`.
+            (
+                "pkcs11:token=t?module-path=/m.so&pin-value=12#3456SECRET",
+                "pkcs11:token=t?module-path=/m.so&pin-value=***",
+            ),
+            (
+                "pkcs11:token=t?pin_value=SECRET",
+                "pkcs11:token=t?pin_value=***",
+            ),
+            (
+                "pkcs11:token=t?pinvalue=SECRET",
+                "pkcs11:token=t?pinvalue=***",
+            ),
+            (
+                "pkcs11:token=t?pin%2Dvalue=SECRET",
+                "pkcs11:token=t?pin%2Dvalue=***",
+            ),
+            (
+                "pkcs11:token=t?module-path=/m.so?pin-value=SECRET",
+                "pkcs11:token=t?module-path=/m.so?pin-value=***",
+            ),
+            (
+                "cannot read the PKCS#11 module /m.so?pin-value=SECRET: not found",
+                // Up to the next space: over-redacting is safe.
+                "cannot read the PKCS#11 module /m.so?pin-value=*** not found",
+            ),
+            (
+                "pkcs11:token=t?pin-source=file:/run/pin",
+                "pkcs11:token=t?pin-source=file:/run/pin",
+            ),
         ] {
             assert_eq!(redact_pin(uri), shown, "{uri}");
         }

@@ -41,11 +41,15 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     // set but empty is a configuration error before anything is created.
     let refresh_env = refresh_key_env()?;
     init_logging(settings.log_format);
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(serve(settings, refresh_env))
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(serve(settings, refresh_env));
+    // After the graceful shutdown: a blocking call stuck in a hung HSM
+    // must not keep the process alive past SIGTERM.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// `JWTKIT_REFRESH_KEY`: `None` when unset. Set but empty (or only
@@ -74,7 +78,11 @@ fn init_logging(format: LogFormat) {
         // vaultrs and rustify log every non-2xx answer at ERROR, the expected
         // ones too (a 404 for a state not yet written, a lost check-and-set
         // race); the store reports what matters itself.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,vaultrs=off,rustify=off"));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,vaultrs=off,rustify=off,cryptoki::mechanism=off",
+            )
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -209,6 +217,7 @@ fn open_key_store(settings: &Settings) -> Result<Arc<dyn KeyStore>, CliError> {
     if let Some(vault) = &settings.vault {
         return open_vault_store(&settings.store, vault);
     }
+    crate::warn_pin_value(&settings.store);
     jwt_keys::open_store(&settings.store).map_err(|e| {
         CliError::config(format!(
             "--store {}: {e}",
@@ -335,11 +344,16 @@ async fn build_service(
 ) -> Result<TokenService, CliError> {
     let store = open_key_store(settings)?;
     let (policy, explicit_policy) = rotation_policy(settings)?;
-    let mut builder = TokenService::builder()
-        .shared_key_store(store)
-        // An empty store gets the policy derived from the settings; an
-        // initialized one keeps its own unless the policy was set explicitly.
-        .init_key_store_with(settings.algorithm, policy.clone())
+    let mut builder = TokenService::builder().shared_key_store(store);
+    // An empty file store gets the policy derived from the settings (the
+    // embedded default creates itself); an initialized one keeps its own
+    // unless the policy was set explicitly. A store in an HSM is created by
+    // an operator (`jwtkit store init`): a mistyped `object=` must fail the
+    // start (not_initialized), never make new keys in the HSM.
+    if !settings.store.to_ascii_lowercase().starts_with("pkcs11:") {
+        builder = builder.init_key_store_with(settings.algorithm, policy.clone());
+    }
+    let mut builder = builder
         .issuer(issuer)
         .audience(&settings.audience)
         .access_ttl(settings.access_ttl)

@@ -154,6 +154,7 @@ pub(crate) fn run(command: &StoreCommand) -> Result<(), CliError> {
 /// decision of the command, from key states to the audit, is made at that
 /// instant), else the system clock.
 fn open(uri: &str, now: Option<i64>) -> Result<Arc<dyn KeyStore>, CliError> {
+    crate::warn_pin_value(uri);
     let clock: Arc<dyn Clock> = match now {
         Some(t) => Arc::new(ManualClock::new(t)),
         None => Arc::new(SystemClock),
@@ -602,7 +603,23 @@ fn audit_text(report: &AuditReport, uri: &str) -> String {
 }
 
 /// A store URI as shown on the terminal: a password in a URL and the PIN
-/// of a PKCS#11 URI (`pin-value=…`) replaced by `***`.
-fn shown_uri(uri: &str) -> String {
-    super::serve::config::redact_userinfo(uri)
+/// of a PKCS#11 URI (`pin-value=…`) replaced by `***`, and single-quoted
+/// when the shell would split or expand it (a PKCS#11 URI's `;`, `?`, `&`),
+/// so that a command suggested with it can be pasted as it is.
+pub(crate) fn shown_uri(uri: &str) -> String {
+    shell_quote(&super::serve::config::redact_userinfo(uri))
+}
+
+/// `text` as one shell word: as it is when it holds only characters no
+/// shell treats specially, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }

@@ -581,6 +581,7 @@ fn key_source(args: &VerifyArgs, algorithms: Vec<Algorithm>) -> Result<Source, C
     let source = match (&args.key.store, &args.key.jwks_url) {
         (Some(uri), _) => {
             // `--now` decides the key states too, so verify and `store audit` agree.
+            crate::warn_pin_value(uri);
             let store = match args.now {
                 Some(now) => jwt_keys::open_store_with_clock(uri, Arc::new(ManualClock::new(now))),
                 None => jwt_keys::open_store(uri),
@@ -858,7 +859,7 @@ fn unknown_key_message(args: &VerifyArgs, seen: &Seen<'_>, kid: &str) -> String 
                 .to_owned(),
         )
     } else if let Some(uri) = &k.store {
-        let uri = super::serve::config::redact_userinfo(uri);
+        let uri = super::store::shown_uri(uri);
         (
             format!("the store {uri}"),
             format!(

@@ -76,7 +76,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<SocketAddr>,
-    /// Key store for access tokens: file:DIR or env:NAME (kms:/vault: where built in)
+    /// Key store for access tokens: file:DIR or env:NAME (kms:, vault+https:// and
+    /// pkcs11: where built in; a pkcs11: store must be created first with `jwtkit store init`)
     /// [default: file:.jwtkit/keys, initialized on first start].
     #[arg(long, value_name = "URI")]
     pub(crate) store: Option<String>,
