@@ -695,3 +695,32 @@ async fn a_key_imported_by_another_client_never_signs() {
         "{err}"
     );
 }
+
+/// A module in a directory other users may write (and that is not sticky)
+/// is never loaded: someone could swap it for their own library between
+/// the check of the file and its loading (attacker's review of issue 18,
+/// which won that race and ran code in the process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_in_a_directory_others_may_write_is_refused() {
+    let Some(token) = shared_token() else { return };
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let copy = shared.join("module.so");
+    std::fs::copy(&token.hsm.module, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let uri = token.uri("writable-dir").replace(
+        &token.hsm.module.display().to_string(),
+        &copy.display().to_string(),
+    );
+    let store = jwt_keys::open_store(&uri).unwrap();
+    let err = store.active().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("directories no other user may change"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), jwt_keys::ErrorKind::InvalidConfig, "{err}");
+}

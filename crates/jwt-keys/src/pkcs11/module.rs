@@ -98,6 +98,11 @@ pub(crate) fn load(path: &Path) -> Result<Arc<Module>, Error> {
             "cannot resolve the PKCS#11 module path {shown}: {e}"
         ))
     })?;
+    check_directories(&canonical).map_err(|e| {
+        bad(format!(
+            "the PKCS#11 module {shown} runs inside this process, so it is loaded only from directories no other user may change: {e}"
+        ))
+    })?;
     let mut modules = registry().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(m) = modules.get(&canonical) {
         return Ok(m.clone());
@@ -117,6 +122,30 @@ pub(crate) fn load(path: &Path) -> Result<Arc<Module>, Error> {
     });
     modules.insert(canonical, module.clone());
     Ok(module)
+}
+
+/// Checks the directories that hold the module, up to `/`: each owned by
+/// root or this user and not writable by others, unless sticky (like
+/// `/tmp`, where no one can rename another user's file), the rule `--key`
+/// files follow. Otherwise another user could swap the checked file for
+/// their own between the check and the load (attacker's review of issue 18).
+fn check_directories(canonical: &Path) -> Result<(), Error> {
+    let mut dir = canonical.parent();
+    while let Some(d) = dir {
+        let meta = std::fs::metadata(d).map_err(|e| Error::io(d, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let sticky = meta.permissions().mode() & 0o1000 != 0;
+            if !sticky {
+                check_protection(d, &meta, Protection::Integrity)?;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
+        dir = d.parent();
+    }
+    Ok(())
 }
 
 impl Module {
