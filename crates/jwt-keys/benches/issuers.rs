@@ -22,8 +22,11 @@
 #[path = "../tests/issuer_server/mod.rs"]
 mod issuer_server;
 
+mod rounds;
+
+use rounds::{fmt, median, per_call, spread};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use issuer_server::{jwks, metadata, Answer, IssuerServer, Key};
@@ -45,34 +48,6 @@ struct Access {
     iat: i64,
     jti: String,
     scope: String,
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn spread(values: &[f64]) -> (f64, f64) {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (lo, hi)
-}
-
-fn fmt(ns: f64) -> String {
-    if ns >= 1000.0 {
-        format!("{:.2} µs", ns / 1000.0)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
-
-/// Times `f` over `iters` calls, in nanoseconds per call.
-fn per_call(iters: u64, f: &mut dyn FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
 }
 
 /// The three verifiers, loaded, and a token of the last issuer.

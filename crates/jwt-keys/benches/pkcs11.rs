@@ -16,6 +16,9 @@
 //! the algorithms (default ES256,EdDSA,RS256), `JWTKIT_BENCH_SESSIONS` the
 //! store's `max_sessions` (default 8).
 
+mod rounds;
+
+use rounds::{median, spread};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -28,17 +31,6 @@ use jwt_keys::{FileKeyStore, KeyStore, KeyStoreExt, RotationPolicy};
 const SIGNATURES: usize = 1_000;
 const TASKS: usize = 32;
 const PIN: &str = "bench-4711";
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn spread(values: &[f64]) -> (f64, f64) {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (lo, hi)
-}
 
 /// 1,000 tokens from 32 tasks; the time it took.
 async fn batch(store: &Arc<dyn KeyStore>) -> Duration {

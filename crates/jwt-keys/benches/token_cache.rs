@@ -16,9 +16,12 @@
 //! `JWTKIT_BENCH_ROUNDS` sets the number of rounds (default 31) and
 //! `JWTKIT_BENCH_ALGS` the algorithms (default ES256,RS256,EdDSA,HS256).
 
+mod rounds;
+
+use rounds::{fmt, median, per_call, spread};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jwt_core::{Algorithm, KeySet, Signer, SigningKey, Validation};
 use jwt_keys::{KeySource, TokenCacheOptions, Verifier};
@@ -50,34 +53,6 @@ fn claims(i: usize) -> serde_json::Value {
         "jti": format!("jti-{i:016}"),
         "scope": "read write",
     })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn spread(values: &[f64]) -> (f64, f64) {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (lo, hi)
-}
-
-fn fmt(ns: f64) -> String {
-    if ns >= 1000.0 {
-        format!("{:.2} µs", ns / 1000.0)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
-
-/// Times `f` over `iters` calls, in nanoseconds per call.
-fn per_call(iters: u64, f: &mut dyn FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
 }
 
 fn verifier(alg: Algorithm, key: &SigningKey, cache: bool) -> Verifier {

@@ -133,6 +133,31 @@ impl OwnedRuntime {
             runtime: Some(runtime),
         })
     }
+
+    /// A blocking verification: refused inside a tokio runtime; otherwise
+    /// `cached` (the synchronous path, entered in this runtime so that a key
+    /// set nearing expiry is refreshed on the background thread), and only
+    /// when it cannot decide (a `kid` not loaded, keys not loaded or too
+    /// old) the wait for `load` (the async verification, which fetches).
+    fn cached_or_loaded<T, F>(
+        &self,
+        cached: impl FnOnce() -> Result<T>,
+        load: impl FnOnce() -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        refuse_inside_runtime("verify::<T>(token)")?;
+        let decided = {
+            let _context = self.handle.enter();
+            cached()
+        };
+        match decided {
+            Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(_) }))
+            | Err(Error::StaleKeys { .. }) => self.handle.block_on(load()),
+            decided => decided,
+        }
+    }
 }
 
 impl Drop for OwnedRuntime {
@@ -179,20 +204,10 @@ impl Verifier {
     /// without verifying: await [`as_async`](Self::as_async)`().verify(token)`
     /// there instead.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
-        refuse_inside_runtime("verify::<T>(token)")?;
-        let runtime = &self.runtime.handle;
-        let cached = {
-            // Entered, so that a key set nearing expiry is refreshed on the
-            // background thread (`verify_cached` spawns onto the current runtime).
-            let _context = runtime.enter();
-            self.inner.verify_cached::<T>(token)
-        };
-        match cached {
-            // The two outcomes the cache cannot decide: load, then decide.
-            Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(_) }))
-            | Err(Error::StaleKeys { .. }) => runtime.block_on(self.inner.verify::<T>(token)),
-            decided => decided,
-        }
+        self.runtime.cached_or_loaded(
+            || self.inner.verify_cached::<T>(token),
+            || self.inner.verify::<T>(token),
+        )
     }
 
     /// Reloads the key set now, ignoring the cooldown (to load the keys
@@ -296,17 +311,10 @@ impl MultiIssuerVerifier {
     /// [`verify`](crate::MultiIssuerVerifier::verify); inside a tokio
     /// runtime, [`Error::InvalidConfig`] (setting `"runtime"`).
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>> {
-        refuse_inside_runtime("verify::<T>(token)")?;
-        let runtime = &self.runtime.handle;
-        let cached = {
-            let _context = runtime.enter();
-            self.inner.verify_cached::<T>(token)
-        };
-        match cached {
-            Err(Error::Core(jwt_core::Error::UnknownKey { kid: Some(_) }))
-            | Err(Error::StaleKeys { .. }) => runtime.block_on(self.inner.verify::<T>(token)),
-            decided => decided,
-        }
+        self.runtime.cached_or_loaded(
+            || self.inner.verify_cached::<T>(token),
+            || self.inner.verify::<T>(token),
+        )
     }
 
     /// Loads every issuer's metadata and keys now, and waits for it.
