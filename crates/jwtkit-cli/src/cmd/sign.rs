@@ -342,9 +342,7 @@ fn sign_with_store(
     crate::block_on(async {
         // The store decides at the same instant as the claims' `iat`/`exp`
         // (`--now` or the time read once above): one clock for the run.
-        let clock = std::sync::Arc::new(jwt_core::ManualClock::new(now));
-        crate::warn_pin_value(uri);
-        let store = jwt_keys::open_store_with_clock(uri, clock).map_err(CliError::from_keys)?;
+        let store = super::store::open(uri, Some(now))?;
         let active = store.active().await.map_err(CliError::from_keys)?;
         if let Some(alg) = wanted {
             if alg != active.alg {

@@ -152,8 +152,9 @@ pub(crate) fn run(command: &StoreCommand) -> Result<(), CliError> {
 
 /// Opens the store on the run's one clock: `--now` when given (every
 /// decision of the command, from key states to the audit, is made at that
-/// instant), else the system clock.
-fn open(uri: &str, now: Option<i64>) -> Result<Arc<dyn KeyStore>, CliError> {
+/// instant), else the system clock. Every command that takes a store URI
+/// but `serve` opens it here; a PIN in the URI is warned about.
+pub(crate) fn open(uri: &str, now: Option<i64>) -> Result<Arc<dyn KeyStore>, CliError> {
     crate::warn_pin_value(uri);
     let clock: Arc<dyn Clock> = match now {
         Some(t) => Arc::new(ManualClock::new(t)),

@@ -581,12 +581,7 @@ fn key_source(args: &VerifyArgs, algorithms: Vec<Algorithm>) -> Result<Source, C
     let source = match (&args.key.store, &args.key.jwks_url) {
         (Some(uri), _) => {
             // `--now` decides the key states too, so verify and `store audit` agree.
-            crate::warn_pin_value(uri);
-            let store = match args.now {
-                Some(now) => jwt_keys::open_store_with_clock(uri, Arc::new(ManualClock::new(now))),
-                None => jwt_keys::open_store(uri),
-            }
-            .map_err(CliError::from_keys)?;
+            let store = super::store::open(uri, args.now)?;
             jwt_keys::KeySource::Store(store)
         }
         (None, Some(url)) => jwt_keys::KeySource::Remote(url.clone()),
