@@ -118,6 +118,11 @@ use crate::policy::RotationPolicy;
 use crate::remote_store::{RemoteBackend, RemoteParts, WriteLock};
 use crate::store::{KeyRecord, KeyState, KeyStore, RotationReport};
 
+/// How many times a ledger that is not there is looked for again, and
+/// the pause before each look (see `load`).
+const LEDGER_REREADS: usize = 3;
+const LEDGER_REREAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(30);
+
 /// A [`KeyStore`] whose private keys live on a PKCS#11 token. The module
 /// docs describe the URI, the objects and the lifecycle on the token.
 pub struct Pkcs11KeyStore {
@@ -374,13 +379,26 @@ impl RemoteBackend for Pkcs11KeyStore {
     }
 
     async fn load(&self, previous: Option<Arc<Snapshot>>) -> Result<Snapshot> {
-        let (label, cache) = (self.object.clone(), self.public_keys.clone());
-        let snap = self
-            .token
-            .run("read the ledger", Retry::Idempotent, move |c| {
-                state::read_snapshot(c, &label, &cache)
-            })
-            .await?;
+        let read = || {
+            let (label, cache) = (self.object.clone(), self.public_keys.clone());
+            self.token
+                .run("read the ledger", Retry::Idempotent, move |c| {
+                    state::read_snapshot(c, &label, &cache)
+                })
+        };
+        let mut snap = read().await?;
+        // While another process swaps the ledger (writes the new generation,
+        // destroys the old), SoftHSM's file store can show neither object
+        // to a reader for a moment: a store that looks uninitialized is
+        // looked at again before it is called so (a `rotate --if-due` from
+        // two processes saw `not_initialized` in CI without this).
+        for _ in 0..LEDGER_REREADS {
+            if snap.ledger.is_some() {
+                break;
+            }
+            tokio::time::sleep(LEDGER_REREAD_PAUSE).await;
+            snap = read().await?;
+        }
         if snap.ledger.is_none() && previous.is_some_and(|p| p.ledger.is_some()) {
             // A ledger does not vanish: the token was swapped or reset, or
             // someone deleted the store's objects.
