@@ -20,7 +20,7 @@ use jwt_keys::pkcs11::{Pin, Pkcs11Error, Pkcs11KeyStore};
 use jwt_keys::{conformance, Error, KeySource, KeyState, KeyStore, KeyStoreExt, Verifier};
 use remote_servers::verify_independently;
 use serde_json::json;
-use softhsm::{key_id, shared_token, unique_object, verify_with_pyjwt, PIN};
+use softhsm::{key_id, own_token, shared_token, unique_object, verify_with_pyjwt, PIN};
 
 /// A fresh, uninitialized store on the suite's clock.
 async fn make(clock: Arc<ManualClock>) -> Option<(Arc<dyn KeyStore>, ())> {
@@ -264,7 +264,9 @@ async fn private_keys_never_leave_the_token_and_retirement_destroys_them() {
 /// leftovers and keys no ledger names (an interrupted rotation's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_is_written_then_swapped_and_readers_take_the_newest_valid_one() {
-    let Some(token) = shared_token() else { return };
+    let Some(token) = own_token("ledger") else {
+        return;
+    };
     let object = unique_object("swap");
     let clock = Arc::new(ManualClock::new(conformance::T0));
     let store = token.store(&object, clock.clone());
@@ -366,7 +368,9 @@ async fn the_ledger_is_written_then_swapped_and_readers_take_the_newest_valid_on
 /// soon as that process ends; a damaged lock object is removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_lock_waits_for_a_live_writer_and_takes_over_from_a_dead_one() {
-    let Some(token) = shared_token() else { return };
+    let Some(token) = own_token("lock") else {
+        return;
+    };
     let object = unique_object("lock");
     let store = token
         .builder(&object)
@@ -653,7 +657,9 @@ async fn uris_pins_and_mistakes() {
 /// 18, which made the store sign with an imported key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_imported_by_another_client_never_signs() {
-    let Some(token) = shared_token() else { return };
+    let Some(token) = own_token("imported") else {
+        return;
+    };
     let clock = Arc::new(ManualClock::new(conformance::T0));
     let object = unique_object("imported");
     let store = token.store(&object, clock.clone());

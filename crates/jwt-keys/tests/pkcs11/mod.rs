@@ -6,8 +6,9 @@
 //! `JWTKIT_TEST_SOFTHSM_UTIL`, `SOFTHSM2_CONF` with a token directory under
 //! `.services/softhsm`) is a real PKCS#11 module. It finds the tokens of
 //! its directory when it is initialized, once per process, so each test
-//! binary creates its one token before any store loads the module, and its
-//! tests tell their stores apart by name (`object=`). Without SoftHSM the
+//! binary creates its tokens before any store loads the module: one its
+//! tests share, telling their stores apart by name (`object=`), and one for
+//! each test that writes objects beside its stores ([`own_token`]). Without SoftHSM the
 //! tests say how to run them and pass, unless `JWTKIT_REQUIRE_SERVICES=1`.
 #![allow(dead_code)] // each test file uses a different part
 
@@ -169,10 +170,10 @@ impl TestToken {
             let Ok(bytes) = std::fs::read(path.join("token.object")) else {
                 continue;
             };
-            if bytes
-                .windows(self.label.len())
-                .any(|w| w == self.label.as_bytes())
-            {
+            // C_InitToken's label: 32 bytes, padded with spaces (so that
+            // `…-pkcs11` does not match the token `…-pkcs11-1`).
+            let padded = format!("{:<32}", self.label);
+            if bytes.windows(32).any(|w| w == padded.as_bytes()) {
                 return path;
             }
         }
@@ -217,28 +218,63 @@ impl TestToken {
     }
 }
 
-/// The test binary's token: created once, before any store loads the
-/// module (SoftHSM finds tokens only when it is initialized). Its label is
-/// the binary's name (`jwtkit-test-pkcs11`, …): the token of an earlier run
-/// is deleted first, so that runs do not pile tokens up (no test hook runs
-/// when a test binary exits).
-pub fn shared_token() -> Option<&'static TestToken> {
-    static TOKEN: OnceLock<Option<TestToken>> = OnceLock::new();
-    TOKEN
+/// Tests that write objects through a session of their own (as an HSM
+/// administrator or another client would) each get a token of their own,
+/// by one of these names. SoftHSM2's file store races when two sessions of
+/// one process write objects of the same token at once: a `C_CreateObject`
+/// that overlaps another session's re-index of the token can fail with
+/// `CKR_TEMPLATE_INCONSISTENT` (CI saw it in
+/// `a_key_imported_by_another_client_never_signs` while other tests
+/// rotated their stores on the shared token).
+pub const OWN_TOKENS: [&str; 3] = ["ledger", "lock", "imported"];
+
+/// The test binary's tokens: the shared one and one per name of
+/// [`OWN_TOKENS`], all created once, before any store loads the module
+/// (SoftHSM finds tokens only when it is initialized). Their labels start
+/// with the binary's name (`jwtkit-test-pkcs11`, …): the tokens of an
+/// earlier run are deleted first, so that runs do not pile tokens up (no
+/// test hook runs when a test binary exits).
+fn tokens() -> Option<&'static [TestToken]> {
+    static TOKENS: OnceLock<Option<Vec<TestToken>>> = OnceLock::new();
+    TOKENS
         .get_or_init(|| {
             let hsm = softhsm()?;
             let exe = std::env::current_exe().expect("the test binary's path");
             let stem = exe.file_stem().unwrap().to_string_lossy();
             // `pkcs11_recovery-0123abcd…`: cargo's hash after the last `-`.
             let name = stem.rsplit_once('-').map_or(&*stem, |(n, _)| n);
-            let mut label = format!("jwtkit-test-{name}");
-            label.truncate(32);
-            let _ = Command::new(&hsm.util)
-                .args(["--delete-token", "--token", &label])
-                .output();
-            Some(TestToken::create_labelled(&hsm, label))
+            let mut base = format!("jwtkit-test-{name}");
+            base.truncate(29);
+            let labels = std::iter::once(base.clone())
+                .chain((1..=OWN_TOKENS.len()).map(|i| format!("{base}-{i}")));
+            Some(
+                labels
+                    .map(|label| {
+                        let _ = Command::new(&hsm.util)
+                            .args(["--delete-token", "--token", &label])
+                            .output();
+                        TestToken::create_labelled(&hsm, label)
+                    })
+                    .collect(),
+            )
         })
-        .as_ref()
+        .as_deref()
+}
+
+/// The token the binary's tests share (each test tells its stores apart
+/// by name, `object=`).
+pub fn shared_token() -> Option<&'static TestToken> {
+    tokens().map(|t| &t[0])
+}
+
+/// The token of the one test that writes objects beside its stores under
+/// `name` (one of [`OWN_TOKENS`]).
+pub fn own_token(name: &str) -> Option<&'static TestToken> {
+    let i = OWN_TOKENS
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| panic!("{name:?} is not in OWN_TOKENS"));
+    tokens().map(|t| &t[i + 1])
 }
 
 /// Writes a file readable by its owner only.
