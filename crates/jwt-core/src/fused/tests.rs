@@ -1,5 +1,6 @@
-//! The fused pass must never accept what the two-pass path refuses, and
-//! must produce the same value and registered claims when it accepts.
+//! The fused pass, and the flat path before it, must never accept what the
+//! two-pass path refuses, and must produce the same value and registered
+//! claims when they accept.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -9,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::parse;
+use super::{flat, parse};
 use crate::claims::Registered;
 
 fn summary(r: &Registered<'_>) -> String {
@@ -32,6 +33,7 @@ fn summary(r: &Registered<'_>) -> String {
 /// two-pass one does not, or disagrees with it. Returns whether the fused
 /// path was taken.
 fn agree<T: DeserializeOwned + PartialEq + Debug>(payload: &str) -> bool {
+    agree_flat::<T>(payload);
     let mut fused_reg = Registered::default();
     let fused = parse::<T>(payload, &mut fused_reg);
     let two_pass = Registered::parse(payload)
@@ -50,6 +52,30 @@ fn agree<T: DeserializeOwned + PartialEq + Debug>(payload: &str) -> bool {
         }
         (Some(t), None) => {
             panic!("the fused pass accepted {payload} as {t:?}; the two-pass path refuses it")
+        }
+    }
+}
+
+/// The same for the flat path: returns whether it was taken.
+fn agree_flat<T: DeserializeOwned + PartialEq + Debug>(payload: &str) -> bool {
+    let mut flat_reg = Registered::default();
+    let flat = flat::parse::<T>(payload, &mut flat_reg);
+    let two_pass = Registered::parse(payload)
+        .ok()
+        .and_then(|reg| serde_json::from_str::<T>(payload).ok().map(|t| (t, reg)));
+    match (flat, two_pass) {
+        (None, _) => false,
+        (Some(t), Some((expected, reg))) => {
+            assert_eq!(t, expected, "flat: different value for {payload}");
+            assert_eq!(
+                summary(&flat_reg),
+                summary(&reg),
+                "flat: different registered claims for {payload}"
+            );
+            true
+        }
+        (Some(t), None) => {
+            panic!("the flat path accepted {payload} as {t:?}; the two-pass path refuses it")
         }
     }
 }
@@ -369,5 +395,141 @@ proptest! {
     #[test]
     fn fused_never_disagrees_with_two_passes(p in payload()) {
         all_types(&p);
+    }
+}
+
+#[test]
+fn flat_payloads_take_the_flat_path() {
+    for payload in [
+        SAMPLE,
+        "{}",
+        " { \"sub\" : \"a\" ,\n\t\"exp\":0 } \r\n",
+        r#"{"sub":"a","aud":["x","y"],"admin":true,"scope":null,"n":18446744073709551615}"#,
+        r#"{"sub":"é ☃","aud":[],"exp":4000000000,"tags":[ "a" , "b" ]}"#,
+    ] {
+        assert!(agree_flat::<Map<String, Value>>(payload), "{payload}");
+        assert!(agree_flat::<Value>(payload), "{payload}");
+        assert!(agree_flat::<HashMap<String, Value>>(payload), "{payload}");
+        assert!(agree_flat::<Newtype>(payload), "{payload}");
+        assert!(
+            agree_flat::<Option<Map<String, Value>>>(payload),
+            "{payload}"
+        );
+    }
+    assert!(agree_flat::<Sample>(SAMPLE));
+    assert!(agree_flat::<Flat>(SAMPLE));
+    assert!(agree_flat::<TupleAud>(r#"{"exp":4000000000,"aud":["a"]}"#));
+    assert!(agree_flat::<Loose>(
+        r#"{"sub":"a","aud":["x"],"role":"admin","exp":3}"#
+    ));
+}
+
+#[test]
+fn what_the_flat_path_cannot_read_exactly_goes_on() {
+    for payload in [
+        // escapes, control characters, signs, fractions, exponents, big
+        // numbers, leading zeros, nesting, mixed arrays, bad syntax
+        r#"{"sub":"a\"b"}"#,
+        r#"{"\u0073ub":"a"}"#,
+        "{\"sub\":\"a\u{1}b\"}",
+        r#"{"exp":-1}"#,
+        r#"{"exp":-0}"#,
+        r#"{"exp":1.5}"#,
+        r#"{"exp":1e3}"#,
+        r#"{"exp":1E3}"#,
+        r#"{"exp":18446744073709551616}"#,
+        r#"{"exp":01}"#,
+        r#"{"a":{}}"#,
+        r#"{"a":[1]}"#,
+        r#"{"a":["x",1]}"#,
+        r#"{"a":[["x"]]}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":truex}"#,
+        r#"{"a":"x",}"#,
+        r#"{,"a":"x"}"#,
+        r#"{"a":"x""b":1}"#,
+        r#"{"a" "x"}"#,
+        r#"{"a":"x"} x"#,
+        r#"{"a":"x"}}"#,
+        r#"{"a":"x""#,
+        r#"{"a":"x"#,
+        "{",
+        "",
+        "[]",
+        // duplicates and private names, which the two-pass path refuses
+        r#"{"sub":"a","sub":"b"}"#,
+        r#"{"x":1,"x":2}"#,
+        r#"{"$serde_json::private::RawValue":"1"}"#,
+    ] {
+        for taken in [
+            agree_flat::<Map<String, Value>>(payload),
+            agree_flat::<Value>(payload),
+            agree_flat::<Loose>(payload),
+            agree_flat::<Flat>(payload),
+        ] {
+            assert!(!taken, "flat path taken for {payload}");
+        }
+    }
+    // The caller's type decides the rest, as with serde_json.
+    assert!(!agree_flat::<Strict>(r#"{"sub":"a","exp":3,"x":1}"#));
+    assert!(!agree_flat::<TupleAud>(
+        r#"{"exp":4000000000,"aud":["a","b"]}"#
+    ));
+    // serde_json reads a plain string as bytes; so does the replay.
+    assert!(agree_flat::<Bytes>(r#"{"exp":1,"name":"a"}"#));
+}
+
+fn flat_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("false".to_owned()),
+        Just("0".to_owned()),
+        Just("00".to_owned()),
+        Just("-0".to_owned()),
+        Just("7".to_owned()),
+        Just("1.5".to_owned()),
+        Just("2e9".to_owned()),
+        Just("4000000000".to_owned()),
+        Just("18446744073709551615".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        Just("\"x\"".to_owned()),
+        Just("\"a\\\"b\"".to_owned()),
+        Just("\"\u{7}\"".to_owned()),
+        Just("\"é\"".to_owned()),
+        Just("[]".to_owned()),
+        Just("[\"a\",\"b\"]".to_owned()),
+        Just("[\"a\",1]".to_owned()),
+        Just("{}".to_owned()),
+    ]
+}
+
+fn ws() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just(""), Just(""), Just(" "), Just("\n\t"), Just("\u{b}")]
+}
+
+fn flat_payload() -> impl Strategy<Value = String> {
+    prop::collection::vec((ws(), json_string(), ws(), flat_value(), ws()), 0..7).prop_map(
+        |members| {
+            let body: Vec<String> = members
+                .into_iter()
+                .map(|(a, k, b, v, c)| format!("{a}{k}{b}:{v}{c}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #[test]
+    fn flat_never_disagrees_with_two_passes(p in flat_payload()) {
+        agree_flat::<Map<String, Value>>(&p);
+        agree_flat::<Value>(&p);
+        agree_flat::<Sample>(&p);
+        agree_flat::<Loose>(&p);
+        agree_flat::<Flat>(&p);
+        agree_flat::<Strict>(&p);
+        agree_flat::<Option<Map<String, Value>>>(&p);
     }
 }
