@@ -119,13 +119,19 @@ impl<'de> Cursor<'de> {
     }
 
     /// The next byte after whitespace, not consumed.
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
         self.bytes.get(self.at).copied()
     }
 
     /// Consumes `b` (after whitespace) or gives up.
+    #[inline]
     fn eat(&mut self, b: u8) -> Option<()> {
+        if self.bytes.get(self.at) == Some(&b) {
+            self.at += 1;
+            return Some(());
+        }
         (self.peek()? == b).then(|| self.at += 1)
     }
 
@@ -161,6 +167,21 @@ impl<'de> Cursor<'de> {
         }
         self.at = end + 1;
         // Both ends are ASCII quotes, so these are character boundaries.
+        self.text.get(start..end)
+    }
+
+    /// [`Self::plain_str`] for short strings (member names): a byte loop.
+    #[inline]
+    fn short_str(&mut self) -> Option<&'de str> {
+        let start = self.at + 1;
+        let mut end = start;
+        while !SPECIAL[usize::from(*self.bytes.get(end)?)] {
+            end += 1;
+        }
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.at = end + 1;
         self.text.get(start..end)
     }
 
@@ -269,7 +290,7 @@ impl<'r, 'de> Members<'r, 'de> {
         if self.c.peek()? != b'"' {
             return None;
         }
-        let name = self.c.plain_str()?;
+        let name = self.c.short_str()?;
         self.c.eat(b':')?;
         let slot = Slot::of(name);
         if slot.is_none() {
