@@ -154,6 +154,50 @@ async fn verify_with_jsonwebtoken(http: &reqwest::Client, server: &Server, token
         .claims
 }
 
+/// The authorization server metadata at both of its names (RFC 8414,
+/// OpenID Connect Discovery): the issuer exactly, endpoints under it, the
+/// JWKS it names answering with the token's keys, cached like the JWKS.
+async fn metadata(http: &reqwest::Client, server: &Server) -> Value {
+    let mut documents = Vec::new();
+    for name in ["openid-configuration", "oauth-authorization-server"] {
+        let response = http
+            .get(server.url(&format!("/.well-known/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        documents.push(response.json::<Value>().await.unwrap());
+    }
+    assert_eq!(documents[0], documents[1]);
+    let doc = documents.pop().unwrap();
+    let base = server.base.as_str();
+    assert_eq!(doc["issuer"], base);
+    assert_eq!(doc["jwks_uri"], format!("{base}/.well-known/jwks.json"));
+    assert_eq!(doc["token_endpoint"], format!("{base}/token"));
+    assert_eq!(doc["revocation_endpoint"], format!("{base}/revoke"));
+    assert_eq!(doc["grant_types_supported"], json!(["refresh_token"]));
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        json!(["none"])
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    let jwks: Value = http
+        .get(str_of(&doc, "jwks_uri"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!jwks["keys"].as_array().unwrap().is_empty());
+    doc
+}
+
 /// The flow of the issue: issue → userinfo → refresh → reuse (invalid_grant,
 /// successor revoked too) → revoke → refresh refused.
 async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
@@ -192,6 +236,12 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
     // An independent verifier accepts it with the published keys.
     let claims = verify_with_jsonwebtoken(http, server, access).await;
     assert_eq!(claims["jti"], info["jti"]);
+    // The session is visible in the token: `sid`, the same for every token
+    // of the session (checked after the refresh below), another for another
+    // session.
+    assert_eq!(info["sid"], claims["sid"]);
+    assert!(info["sid"].as_str().is_some_and(|s| s.len() >= 16), "{info}");
+    metadata(http, server).await;
 
     // A refresh token is not an access token, and vice versa.
     let response = http
@@ -226,6 +276,7 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
         .unwrap();
     assert_eq!(info2["scope"], "read write");
     assert_ne!(info2["jti"], info["jti"]);
+    assert_eq!(info2["sid"], info["sid"]);
 
     // Reuse of the consumed token: invalid_grant, and the successor dies too.
     let (status, body) = refresh(http, server, refresh1).await;
@@ -249,6 +300,16 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
 
     // Revoke (RFC 7009): 200, then the session no longer refreshes.
     let pair3 = issue(http, server, "bob", json!({})).await;
+    let info3: Value = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(str_of(&pair3, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(info3["sid"], info["sid"]);
     let refresh3 = str_of(&pair3, "refresh_token");
     let response = http
         .post(server.url("/revoke"))
@@ -671,4 +732,144 @@ async fn healthz_and_refresh_answer_503_while_redis_is_down() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The discovery document is accepted by the consumers that configure
+/// themselves from an issuer URL: `jwtkit verify --issuer-url`, PyJWT's
+/// `PyJWKClient` on its `jwks_uri`, and OpenBao's JWT auth method with
+/// `oidc_discovery_url` (a real OpenBao, which logs the token's subject in).
+#[tokio::test]
+async fn the_discovery_document_is_accepted_by_jwtkit_pyjwt_and_openbao() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let doc = metadata(&http, &server).await;
+    let pair = issue(&http, &server, "dora", json!({"scope": "read"})).await;
+    let access = str_of(&pair, "access_token");
+
+    // 1. jwtkit itself, from the issuer URL alone.
+    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args([
+            "verify",
+            "--issuer-url",
+            &server.base,
+            "--aud",
+            "api",
+            "--json",
+        ])
+        .arg(access)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(verified["claims"]["sub"], "dora");
+
+    // 2. PyJWT's PyJWKClient, on the document's jwks_uri.
+    if let Some(python) = jwtkit_test_support::service("JWTKIT_TEST_PYTHON", "a Python with PyJWT")
+    {
+        let script = r#"
+import json, sys, urllib.request
+import jwt
+doc = json.load(urllib.request.urlopen(sys.argv[1] + "/.well-known/openid-configuration"))
+assert doc["issuer"] == sys.argv[1], doc
+client = jwt.PyJWKClient(doc["jwks_uri"])
+key = client.get_signing_key_from_jwt(sys.argv[2])
+claims = jwt.decode(sys.argv[2], key, algorithms=doc["id_token_signing_alg_values_supported"],
+                    audience="api", issuer=doc["issuer"])
+print(claims["sub"])
+"#;
+        let out = Command::new(python)
+            .args(["-c", script, &server.base, access])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "PyJWT: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "dora");
+    }
+
+    // 3. OpenBao's JWT auth method, configured with oidc_discovery_url.
+    let (Some(addr), Some(root)) = (
+        jwtkit_test_support::service("JWTKIT_TEST_VAULT_ADDR", "OpenBao (Vault API)"),
+        jwtkit_test_support::service("JWTKIT_TEST_VAULT_TOKEN", "OpenBao's root token"),
+    ) else {
+        return;
+    };
+    let mount = format!(
+        "jwtkit-serve-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let bao = |method: reqwest::Method, path: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{}/v1/{path}", addr.trim_end_matches('/'));
+        let root = root.clone();
+        async move {
+            let response = http
+                .request(method, url)
+                .header("X-Vault-Token", root)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            (status, text)
+        }
+    };
+    let (status, text) = bao(
+        reqwest::Method::POST,
+        format!("sys/auth/{mount}"),
+        json!({"type": "jwt"}),
+    )
+    .await;
+    assert!(status.is_success(), "enable jwt auth: {status} {text}");
+    let (status, text) = bao(
+        reqwest::Method::POST,
+        format!("auth/{mount}/config"),
+        json!({"oidc_discovery_url": doc["issuer"], "bound_issuer": doc["issuer"]}),
+    )
+    .await;
+    assert!(
+        status.is_success(),
+        "configure oidc_discovery_url: {status} {text}"
+    );
+    let (status, text) = bao(
+        reqwest::Method::POST,
+        format!("auth/{mount}/role/api"),
+        json!({"role_type": "jwt", "bound_audiences": ["api"], "user_claim": "sub",
+               "token_policies": ["default"], "token_ttl": "1m"}),
+    )
+    .await;
+    assert!(status.is_success(), "create role: {status} {text}");
+    let (status, text) = bao(
+        reqwest::Method::POST,
+        format!("auth/{mount}/login"),
+        json!({"role": "api", "jwt": access}),
+    )
+    .await;
+    let _ = bao(
+        reqwest::Method::DELETE,
+        format!("sys/auth/{mount}"),
+        json!({}),
+    )
+    .await;
+    assert!(
+        status.is_success(),
+        "OpenBao login with the access token: {status} {text}"
+    );
+    let login: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(login["auth"]["metadata"]["role"], "api", "{login}");
+    assert!(login["auth"]["client_token"].is_string(), "{login}");
 }

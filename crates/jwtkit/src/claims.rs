@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Claims the service sets itself; refused as custom claims.
-pub const RESERVED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
+pub const RESERVED_CLAIMS: [&str; 8] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid"];
 
 /// The `aud` claim: one audience or several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,13 @@ pub struct AccessClaims {
     pub iat: i64,
     /// The token's unique id (log this, never the token).
     pub jti: String,
+    /// The session (refresh family) the token belongs to, as in OpenID
+    /// Connect's `sid`: every access token of one login carries the same
+    /// one, so a resource server can tie tokens to a session, and
+    /// introspection or a logout list can end it before `exp`. Absent in
+    /// tokens signed by versions before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// The OAuth client the token was issued to, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,

@@ -14,7 +14,7 @@ use jwt_keys::{
     TokenCacheStats,
 };
 use jwt_refresh::{
-    NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
+    FamilyId, NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -231,7 +231,7 @@ impl TokenService {
     /// `claims` (any type that serializes to a JSON object, or `()` for none)
     /// go into every access token of the session, refreshed ones included —
     /// e.g. `client_id`, `scope`, roles. The registered claims the service
-    /// sets (`iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`) are refused
+    /// sets (`iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`, `sid`) are refused
     /// ([`Error::InvalidRequest`]), as are claims over 4 KiB of JSON (they are
     /// kept with the session in the refresh store).
     pub async fn issue<C: Serialize + ?Sized>(
@@ -343,7 +343,10 @@ impl TokenService {
         {
             Some(status) if status.is_active() && status.record.subject == sub => {
                 let extra = stored_claims(&status.record)?;
-                Some(self.sign_access(&sub, &extra).await?)
+                Some(
+                    self.sign_access(&sub, &status.record.family, &extra)
+                        .await?,
+                )
             }
             _ => None,
         };
@@ -370,7 +373,10 @@ impl TokenService {
                     Some(token) => token,
                     // A replay within the reuse grace (the token was already
                     // consumed when looked up): a retry gets the same successor.
-                    None => self.sign_access(&sub, &stored_claims(&new)?).await?,
+                    None => {
+                        self.sign_access(&sub, &new.family, &stored_claims(&new)?)
+                            .await?
+                    }
                 };
                 let pair = self.finish_pair(&new, access_token)?;
                 tracing::info!(session = %new.family, generation = new.generation,
@@ -382,7 +388,7 @@ impl TokenService {
             } => {
                 tracing::warn!(session = %family, newly_revoked = revoked,
                     "refresh token reuse detected: the session is revoked");
-                self.forget_subject_tokens(&sub);
+                self.forget_session_tokens(&family);
                 Err(Error::grant(GrantRefusal::Reused))
             }
             RotateOutcome::Expired => Err(Error::grant(GrantRefusal::Expired)),
@@ -395,13 +401,13 @@ impl TokenService {
 
     /// Revokes the session (refresh family) of a refresh token: the token, its
     /// predecessors and successors stop refreshing. Access tokens already
-    /// issued stay valid until they expire; the subject's are dropped from
-    /// the verified-token cache (access tokens carry no session id yet, so
-    /// all of the subject's: its other sessions' tokens are verified afresh
-    /// at their next use). `Ok(false)` when the session was already revoked
-    /// or gone; an invalid token is [`Error::InvalidGrant`].
+    /// issued stay valid until they expire (a resource server that must see
+    /// the logout at once checks their `sid`, the session id); the session's
+    /// are dropped from the verified-token cache. `Ok(false)` when the
+    /// session was already revoked or gone; an invalid token is
+    /// [`Error::InvalidGrant`].
     pub async fn revoke_session(&self, refresh_token: &str) -> Result<bool> {
-        let (jti, sub) = self.verify_refresh(refresh_token)?;
+        let (jti, _) = self.verify_refresh(refresh_token)?;
         let family = jti.family();
         let revoked = self
             .inner
@@ -409,7 +415,7 @@ impl TokenService {
             .revoke_family(&family)
             .await
             .map_err(Error::RefreshStore)?;
-        self.forget_subject_tokens(&sub);
+        self.forget_session_tokens(&family);
         tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
         Ok(revoked)
     }
@@ -554,6 +560,12 @@ impl TokenService {
             .forget_cached_tokens(CachedTokens::Subject(subject));
     }
 
+    fn forget_session_tokens(&self, family: &FamilyId) {
+        self.inner
+            .access
+            .forget_cached_tokens(CachedTokens::Session(&family.to_string()));
+    }
+
     /// The kids the in-memory verifier currently knows (a retiring key is
     /// left out once its grace has ended).
     pub fn loaded_kids(&self) -> Vec<String> {
@@ -578,18 +590,25 @@ impl TokenService {
     }
 
     async fn mint(&self, record: &RefreshRecord, extra: &Map<String, Value>) -> Result<TokenPair> {
-        let access_token = self.sign_access(&record.subject, extra).await?;
+        let access_token = self
+            .sign_access(&record.subject, &record.family, extra)
+            .await?;
         self.finish_pair(record, access_token)
     }
 
-    /// Signs an access token for `subject` (through the key store: this is the
-    /// step that can fail on a remote backend).
-    async fn sign_access(&self, subject: &str, extra: &Map<String, Value>) -> Result<String> {
+    /// Signs an access token for `subject` in session `family` (through the
+    /// key store: this is the step that can fail on a remote backend).
+    async fn sign_access(
+        &self,
+        subject: &str,
+        family: &FamilyId,
+        extra: &Map<String, Value>,
+    ) -> Result<String> {
         let now = self.inner.clock.now();
         let access_jti = random_id()?;
-        let mut claims = Map::with_capacity(6 + extra.len());
+        let mut claims = Map::with_capacity(7 + extra.len());
         // Custom claims first, registered claims last: stored claims can never
-        // override `iss`, `sub`, `aud`, `exp`, `iat` or `jti`.
+        // override `iss`, `sub`, `aud`, `exp`, `iat`, `jti` or `sid`.
         for (k, v) in extra {
             claims.insert(k.clone(), v.clone());
         }
@@ -602,6 +621,7 @@ impl TokenService {
         );
         claims.insert("iat".into(), now.into());
         claims.insert("jti".into(), access_jti.clone().into());
+        claims.insert("sid".into(), family.to_string().into());
         let access_token = self
             .inner
             .key_store

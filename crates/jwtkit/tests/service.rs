@@ -232,6 +232,14 @@ async fn issue_verify_refresh_reuse_and_expiry_on_an_injected_clock() {
     let claims2: AccessClaims = tokens.verify_access(&pair2.access_token).unwrap();
     assert_eq!(claims2.extra["roles"], json!(["admin"]));
     assert_ne!(claims2.jti, claims.jti);
+    // Every access token of the session carries its id (`sid`), not as a
+    // custom claim.
+    assert_eq!(claims2.sid.as_deref(), Some(pair.session.as_str()));
+    assert_eq!(claims2.sid, claims.sid);
+    assert!(!claims2.extra.contains_key("sid"));
+    let other = tokens.issue("alice", &()).await.unwrap();
+    let other: AccessClaims = tokens.verify_access(&other.access_token).unwrap();
+    assert_ne!(other.sid, claims.sid);
 
     // Reuse: the session dies, successor included.
     assert!(matches!(
@@ -273,7 +281,7 @@ async fn issue_verify_refresh_reuse_and_expiry_on_an_injected_clock() {
 async fn reserved_and_oversized_custom_claims_are_refused() {
     let c = clock();
     let tokens = base(&c).build().await.unwrap();
-    for name in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"] {
+    for name in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid"] {
         let err = tokens
             .issue("alice", &json!({ name: 1 }))
             .await

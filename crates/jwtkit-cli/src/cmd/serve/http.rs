@@ -42,6 +42,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/token", post(token))
         .route("/revoke", post(revoke))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/healthz", get(healthz))
         .merge(userinfo)
         .fallback(not_found)
@@ -449,6 +451,57 @@ async fn jwks(State(state): State<Arc<AppState>>) -> Response {
         }
         Err(e) => service_error(&e),
     }
+}
+
+/// The authorization server's metadata (RFC 8414; the same document at
+/// OpenID Connect Discovery's name): where the keys and the endpoints are,
+/// for clients and resource servers that configure themselves from the
+/// issuer URL (`jwtkit verify --issuer-url`, OpenBao's and Vault's
+/// `oidc_discovery_url`, PyJWT's `PyJWKClient` on `jwks_uri`). Cached like
+/// the JWKS.
+async fn metadata(State(state): State<Arc<AppState>>) -> Response {
+    let jwks = match state.tokens.jwks().await {
+        Ok(jwks) => jwks,
+        Err(e) => return service_error(&e),
+    };
+    // The algorithms of the published keys (pending, active, retiring), in
+    // their order, once each.
+    let mut algs: Vec<String> = Vec::new();
+    for alg in jwks.keys.iter().filter_map(|k| k.alg.clone()) {
+        if !algs.contains(&alg) {
+            algs.push(alg);
+        }
+    }
+    let issuer = state.tokens.issuer();
+    let base = issuer.trim_end_matches('/');
+    let body = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "token_endpoint": format!("{base}/token"),
+        "revocation_endpoint": format!("{base}/revoke"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        // Tokens are issued by the admin's JSON request, not an OAuth
+        // grant; the one grant this endpoint takes is the refresh.
+        "grant_types_supported": ["refresh_token"],
+        // There is no authorization endpoint.
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        // Refresh and revocation need no client authentication: the refresh
+        // token is the credential (public clients, RFC 6749 §2.1).
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        // Access tokens are JWTs (RFC 9068) signed with these; OpenID
+        // Connect has no name for that list, so it is given as the ID-token
+        // one too, which is what discovery clients constrain keys by.
+        "id_token_signing_alg_values_supported": algs,
+        "access_token_signing_alg_values_supported": algs,
+    });
+    let max_age = state.tokens.jwks_max_age().as_secs();
+    let mut response = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        response.headers_mut().insert(CACHE_CONTROL, v);
+    }
+    response
 }
 
 async fn userinfo(Claims(claims): Claims<Map<String, Value>>) -> Response {
