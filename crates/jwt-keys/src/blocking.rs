@@ -229,6 +229,12 @@ impl Verifier {
         self.inner.cached_kids()
     }
 
+    /// The public keys that verify now, as a JWKS (empty before the first
+    /// load); see [`crate::Verifier::cached_jwks`].
+    pub fn cached_jwks(&self) -> jwt_core::Jwks {
+        self.inner.cached_jwks()
+    }
+
     /// How many fetches succeeded so far (for metrics and tests).
     pub fn fetch_count(&self) -> u64 {
         self.inner.fetch_count()

@@ -137,6 +137,7 @@ fn the_first_use_fetches_and_later_ones_use_the_cache() {
         v.cached_kids().is_empty(),
         "nothing is fetched when building"
     );
+    assert!(v.cached_jwks().keys.is_empty());
     assert_eq!(provider.hits(), 0);
 
     assert_eq!(outcome(v.verify(&a.token(T0))), "ok 2024-a");
@@ -147,6 +148,12 @@ fn the_first_use_fetches_and_later_ones_use_the_cache() {
     assert_eq!(provider.hits(), 1, "known kids cause no fetch");
     assert_eq!(v.fetch_count(), 1);
     assert_eq!(v.cached_kids(), vec!["2024-a"]);
+    // The same keys as a JWKS (public members only), for a PyJWKClient.
+    let jwks = v.cached_jwks();
+    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(jwks.keys[0].kid.as_deref(), Some("2024-a"));
+    assert_eq!(jwks.keys[0].alg.as_deref(), Some("ES256"));
+    assert!(jwks.keys[0].d.is_none());
 
     // The wrapped async verifier shares the cache: its synchronous path
     // decides without a load.
@@ -171,6 +178,8 @@ fn a_rotation_at_the_provider_is_picked_up_on_the_new_kid() {
     assert_eq!(outcome(v.verify(&b.token(now))), "ok 2024-b");
     assert_eq!(provider.hits(), 2, "one fetch for the new kid");
     assert_eq!(v.cached_kids(), vec!["2024-b"]);
+    let kids: Vec<_> = v.cached_jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, vec![Some("2024-b".to_owned())]);
     // a is gone from the new set: its tokens are unknown now, and asking
     // again within the cooldown fetches nothing.
     assert_eq!(outcome(v.verify(&a.token(now))), "unknown_key");

@@ -492,6 +492,31 @@ impl Verifier {
             .unwrap_or_default()
     }
 
+    /// The public keys that verify now, as a JWKS (empty before the first
+    /// load): what a PyJWT-style `PyJWKClient` hands out by `kid`, from the
+    /// same cache, fetch rules and refresh policy as [`verify`](Self::verify).
+    /// A `kid` that names several keys (see [`MAX_KEYS_PER_KID`](crate::MAX_KEYS_PER_KID)) is listed
+    /// once per key, in document order.
+    pub fn cached_jwks(&self) -> jwt_core::Jwks {
+        let Some(snapshot) = self.inner.loaded_at(self.inner.clock.now()) else {
+            return jwt_core::Jwks::default();
+        };
+        let verifies = |jwk: &jwt_core::Jwk| {
+            jwk.kid
+                .as_deref()
+                .is_none_or(|kid| snapshot.kids.iter().any(|k| k == kid))
+        };
+        let keys = match &snapshot.input {
+            Input::Set(keys) => std::iter::once(&keys.primary)
+                .chain(&keys.alternates)
+                .flat_map(|set| set.to_jwks().keys)
+                .filter(|jwk| verifies(jwk))
+                .collect(),
+            Input::Single(key) => key.to_public_jwk().into_iter().collect(),
+        };
+        jwt_core::Jwks { keys }
+    }
+
     /// How many fetches succeeded so far (for metrics and tests).
     pub fn fetch_count(&self) -> u64 {
         self.inner.fetches.load(Ordering::SeqCst)
