@@ -183,9 +183,15 @@ pub async fn rotate_issues_successor(store: &dyn RefreshStore) {
     assert_eq!(state(store, &third.jti).await, TokenState::Active);
 }
 
+/// [`RefreshStore::session_active`], failing the test on an error.
+async fn active(store: &dyn RefreshStore, family: &FamilyId) -> bool {
+    store.session_active(family).await.expect("session_active")
+}
+
 /// Presenting a consumed token revokes the family: `Reused { revoked: true }` once, then
 /// `revoked: false`; every outstanding token of the family is then `Revoked`, other families
-/// of the subject are untouched. Needs a store without reuse grace.
+/// of the subject are untouched (and [`RefreshStore::session_active`] says so). Needs a store
+/// without reuse grace.
 pub async fn reuse_revokes_family(store: &dyn RefreshStore) {
     let sub = subject("reuse");
     let first = login(store, &sub).await;
@@ -195,6 +201,10 @@ pub async fn reuse_revokes_family(store: &dyn RefreshStore) {
         .expect("sibling");
     let other_login = login(store, &sub).await;
     let second = rotate_ok(store, &first).await;
+    assert!(
+        active(store, &first.family).await,
+        "a rotated session is live"
+    );
 
     match rotate(store, &first.jti).await {
         RotateOutcome::Reused {
@@ -214,6 +224,11 @@ pub async fn reuse_revokes_family(store: &dyn RefreshStore) {
     assert_eq!(rotate(store, &second.jti).await, RotateOutcome::Revoked);
     assert_eq!(rotate(store, &sibling.jti).await, RotateOutcome::Revoked);
     assert_eq!(state(store, &second.jti).await, TokenState::Revoked);
+    assert!(
+        !active(store, &first.family).await,
+        "reuse ends the session"
+    );
+    assert!(active(store, &other_login.family).await);
     match store
         .issue(NewRefresh::in_family(&sub, first.family.clone()))
         .await
@@ -313,7 +328,13 @@ pub async fn revoke_family(store: &dyn RefreshStore) {
         .await
         .expect("second token");
     let other = login(store, &sub).await;
+    assert!(active(store, &a.family).await);
     assert!(store.revoke_family(&a.family).await.expect("revoke family"));
+    assert!(
+        !active(store, &a.family).await,
+        "a revoked session is not live"
+    );
+    assert!(active(store, &other.family).await);
     assert!(!store.revoke_family(&a.family).await.expect("again"));
     assert_eq!(rotate(store, &a.jti).await, RotateOutcome::Revoked);
     assert_eq!(rotate(store, &a2.jti).await, RotateOutcome::Revoked);
@@ -326,6 +347,10 @@ pub async fn revoke_family(store: &dyn RefreshStore) {
     rotate_ok(store, &other).await;
     let unknown = FamilyId::generate().expect("random family");
     assert!(!store.revoke_family(&unknown).await.expect("unknown family"));
+    assert!(
+        !active(store, &unknown).await,
+        "an unknown session is not live"
+    );
 }
 
 /// Logout everywhere: revoking a subject revokes every one of its families (including rotated
@@ -341,6 +366,16 @@ pub async fn revoke_subject(store: &dyn RefreshStore) {
     let x = login(store, &bystander).await;
 
     assert_eq!(store.revoke_subject(&sub).await.expect("revoke subject"), 2);
+    for session in [&a.family, &b.family, &c.family] {
+        assert!(
+            !active(store, session).await,
+            "logout everywhere ends every session"
+        );
+    }
+    assert!(
+        active(store, &x.family).await,
+        "another subject's session lives on"
+    );
     assert_eq!(rotate(store, &a1.jti).await, RotateOutcome::Revoked);
     assert_eq!(rotate(store, &b.jti).await, RotateOutcome::Revoked);
     assert_eq!(store.revoke_subject(&sub).await.expect("again"), 0);
@@ -368,7 +403,13 @@ pub async fn expiry(store: &dyn RefreshStore, clock: &ManualClock, policy: &Refr
     clock.set(a.expires_at - 1);
     let b1 = rotate_ok(store, &b).await;
     assert_eq!(b1.expires_at, a.expires_at - 1 + secs(policy.ttl()));
+    assert!(active(store, &a.family).await);
     clock.set(a.expires_at);
+    assert!(
+        !active(store, &a.family).await,
+        "a session whose last token expired is not live"
+    );
+    assert!(active(store, &b.family).await);
     assert_eq!(rotate(store, &a.jti).await, RotateOutcome::Expired);
     assert_eq!(state(store, &a.jti).await, TokenState::Expired);
     // An expired consumed token is expired, not reuse: the family survives.

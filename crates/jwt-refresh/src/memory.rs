@@ -372,6 +372,15 @@ impl RefreshStore for MemoryRefreshStore {
         }
     }
 
+    async fn session_active(&self, family: &FamilyId) -> Result<bool> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        Ok(inner
+            .families
+            .get(family)
+            .is_some_and(|fam| !fam.revoked && now < fam.cap && now < fam.last_expiry))
+    }
+
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {
         let now = self.clock.now();
         let mut inner = self.lock_mut(now);

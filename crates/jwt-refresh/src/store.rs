@@ -62,6 +62,7 @@ use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome};
 ///     async fn revoke_token(&self, jti: &TokenId) -> Result<bool> { self.inner.revoke_token(jti).await }
 ///     async fn revoke_family(&self, family: &FamilyId) -> Result<bool> { self.inner.revoke_family(family).await }
 ///     async fn revoke_subject(&self, subject: &str) -> Result<usize> { self.inner.revoke_subject(subject).await }
+///     async fn session_active(&self, family: &FamilyId) -> Result<bool> { self.inner.session_active(family).await }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
@@ -104,4 +105,12 @@ pub trait RefreshStore: Send + Sync + Debug + 'static {
     /// many families were newly revoked. Families started concurrently with this call may
     /// survive it (they are logins that happened after the logout).
     async fn revoke_subject(&self, subject: &str) -> Result<usize>;
+
+    /// Whether a session (refresh family) is live: it exists, is not
+    /// revoked (logout, reuse detected, logout everywhere), and has reached
+    /// neither its maximum lifetime nor the expiry of its latest token.
+    /// Changes nothing. Access tokens name their session (`sid`), so an
+    /// introspection endpoint can answer "inactive" for an access token
+    /// whose session ended, before the token's own `exp`.
+    async fn session_active(&self, family: &FamilyId) -> Result<bool>;
 }

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "serve-test-admin-token-0123456789";
+const INTROSPECTION: &str = "serve-test-introspection-token-42";
 
 /// A running `jwtkit serve`; killed on drop.
 struct Server {
@@ -34,6 +35,7 @@ impl Server {
             .args(args)
             .current_dir(dir)
             .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+            .env("JWTKIT_INTROSPECTION_TOKEN", INTROSPECTION)
             .env_remove("JWTKIT_REFRESH_KEY")
             .env("JWTKIT_LOG", "info")
             .stdout(Stdio::piped())
@@ -116,6 +118,34 @@ async fn refresh(http: &reqwest::Client, server: &Server, token: &str) -> (Statu
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
+}
+
+/// `POST /introspect` with `credential` (RFC 7662): the status and body.
+async fn introspect_as(
+    http: &reqwest::Client,
+    server: &Server,
+    credential: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let response = http
+        .post(server.url("/introspect"))
+        .bearer_auth(credential)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status == StatusCode::OK {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    (status, response.json().await.unwrap())
+}
+
+/// The introspection answer for `token`, with the introspection token.
+async fn introspect(http: &reqwest::Client, server: &Server, token: &str) -> Value {
+    let (status, body) = introspect_as(http, server, INTROSPECTION, &[("token", token)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -240,8 +270,84 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
     // of the session (checked after the refresh below), another for another
     // session.
     assert_eq!(info["sid"], claims["sid"]);
-    assert!(info["sid"].as_str().is_some_and(|s| s.len() >= 16), "{info}");
+    assert!(
+        info["sid"].as_str().is_some_and(|s| s.len() >= 16),
+        "{info}"
+    );
     metadata(http, server).await;
+
+    // Introspection (RFC 7662) of both tokens of a live session.
+    let seen = introspect(http, server, access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["token_type"], "Bearer");
+    for name in [
+        "sub",
+        "exp",
+        "iat",
+        "iss",
+        "aud",
+        "jti",
+        "sid",
+        "scope",
+        "client_id",
+    ] {
+        assert_eq!(seen[name], info[name], "{name} in {seen}");
+    }
+    let seen = introspect(http, server, refresh1).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["token_type"], "refresh_token");
+    assert_eq!(
+        (&seen["sub"], &seen["sid"], &seen["scope"]),
+        (&info["sub"], &info["sid"], &info["scope"])
+    );
+    let (status, hinted) = introspect_as(
+        http,
+        server,
+        ADMIN,
+        &[("token", refresh1), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(
+        (status, &hinted["token_type"]),
+        (StatusCode::OK, &json!("refresh_token"))
+    );
+    // Anything else is exactly {"active":false}.
+    for garbage in ["garbage", "a.b.c", &access[..access.len() - 2]] {
+        assert_eq!(
+            introspect(http, server, garbage).await,
+            json!({"active": false})
+        );
+    }
+    // Only the admin and the introspection token may ask; the introspection
+    // token cannot issue.
+    for credential in ["not-the-token-at-all-0123456789", access] {
+        let (status, body) = introspect_as(http, server, credential, &[("token", access)]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        );
+    }
+    let response = http
+        .post(server.url("/introspect"))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth(INTROSPECTION)
+        .json(&json!({"sub": "mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) =
+        introspect_as(http, server, INTROSPECTION, &[("token_type_hint", "x")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
 
     // A refresh token is not an access token, and vice versa.
     let response = http
@@ -297,6 +403,14 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
         str_of(&body, "error_description").contains("revoked"),
         "{body}"
     );
+    // The reuse ended the session: its access tokens, unexpired, are no
+    // longer active for a resource server that introspects.
+    for token in [access, str_of(&pair2, "access_token"), refresh2] {
+        assert_eq!(
+            introspect(http, server, token).await,
+            json!({"active": false})
+        );
+    }
 
     // Revoke (RFC 7009): 200, then the session no longer refreshes.
     let pair3 = issue(http, server, "bob", json!({})).await;
@@ -322,6 +436,11 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Logout: the session's still-unexpired access token is inactive at once.
+    assert_eq!(
+        introspect(http, server, str_of(&pair3, "access_token")).await,
+        json!({"active": false})
     );
     // Revoking garbage is not an error either (RFC 7009 §2.2).
     let response = http

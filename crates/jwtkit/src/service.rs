@@ -436,6 +436,123 @@ impl TokenService {
         Ok(n)
     }
 
+    /// Token introspection (RFC 7662): what a resource server may know
+    /// about `token`, an access or a refresh token of this service.
+    ///
+    /// `Ok(Some(members))` for a token that is valid now *and* whose session
+    /// is live: the members of the introspection answer besides `active`
+    /// (`sub`, `exp`, `iat`, `iss`, `aud`, `jti`, `sid`, `token_type` — `Bearer`
+    /// for an access token, `refresh_token` for a refresh token — and
+    /// `scope` and `client_id` when the session has them). `Ok(None)` for
+    /// anything else: expired, not yet valid, a bad signature, garbage, a
+    /// token of another issuer, an unknown token, or one whose session was
+    /// revoked, reused or ended — so a resource server that introspects sees
+    /// a logout at once, not at the access token's `exp`. An access token
+    /// without `sid` (signed before sessions were named) is judged by its
+    /// signature and claims alone.
+    ///
+    /// `hint` is RFC 7662's `token_type_hint` (`access_token` or
+    /// `refresh_token`): that kind is tried first; any other value is
+    /// ignored. Errors are the stores' (unreachable, timed out): the answer
+    /// is then unknown, not "inactive"; retry.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<Option<Map<String, Value>>> {
+        if hint == Some("refresh_token") {
+            if let Some(found) = self.introspect_refresh(token).await? {
+                return Ok(Some(found));
+            }
+            return self.introspect_access(token).await;
+        }
+        if let Some(found) = self.introspect_access(token).await? {
+            return Ok(Some(found));
+        }
+        self.introspect_refresh(token).await
+    }
+
+    async fn introspect_access(&self, token: &str) -> Result<Option<Map<String, Value>>> {
+        // This service's own tokens only (external issuers introspect
+        // theirs); a key another replica just rotated in is loaded.
+        let Ok(claims) = self
+            .inner
+            .access
+            .verify::<Map<String, Value>>(token)
+            .await
+            .map(|d| d.claims)
+        else {
+            return Ok(None);
+        };
+        if let Some(sid) = claims.get("sid") {
+            let Some(family) = sid.as_str().and_then(|s| FamilyId::parse(s).ok()) else {
+                return Ok(None);
+            };
+            let live = self
+                .inner
+                .refresh_store
+                .session_active(&family)
+                .await
+                .map_err(Error::RefreshStore)?;
+            if !live {
+                return Ok(None);
+            }
+        }
+        let mut out = Map::new();
+        for name in [
+            "sub",
+            "exp",
+            "iat",
+            "iss",
+            "aud",
+            "jti",
+            "sid",
+            "scope",
+            "client_id",
+        ] {
+            if let Some(v) = claims.get(name) {
+                out.insert(name.into(), v.clone());
+            }
+        }
+        out.insert("token_type".into(), "Bearer".into());
+        Ok(Some(out))
+    }
+
+    async fn introspect_refresh(&self, token: &str) -> Result<Option<Map<String, Value>>> {
+        let Ok((jti, sub)) = self.verify_refresh(token) else {
+            return Ok(None);
+        };
+        let status = self
+            .inner
+            .refresh_store
+            .lookup(&jti)
+            .await
+            .map_err(Error::RefreshStore)?;
+        let Some(status) = status.filter(|s| s.is_active() && s.record.subject == sub) else {
+            return Ok(None);
+        };
+        let record = &status.record;
+        let mut out = Map::new();
+        out.insert("sub".into(), record.subject.clone().into());
+        out.insert("exp".into(), record.expires_at.into());
+        out.insert("iat".into(), record.issued_at.into());
+        out.insert("iss".into(), self.inner.issuer.clone().into());
+        out.insert("aud".into(), self.inner.issuer.clone().into());
+        out.insert("jti".into(), record.jti.as_str().into());
+        out.insert("sid".into(), record.family.to_string().into());
+        // The session's claims may be unreadable (written by another
+        // application): then they are left out, the token is still live.
+        if let Ok(stored) = stored_claims(record) {
+            for name in ["scope", "client_id"] {
+                if let Some(v) = stored.get(name) {
+                    out.insert(name.into(), v.clone());
+                }
+            }
+        }
+        out.insert("token_type".into(), "refresh_token".into());
+        Ok(Some(out))
+    }
+
     /// The public keys that verify access tokens (pending, active and
     /// retiring keys), to publish at `/.well-known/jwks.json`.
     pub async fn jwks(&self) -> Result<Jwks> {

@@ -723,6 +723,26 @@ impl RefreshStore for RedisRefreshStore {
         Ok(self.invoke::<i64>(&invocation).await? == 1)
     }
 
+    async fn session_active(&self, family: &FamilyId) -> Result<bool> {
+        let fields: Vec<Option<String>> = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.family_key(family))
+                    .arg("cap")
+                    .arg("rev")
+                    .arg("lexp"),
+            )
+            .await?;
+        let now = self.clock.now();
+        match fields.as_slice() {
+            [None, None, None] => Ok(false),
+            [Some(cap), Some(rev), Some(lexp)] => {
+                Ok(rev == "0" && now < num(cap)? && now < num(lexp)?)
+            }
+            other => Err(unexpected(format!("the family hash holds {other:?}"))),
+        }
+    }
+
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {
         // The index lives in its own slot; each family is revoked atomically in its slot. An
         // entry is removed from the index only after its family was revoked, so a failure

@@ -27,6 +27,9 @@ use config::{LogFormat, RefreshBackend, Settings};
 
 /// Environment variable holding the admin token (else one is generated and printed).
 const ADMIN_TOKEN_ENV: &str = "JWTKIT_ADMIN_TOKEN";
+/// Environment variable holding the introspection token (optional): resource
+/// servers introspect with it and cannot issue.
+const INTROSPECTION_TOKEN_ENV: &str = "JWTKIT_INTROSPECTION_TOKEN";
 /// Environment variable holding the refresh-token secret (base64url, 32+ bytes).
 const REFRESH_KEY_ENV: &str = "JWTKIT_REFRESH_KEY";
 /// Environment variable with the log filter.
@@ -112,6 +115,7 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     let state = Arc::new(http::AppState {
         tokens: tokens.clone(),
         admin_digest: http::digest(&admin_token.value),
+        introspection_digest: introspection_token()?.map(|t| http::digest(&t)),
     });
     let app = http::router(state);
 
@@ -136,6 +140,25 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     connections::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("jwtkit serve stopped");
     Ok(())
+}
+
+/// The introspection token (`JWTKIT_INTROSPECTION_TOKEN`), if set: lets
+/// resource servers introspect without the admin token, which issues.
+fn introspection_token() -> Result<Option<Zeroizing<String>>, CliError> {
+    match std::env::var(INTROSPECTION_TOKEN_ENV) {
+        Ok(value) if !value.trim().is_empty() => {
+            let value = Zeroizing::new(value.trim().to_owned());
+            if value.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(CliError::config(format!(
+                    "{INTROSPECTION_TOKEN_ENV} is {} characters; use at least {MIN_ADMIN_TOKEN_LEN} random ones \
+                     (e.g. `head -c 32 /dev/urandom | base64`)",
+                    value.len()
+                )));
+            }
+            Ok(Some(value))
+        }
+        _ => Ok(None),
+    }
 }
 
 struct AdminToken {

@@ -29,6 +29,9 @@ pub(crate) struct AppState {
     pub(crate) tokens: TokenService,
     /// SHA-256 of the admin token.
     pub(crate) admin_digest: [u8; 32],
+    /// SHA-256 of the introspection token (`JWTKIT_INTROSPECTION_TOKEN`):
+    /// for resource servers, which may introspect but not issue.
+    pub(crate) introspection_digest: Option<[u8; 32]>,
 }
 
 /// The router with every endpoint and the body limit, timeout and tracing layers.
@@ -41,6 +44,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
+        .route("/introspect", post(introspect))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/.well-known/oauth-authorization-server", get(metadata))
@@ -114,14 +118,30 @@ pub(crate) fn digest(text: &str) -> [u8; 32] {
 /// Compares the digests of the presented and the real admin token without
 /// an early exit (hashing first also hides the length).
 fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    bearer_token(headers)
+        .is_some_and(|presented| same_digest(&digest(&presented), &state.admin_digest))
+}
+
+/// Whether the bearer token may introspect: the admin token, or the
+/// introspection token when one is configured.
+fn may_introspect(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(presented) = bearer_token(headers) else {
         return false;
     };
     let presented = digest(&presented);
-    presented
-        .iter()
-        .zip(state.admin_digest.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+    // Both compared, always: the time does not say which one matched.
+    let admin = same_digest(&presented, &state.admin_digest);
+    let introspection = state
+        .introspection_digest
+        .is_some_and(|d| same_digest(&presented, &d));
+    admin | introspection
+}
+
+/// Digest equality without an early exit.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
 }
 
@@ -438,6 +458,93 @@ async fn revoke(
     }
 }
 
+/// `POST /introspect` form body (RFC 7662 §2.1). Its `Debug` never shows
+/// the token.
+#[derive(Deserialize)]
+struct IntrospectForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+}
+
+impl std::fmt::Debug for IntrospectForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectForm")
+            .field("token", &redacted(&self.token))
+            .field("token_type_hint", &self.token_type_hint)
+            .finish()
+    }
+}
+
+/// Token introspection (RFC 7662), for resource servers: `{"active":true,
+/// …}` for a valid access or refresh token of this service whose session
+/// is live, exactly `{"active":false}` for anything else — a revoked
+/// session's still-unexpired access token included. Needs the admin token
+/// or the introspection token (`JWTKIT_INTROSPECTION_TOKEN`), RFC 7662 §2.1.
+async fn introspect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<IntrospectForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if !may_introspect(&state, &headers) {
+        let presented = bearer_token(&headers).is_some();
+        tracing::info!(
+            presented,
+            "introspection refused: not the admin or introspection token"
+        );
+        let (error, what) = if presented {
+            (
+                "invalid_token",
+                "the bearer token is neither the admin token nor the introspection token",
+            )
+        } else {
+            ("invalid_request", "no `Authorization: Bearer …` header")
+        };
+        let mut response = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            error,
+            &format!(
+                "{what}; introspection needs `Authorization: Bearer` with $JWTKIT_INTROSPECTION_TOKEN \
+                 (set when jwtkit serve starts, for resource servers) or the admin token"
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let (token, hint) = match form {
+        Ok(Form(IntrospectForm {
+            token: Some(t),
+            token_type_hint,
+        })) if !t.is_empty() => (t, token_type_hint),
+        Ok(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "token is missing: send application/x-www-form-urlencoded token=… \
+                 (and optionally token_type_hint=access_token or refresh_token)",
+            )
+        }
+        Err(rejection) => {
+            return oauth_error(
+                rejection_status(rejection.status()),
+                "invalid_request",
+                &rejection.body_text(),
+            )
+        }
+    };
+    match state.tokens.introspect(&token, hint.as_deref()).await {
+        Ok(Some(members)) => {
+            let mut body = Map::with_capacity(members.len() + 1);
+            body.insert("active".into(), true.into());
+            body.extend(members);
+            no_store(Json(Value::Object(body)))
+        }
+        Ok(None) => no_store(Json(json!({"active": false}))),
+        Err(e) => service_error(&e),
+    }
+}
+
 async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     match state.tokens.jwks().await {
         Ok(jwks) => {
@@ -479,6 +586,8 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/token"),
         "revocation_endpoint": format!("{base}/revoke"),
+        "introspection_endpoint": format!("{base}/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_bearer"],
         "userinfo_endpoint": format!("{base}/userinfo"),
         // Tokens are issued by the admin's JSON request, not an OAuth
         // grant; the one grant this endpoint takes is the refresh.
