@@ -451,6 +451,128 @@ pub async fn family_lifetime_cap(
     }
 }
 
+/// [`RefreshStore::sessions`]: a subject's live sessions, oldest first, with their login
+/// time, last refresh, end and client description; revoked, reused and ended ones are not
+/// listed, nor other subjects'. Then listing and logout everywhere while the sessions are
+/// being refreshed concurrently: every session is revoked or was started after, nothing is
+/// lost or left half-revoked. Needs [`standard_policy`], the store's `clock`, and a
+/// multi-threaded Tokio runtime.
+pub async fn sessions(store: Arc<dyn RefreshStore>, clock: &ManualClock) {
+    let sub = subject("sessions");
+    let t0 = clock.now();
+    let a = store
+        .issue(NewRefresh::login(&sub).client(r#"{"device":"laptop"}"#))
+        .await
+        .expect("login a");
+    clock.set(t0 + 10);
+    let b = login(&*store, &sub).await;
+    let c = login(&*store, &sub).await;
+    let other = login(&*store, &subject("someone-else")).await;
+    clock.set(t0 + 20);
+    let a1 = rotate_ok(&*store, &a).await;
+    assert!(store.revoke_family(&c.family).await.expect("logout c"));
+
+    let listed = store.sessions(&sub).await.expect("sessions");
+    let ids: Vec<_> = listed.iter().map(|s| s.family.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![a.family.clone(), b.family.clone()],
+        "oldest first, live only"
+    );
+    assert_eq!(listed[0].created_at, t0);
+    assert_eq!(listed[0].last_refreshed_at, t0 + 20);
+    assert_eq!(listed[0].expires_at, a1.expires_at);
+    assert_eq!(listed[0].client.as_deref(), Some(r#"{"device":"laptop"}"#));
+    assert_eq!(
+        (
+            listed[1].created_at,
+            listed[1].last_refreshed_at,
+            listed[1].client.as_deref()
+        ),
+        (t0 + 10, t0 + 10, None)
+    );
+    // Reuse ends a session; so does the end of its last token.
+    assert!(matches!(
+        rotate(&*store, &a.jti).await,
+        RotateOutcome::Reused { .. }
+    ));
+    assert_eq!(
+        store.sessions(&sub).await.expect("sessions").len(),
+        1,
+        "a reused session is not listed"
+    );
+    clock.set(b.expires_at);
+    assert!(store.sessions(&sub).await.expect("sessions").is_empty());
+    assert_eq!(
+        store
+            .sessions(&other.subject)
+            .await
+            .expect("sessions")
+            .len(),
+        0
+    );
+    assert!(store
+        .sessions(&subject("nobody"))
+        .await
+        .expect("sessions of nobody")
+        .is_empty());
+    // A client description is bounded, and only for a login.
+    for bad in [
+        NewRefresh::login(&sub).client(""),
+        NewRefresh::login(&sub).client("x".repeat(crate::MAX_CLIENT_LEN + 1)),
+        NewRefresh::in_family(&sub, b.family.clone()).client("x"),
+    ] {
+        assert!(matches!(
+            store.issue(bad).await,
+            Err(Error::InvalidInput { what: "client", .. })
+        ));
+    }
+
+    // Under concurrent refreshes: 8 sessions, each refreshed in a loop while
+    // they are listed and then all revoked.
+    let sub = subject("sessions-race");
+    let mut heads = Vec::new();
+    for _ in 0..8 {
+        heads.push(login(&*store, &sub).await);
+    }
+    let listed = store.sessions(&sub).await.expect("sessions");
+    assert_eq!(listed.len(), 8);
+    let refreshers: Vec<_> = heads
+        .into_iter()
+        .map(|head| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut current = head;
+                for _ in 0..20 {
+                    match store.rotate(&current.jti).await.expect("rotate") {
+                        RotateOutcome::Rotated { new, .. } => current = new,
+                        RotateOutcome::Revoked => return true,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                false
+            })
+        })
+        .collect();
+    let listed_meanwhile = store
+        .sessions(&sub)
+        .await
+        .expect("sessions while refreshing");
+    assert!(listed_meanwhile.len() <= 8);
+    let revoked = store.revoke_subject(&sub).await.expect("revoke subject");
+    assert_eq!(revoked, 8, "every session revoked exactly once");
+    for task in refreshers {
+        task.await.expect("refresher");
+    }
+    assert!(store.sessions(&sub).await.expect("sessions").is_empty());
+    for session in &listed {
+        assert!(!store
+            .session_active(&session.family)
+            .await
+            .expect("session_active"));
+    }
+}
+
 /// Ids that were never issued are `Unknown` to rotate and `None` to lookup, whether or not
 /// their family exists. Any policy.
 pub async fn unknown_tokens(store: &dyn RefreshStore) {

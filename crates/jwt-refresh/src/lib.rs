@@ -50,8 +50,8 @@ pub use id::{FamilyId, TokenId};
 pub use memory::MemoryRefreshStore;
 pub use policy::{RefreshPolicy, RefreshPolicyBuilder, MAX_REUSE_GRACE};
 pub use record::{
-    NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, TokenState, MAX_METADATA_LEN,
-    MAX_SUBJECT_LEN,
+    NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, SessionInfo, TokenState,
+    MAX_CLIENT_LEN, MAX_METADATA_LEN, MAX_SUBJECT_LEN,
 };
 pub use store::RefreshStore;
 

@@ -12,7 +12,9 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::error::{Error, Result};
 use crate::id::{FamilyId, TokenId};
 use crate::policy::RefreshPolicy;
-use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, TokenState};
+use crate::record::{
+    NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, SessionInfo, TokenState,
+};
 use crate::store::RefreshStore;
 
 /// Sweeps of expired entries happen after this many mutations at least (amortised O(1)).
@@ -72,6 +74,12 @@ struct Family {
     last_expiry: UnixTime,
     revoked: bool,
     tokens: HashMap<String, Token>,
+    /// Login time.
+    created: UnixTime,
+    /// Issue time of its latest token.
+    last_issued: UnixTime,
+    /// The client description given at login.
+    client: Option<String>,
 }
 
 #[derive(Clone)]
@@ -219,6 +227,9 @@ impl RefreshStore for MemoryRefreshStore {
                         last_expiry: now,
                         revoked: false,
                         tokens: HashMap::new(),
+                        created: now,
+                        last_issued: now,
+                        client: new.client.clone(),
                     },
                 );
                 family_id
@@ -240,6 +251,7 @@ impl RefreshStore for MemoryRefreshStore {
             metadata: new.metadata,
         };
         fam.last_expiry = fam.last_expiry.max(token.expires_at);
+        fam.last_issued = now;
         let record = token.record(&jti, &fam.subject);
         fam.tokens.insert(jti.token_part().to_owned(), token);
         inner.tokens += 1;
@@ -300,6 +312,7 @@ impl RefreshStore for MemoryRefreshStore {
                 let previous = token.record(jti, &fam.subject);
                 let new = next.record(&next_jti, &fam.subject);
                 fam.last_expiry = fam.last_expiry.max(next.expires_at);
+                fam.last_issued = now;
                 fam.tokens.insert(next_jti.token_part().to_owned(), next);
                 if let Some(token) = fam.tokens.get_mut(jti.token_part()) {
                     token.state = State::Consumed {
@@ -379,6 +392,31 @@ impl RefreshStore for MemoryRefreshStore {
             .families
             .get(family)
             .is_some_and(|fam| !fam.revoked && now < fam.cap && now < fam.last_expiry))
+    }
+
+    async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let Some(families) = inner.subjects.get(subject) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<SessionInfo> = families
+            .keys()
+            .filter_map(|id| {
+                let fam = inner.families.get(id)?;
+                (!fam.revoked && now < fam.cap && now < fam.last_expiry).then(|| SessionInfo {
+                    family: id.clone(),
+                    created_at: fam.created,
+                    last_refreshed_at: fam.last_issued,
+                    expires_at: fam.last_expiry.min(fam.cap),
+                    client: fam.client.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.created_at, a.family.as_str()).cmp(&(b.created_at, b.family.as_str()))
+        });
+        Ok(out)
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {

@@ -12,6 +12,9 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 /// Longest accepted metadata value, in bytes.
 pub const MAX_METADATA_LEN: usize = 4096;
 
+/// Largest client description kept with a session ([`NewRefresh::client`]), in bytes.
+pub const MAX_CLIENT_LEN: usize = 1024;
+
 /// One refresh token as the store knows it: everything the facade needs to mint the
 /// `refresh+jwt` (`jti`, `sub`, `iat`, `exp`; the family is the part of the `jti` before
 /// the dot, so no separate claim carries it), and nothing secret.
@@ -87,6 +90,7 @@ pub struct NewRefresh {
     pub(crate) family: Option<FamilyId>,
     pub(crate) ttl: Option<Duration>,
     pub(crate) metadata: Option<String>,
+    pub(crate) client: Option<String>,
 }
 
 impl NewRefresh {
@@ -97,6 +101,7 @@ impl NewRefresh {
             family: None,
             ttl: None,
             metadata: None,
+            client: None,
         }
     }
 
@@ -122,6 +127,21 @@ impl NewRefresh {
     pub fn metadata(mut self, metadata: impl Into<String>) -> Self {
         self.metadata = Some(metadata.into());
         self
+    }
+
+    /// A description of the client that logged in (device name, user agent:
+    /// opaque text, e.g. JSON; non-empty, at most [`MAX_CLIENT_LEN`] bytes),
+    /// kept with the session and listed by [`RefreshStore::sessions`](crate::RefreshStore::sessions).
+    /// Only for a new login: a token issued into an existing family keeps the
+    /// family's.
+    pub fn client(mut self, client: impl Into<String>) -> Self {
+        self.client = Some(client.into());
+        self
+    }
+
+    /// The client description given, if any.
+    pub fn client_value(&self) -> Option<&str> {
+        self.client.as_deref()
     }
 
     /// The subject.
@@ -160,12 +180,65 @@ impl NewRefresh {
                 ));
             }
         }
+        if let Some(c) = &self.client {
+            if c.is_empty() || c.len() > MAX_CLIENT_LEN {
+                return Err(Error::invalid_input(
+                    "client",
+                    format!("must be 1 to {MAX_CLIENT_LEN} bytes long (leave it unset for none)"),
+                ));
+            }
+            if self.family.is_some() {
+                return Err(Error::invalid_input(
+                    "client",
+                    "is kept with a session when it starts: give it with NewRefresh::login, \
+                     not with a token issued into an existing family",
+                ));
+            }
+        }
         if let Some(ttl) = self.ttl {
             if ttl.as_secs() == 0 {
                 return Err(Error::invalid_input("ttl", "must be at least one second"));
             }
         }
         Ok(())
+    }
+}
+
+/// A live session (refresh family) of a subject, as
+/// [`RefreshStore::sessions`](crate::RefreshStore::sessions) lists it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session id (the `sid` of its access tokens).
+    pub family: FamilyId,
+    /// When it started (the login), Unix seconds.
+    pub created_at: i64,
+    /// When its latest refresh token was issued (the login itself until the
+    /// first refresh), Unix seconds.
+    pub last_refreshed_at: i64,
+    /// When it ends unless refreshed again: the expiry of its latest token,
+    /// never after its maximum lifetime. Unix seconds.
+    pub expires_at: i64,
+    /// The client description recorded at login ([`NewRefresh::client`]).
+    pub client: Option<String>,
+}
+
+impl SessionInfo {
+    /// A session as a store lists it (for stores implementing the trait).
+    pub fn new(
+        family: FamilyId,
+        created_at: i64,
+        last_refreshed_at: i64,
+        expires_at: i64,
+        client: Option<String>,
+    ) -> Self {
+        Self {
+            family,
+            created_at,
+            last_refreshed_at,
+            expires_at,
+            client,
+        }
     }
 }
 

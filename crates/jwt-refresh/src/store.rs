@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::id::{FamilyId, TokenId};
-use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome};
+use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, SessionInfo};
 
 /// Server-side state of refresh tokens: issue, rotate with reuse detection, revoke, look up.
 ///
@@ -63,6 +63,7 @@ use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome};
 ///     async fn revoke_family(&self, family: &FamilyId) -> Result<bool> { self.inner.revoke_family(family).await }
 ///     async fn revoke_subject(&self, subject: &str) -> Result<usize> { self.inner.revoke_subject(subject).await }
 ///     async fn session_active(&self, family: &FamilyId) -> Result<bool> { self.inner.session_active(family).await }
+///     async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>> { self.inner.sessions(subject).await }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
@@ -113,4 +114,9 @@ pub trait RefreshStore: Send + Sync + Debug + 'static {
     /// introspection endpoint can answer "inactive" for an access token
     /// whose session ended, before the token's own `exp`.
     async fn session_active(&self, family: &FamilyId) -> Result<bool>;
+
+    /// The live sessions of `subject` (not revoked, not ended), oldest
+    /// first: for a "where you are logged in" page and for an administrator
+    /// before a logout everywhere. Changes nothing.
+    async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>>;
 }

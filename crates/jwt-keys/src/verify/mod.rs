@@ -305,7 +305,8 @@ impl VerifierBuilder {
                         url: parsed,
                         client,
                     },
-                    url,
+                    // The name shows in errors, logs and Debug: never a password.
+                    crate::uri::redact_userinfo(&url),
                     None,
                 )
             }

@@ -30,7 +30,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::id::{FamilyId, TokenId};
 use crate::policy::{RefreshPolicy, RefreshPolicyBuilder};
-use crate::record::{NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, TokenState};
+use crate::record::{
+    NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, SessionInfo, TokenState,
+};
 use crate::store::RefreshStore;
 
 const BACKEND: &str = "redis";
@@ -584,7 +586,8 @@ impl RefreshStore for RedisRefreshStore {
             .arg(&new.subject)
             .arg(ttl)
             .arg(cap)
-            .arg(new.metadata.as_deref().unwrap_or(""));
+            .arg(new.metadata.as_deref().unwrap_or(""))
+            .arg(new.client.as_deref().unwrap_or(""));
         let reply: Vec<String> = self.invoke(&invocation).await?;
         match reply.as_slice() {
             [ok, iat, exp] if ok == "ok" => Ok(RefreshRecord {
@@ -741,6 +744,62 @@ impl RefreshStore for RedisRefreshStore {
             }
             other => Err(unexpected(format!("the family hash holds {other:?}"))),
         }
+    }
+
+    async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>> {
+        // The index lives in its own slot, each family in its own: one read
+        // of the index, then one of each family (a family revoked or
+        // refreshed meanwhile is read as it is then).
+        let now = self.clock.now();
+        let families: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.subject_key(subject))
+                    .arg(format!("({now}"))
+                    .arg("+inf"),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for family in families {
+            let Ok(id) = FamilyId::parse(&family) else {
+                return Err(unexpected(format!("subject index holds `{family}`")));
+            };
+            let fields: Vec<Option<String>> = self
+                .query(
+                    redis::cmd("HMGET")
+                        .arg(self.family_key(&id))
+                        .arg("sub")
+                        .arg("cap")
+                        .arg("rev")
+                        .arg("lexp")
+                        .arg("ct")
+                        .arg("lat")
+                        .arg("cli"),
+                )
+                .await?;
+            let [Some(sub), Some(cap), Some(rev), Some(lexp), ct, lat, cli] = fields.as_slice()
+            else {
+                // Gone (expired and evicted), or indexed by a crash before it existed.
+                continue;
+            };
+            let (cap, lexp): (i64, i64) = (num(cap)?, num(lexp)?);
+            if sub != subject || rev != "0" || now >= cap || now >= lexp {
+                continue;
+            }
+            // Families from before `ct`/`lat` were recorded: unknown, shown as 0.
+            let created_at = ct.as_deref().map(num).transpose()?.unwrap_or(0);
+            out.push(SessionInfo {
+                family: id,
+                created_at,
+                last_refreshed_at: lat.as_deref().map(num).transpose()?.unwrap_or(created_at),
+                expires_at: lexp.min(cap),
+                client: cli.clone(),
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.created_at, a.family.as_str()).cmp(&(b.created_at, b.family.as_str()))
+        });
+        Ok(out)
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<usize> {

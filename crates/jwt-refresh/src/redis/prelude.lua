@@ -5,8 +5,10 @@ local function expire_after(key, at, now)
   if ttl < 1 then ttl = 1 end
   redis.call('EXPIRE', key, ttl)
 end
--- Extends the family's lifetime to cover a token expiring at `exp`.
+-- Extends the family's lifetime to cover a token expiring at `exp`, issued
+-- `now` (its latest token: the session's "last refreshed").
 local function cover(fam, exp, now)
+  redis.call('HSET', fam, 'lat', tostring(now))
   local lexp = tonumber(redis.call('HGET', fam, 'lexp') or '0')
   if exp > lexp then
     redis.call('HSET', fam, 'lexp', tostring(exp))

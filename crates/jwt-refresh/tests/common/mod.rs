@@ -111,6 +111,14 @@ macro_rules! conformance_tests {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sessions() {
+            let Some((s, clock)) = $make(conformance::standard_policy()).await else {
+                return;
+            };
+            conformance::sessions(s, &clock).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_rotation() {
             let Some((s, _)) = $make(conformance::standard_policy()).await else {
                 return;
