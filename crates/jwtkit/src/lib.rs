@@ -103,7 +103,7 @@ pub use jwt_keys::{
 };
 #[cfg(feature = "redis")]
 pub use jwt_refresh::RedisRefreshStore;
-pub use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore};
+pub use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore, SessionInfo};
 
 // The Rust snippets of the README and of every page under `docs/`, compiled
 // and run by `cargo test --doc` so that they cannot rot: one item per page

@@ -14,7 +14,8 @@ use jwt_keys::{
     TokenCacheStats,
 };
 use jwt_refresh::{
-    FamilyId, NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, TokenId, MAX_METADATA_LEN,
+    FamilyId, NewRefresh, RefreshRecord, RefreshStore, RotateOutcome, SessionInfo, TokenId,
+    MAX_METADATA_LEN,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -239,8 +240,46 @@ impl TokenService {
         subject: &str,
         claims: &C,
     ) -> Result<TokenPair> {
+        self.issue_inner(subject, claims, None).await
+    }
+
+    /// [`issue`](Self::issue), recording a description of the client that
+    /// logged in with the session (e.g. `{"device":"Alice's laptop",
+    /// "user_agent":"…"}`: a JSON object of at most
+    /// [`MAX_CLIENT_LEN`](jwt_refresh::MAX_CLIENT_LEN) bytes), which
+    /// [`sessions`](Self::sessions) lists. It is kept with the session only,
+    /// never put into tokens.
+    pub async fn issue_with_client<C: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &C,
+        client: &Map<String, Value>,
+    ) -> Result<TokenPair> {
+        let json = Value::Object(client.clone()).to_string();
+        if json.len() > jwt_refresh::MAX_CLIENT_LEN {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "the client description is {} bytes of JSON; at most {} are kept per session",
+                    json.len(),
+                    jwt_refresh::MAX_CLIENT_LEN
+                ),
+            });
+        }
+        let client = (!client.is_empty()).then_some(json);
+        self.issue_inner(subject, claims, client).await
+    }
+
+    async fn issue_inner<C: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &C,
+        client: Option<String>,
+    ) -> Result<TokenPair> {
         let extra = claims_map(claims)?;
         let mut new = NewRefresh::login(subject).ttl(self.inner.refresh_ttl);
+        if let Some(client) = client {
+            new = new.client(client);
+        }
         if !extra.is_empty() {
             let json = Value::Object(extra.clone()).to_string();
             if json.len() > MAX_METADATA_LEN {
@@ -388,6 +427,9 @@ impl TokenService {
             } => {
                 tracing::warn!(session = %family, newly_revoked = revoked,
                     "refresh token reuse detected: the session is revoked");
+                tracing::warn!(target: "jwtkit::audit", event = "refresh.reuse_detected",
+                    session = %family, newly_revoked = revoked,
+                    "a used refresh token was presented again: the session is revoked");
                 self.forget_session_tokens(&family);
                 Err(Error::grant(GrantRefusal::Reused))
             }
@@ -417,7 +459,49 @@ impl TokenService {
             .map_err(Error::RefreshStore)?;
         self.forget_session_tokens(&family);
         tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
+        tracing::info!(target: "jwtkit::audit", event = "session.revoked",
+            session = %family, newly_revoked = revoked, by = "refresh_token", "a session was revoked");
         Ok(revoked)
+    }
+
+    /// Revokes the session `sid` (the `sid` of its access tokens, the
+    /// `session` of [`TokenPair`], an id from [`sessions`](Self::sessions)),
+    /// for an administrator or a "log out that device" page. `Ok(false)`
+    /// when it was already revoked or is unknown; a malformed id is
+    /// [`Error::InvalidRequest`].
+    pub async fn revoke_session_id(&self, sid: &str) -> Result<bool> {
+        let family = FamilyId::parse(sid).map_err(|_| Error::InvalidRequest {
+            reason: format!(
+                "{:?} is not a session id (the `sid` claim of an access token, or an id from \
+                 the sessions list)",
+                sid.chars().take(64).collect::<String>()
+            ),
+        })?;
+        let revoked = self
+            .inner
+            .refresh_store
+            .revoke_family(&family)
+            .await
+            .map_err(Error::RefreshStore)?;
+        self.forget_session_tokens(&family);
+        tracing::info!(target: "jwtkit::audit", event = "session.revoked",
+            session = %family, newly_revoked = revoked, by = "session_id", "a session was revoked");
+        Ok(revoked)
+    }
+
+    /// The live sessions of `subject`, oldest first (login time, last
+    /// refresh, end, the client description given at login).
+    pub async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>> {
+        self.inner
+            .refresh_store
+            .sessions(subject)
+            .await
+            .map_err(|e| match e {
+                jwt_refresh::Error::InvalidInput { what, reason } => Error::InvalidRequest {
+                    reason: format!("{what}: {reason}"),
+                },
+                e => Error::RefreshStore(e),
+            })
     }
 
     /// Revokes every session of `subject` (logout everywhere, password
@@ -433,6 +517,9 @@ impl TokenService {
             .map_err(Error::RefreshStore)?;
         self.forget_subject_tokens(subject);
         tracing::info!(sessions = n, "all sessions of a subject revoked");
+        tracing::info!(target: "jwtkit::audit", event = "subject.revoked",
+            subject_digest = %subject_digest(subject), sessions = n,
+            "every session of a subject was revoked");
         Ok(n)
     }
 
@@ -590,6 +677,16 @@ impl TokenService {
             tracing::info!(store = self.inner.key_store.name(), retired = ?changes.retired,
                 "access-token signing keys retired (their grace had ended)");
         }
+        for kid in changes
+            .rotated
+            .iter()
+            .flat_map(|r| r.retired.iter())
+            .chain(&changes.retired)
+        {
+            tracing::info!(target: "jwtkit::audit", event = "key.retired",
+                store = self.inner.key_store.name(), kid = %kid,
+                "a signing key was retired: it no longer signs or verifies");
+        }
         let report = changes.rotated;
         if let Some(r) = &report {
             tracing::info!(
@@ -601,6 +698,10 @@ impl TokenService {
                 retired = ?r.retired,
                 "access-token signing key rotated"
             );
+            tracing::info!(target: "jwtkit::audit", event = "key.rotated",
+                store = self.inner.key_store.name(),
+                previous = r.previous.as_deref().unwrap_or("-"), active = %r.active,
+                pending = %r.pending, "the signing key was rotated");
         }
         self.reload_keys().await?;
         Ok(report)
@@ -802,6 +903,13 @@ impl Drop for MaintenanceTask {
 /// (`{"$serde_json::private::RawValue": "<json>"}` becomes the JSON inside
 /// the string), so stored text could turn into claims it never showed. The
 /// reserved claims are refused here too, whoever wrote the record.
+/// The first 16 hex digits of SHA-256(subject): lets audit records about one
+/// subject be correlated without writing the subject (a claim value) into them.
+fn subject_digest(subject: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn stored_claims(record: &RefreshRecord) -> Result<Map<String, Value>> {
     match record.metadata.as_deref() {
         None => Ok(Map::new()),

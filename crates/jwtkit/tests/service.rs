@@ -609,3 +609,74 @@ async fn the_layer_reloads_keys_once_for_an_unknown_kid() {
         "after the cooldown it reloads again"
     );
 }
+
+/// Sessions per user: listed with the client description given at login,
+/// one revoked by its id (the `sid` of its access tokens), all of a
+/// subject's revoked at once.
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_by_id_or_all_at_once() {
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    let mut client = serde_json::Map::new();
+    client.insert("device".into(), json!("laptop"));
+    let laptop = tokens
+        .issue_with_client("dana", &json!({"scope": "read"}), &client)
+        .await
+        .unwrap();
+    c.advance(5);
+    let phone = tokens.issue("dana", &()).await.unwrap();
+    let _other = tokens.issue("erik", &()).await.unwrap();
+    let listed = tokens.sessions("dana").await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|s| s.family.to_string()).collect();
+    assert_eq!(ids, vec![laptop.session.clone(), phone.session.clone()]);
+    assert_eq!(listed[0].client.as_deref(), Some(r#"{"device":"laptop"}"#));
+    assert_eq!(listed[1].client, None);
+    // The session id is the access tokens' `sid`.
+    let claims: AccessClaims = tokens.verify_access(&laptop.access_token).unwrap();
+    assert_eq!(claims.sid.as_deref(), Some(laptop.session.as_str()));
+    // The client description is never put into tokens.
+    assert!(!claims.extra.contains_key("device"));
+
+    assert!(tokens.revoke_session_id(&laptop.session).await.unwrap());
+    assert!(!tokens.revoke_session_id(&laptop.session).await.unwrap());
+    assert!(matches!(
+        tokens.refresh(&laptop.refresh_token).await,
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Revoked
+        })
+    ));
+    assert_eq!(tokens.sessions("dana").await.unwrap().len(), 1);
+    assert!(tokens
+        .introspect(&laptop.access_token, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(tokens
+        .introspect(&phone.access_token, None)
+        .await
+        .unwrap()
+        .is_some());
+    for bad in ["", "not a session", "\u{1b}[31m"] {
+        match tokens.revoke_session_id(bad).await {
+            Err(Error::InvalidRequest { reason }) => {
+                assert!(reason.contains("not a session id"), "{reason}");
+                assert!(!reason.contains('\u{1b}'), "{reason}");
+            }
+            other => panic!("expected invalid_request for {bad:?}, got {other:?}"),
+        }
+    }
+    // A client description is bounded.
+    let mut big = serde_json::Map::new();
+    big.insert("device".into(), json!("x".repeat(2000)));
+    assert_eq!(
+        tokens
+            .issue_with_client("dana", &(), &big)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid_request"
+    );
+    assert_eq!(tokens.revoke_subject("dana").await.unwrap(), 1);
+    assert!(tokens.sessions("dana").await.unwrap().is_empty());
+    assert_eq!(tokens.sessions("erik").await.unwrap().len(), 1);
+}
