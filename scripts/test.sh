@@ -8,6 +8,9 @@
 #      snapshot when the live DB is unreachable)
 #   4. starts Redis, a 3-node Redis Cluster, OpenBao and moto on 127.0.0.1 (scripts/services.sh)
 #   5. cargo test --workspace --all-features
+#   6. the Python package crates/jwtkit-py (a cargo workspace of its own):
+#      built into the test venv with maturin, its pytest suite run against
+#      the same servers (its fmt, clippy and deny run with steps 1-3)
 #
 # and stops every server it started when it exits, also on failure or Ctrl-C.
 #
@@ -30,6 +33,7 @@ CARGO_DENY_MIN=0.20.0
 # of its URL; the offline snapshot must be put exactly there (OFFLINE.md).
 ADVISORY_DB_DIR=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691
 ADVISORY_SNAPSHOT=${JWTKIT_ADVISORY_SNAPSHOT:-$ROOT/../shared/advisory-db}
+PY_MANIFEST=$ROOT/crates/jwtkit-py/Cargo.toml
 
 usage() {
     sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
@@ -189,6 +193,18 @@ if ((!quick)); then
 
     step "cargo deny check"
     run_cargo_deny
+
+    # The Python package is a workspace of its own (pyo3's extension-module
+    # feature must not reach the other crates' test binaries).
+    step "crates/jwtkit-py: cargo fmt --check, cargo clippy -D warnings, cargo deny"
+    cargo fmt --manifest-path "$PY_MANIFEST" --check ||
+        fail "cargo fmt (crates/jwtkit-py): run \`cargo fmt --manifest-path $PY_MANIFEST\`"
+    PYO3_PYTHON=$(command -v python3) CARGO_TARGET_DIR="$ROOT/target" \
+        cargo clippy --manifest-path "$PY_MANIFEST" --all-targets -- -D warnings ||
+        fail "cargo clippy (crates/jwtkit-py): fix the warnings above"
+    cargo fetch --manifest-path "$PY_MANIFEST" || fail "cargo fetch (crates/jwtkit-py)"
+    cargo deny --manifest-path "$PY_MANIFEST" --offline check ||
+        fail "cargo deny (crates/jwtkit-py; see deny.toml for the policy)"
 fi
 
 # --- servers ------------------------------------------------------------------
@@ -222,4 +238,28 @@ set -e
 totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$test_log")
 rm -f "$test_log"
 ((test_status == 0)) || fail "cargo test ($totals)"
+
+# --- the Python package ---------------------------------------------------------
+
+# Only with the whole suite (a package selection narrows the run to Rust).
+py_totals="not run (a package selection was given)"
+if ((${#packages[@]} == 0)); then
+    step "crates/jwtkit-py: maturin develop into the test venv, then pytest"
+    py_log=$(mktemp)
+    set +e
+    (
+        # shellcheck source=/dev/null
+        . "${JWTKIT_SERVICES_DIR:-$ROOT/.services}/env.sh"
+        venv=$(dirname "$(dirname "$JWTKIT_TEST_PYTHON")")
+        export VIRTUAL_ENV=$venv PATH=$venv/bin:$PATH CARGO_TARGET_DIR=$ROOT/target
+        maturin develop --quiet -m "$PY_MANIFEST" || exit 1
+        cd "$ROOT/crates/jwtkit-py" && exec python -m pytest -q -p no:cacheprovider tests
+    ) 2>&1 | tee "$py_log"
+    py_status=${PIPESTATUS[0]}
+    set -e
+    py_totals=$(tail -n 5 "$py_log" | grep -Eo '[0-9]+ (passed|failed|skipped|errors?)' | paste -sd, - || true)
+    rm -f "$py_log"
+    ((py_status == 0)) || fail "pytest (crates/jwtkit-py: ${py_totals:-no summary})"
+fi
 printf '\ntest.sh: every test binary, added up:\n%s\n' "$totals"
+printf 'test.sh: the Python package (pytest): %s\n' "$py_totals"

@@ -79,6 +79,31 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
         "a release-build benchmark; crates/jwtkit-cli/tests/speed.rs runs `jwtkit speed`",
     ),
     (
+        "docs/python.md",
+        "Installing",
+        "builds the Python package: scripts/test.sh runs the second block's `maturin develop` \
+         into the test venv and then the package's pytest suite; the first block's `pip install` \
+         is the same build in release mode",
+    ),
+    (
+        "docs/python.md",
+        "The PyJWT mapping",
+        "Python with the jwtkit package installed: run as written by \
+         crates/jwtkit-py/tests/test_docs.py (pytest, in scripts/test.sh)",
+    ),
+    (
+        "docs/python.md",
+        "Keys and speed",
+        "a release-build benchmark (crates/jwtkit-py/bench/bench_vs_pyjwt.py); its figures are \
+         on this page and in docs/performance.md",
+    ),
+    (
+        "docs/python.md",
+        "Key stores and the token service from Python",
+        "Python with the jwtkit package installed: run as written by \
+         crates/jwtkit-py/tests/test_docs.py (pytest, in scripts/test.sh)",
+    ),
+    (
         "docs/refresh-tokens.md",
         "Testing",
         "commands of the test harness itself (cargo test, scripts/test.sh)",

@@ -139,6 +139,8 @@ mod doc_pages {
     struct IdentityProviders;
     #[doc = include_str!("../../../docs/backends/pkcs11.md")]
     struct BackendPkcs11;
+    #[doc = include_str!("../../../docs/python.md")]
+    struct Python;
 }
 
 #[cfg(test)]

@@ -1,0 +1,317 @@
+//! Keys given from Python, and the caches of what is built from them.
+//!
+//! A key arrives as a `str`/`bytes` secret or PEM/DER/JWK text, a
+//! `cryptography` key object (serialized through its public API to DER), or a
+//! `NativeJwk` (behind `PyJWK`). Parsing a PEM key costs far more than a
+//! signature check, so what is built from a key (a signer, a verifier, a
+//! verifying key) is cached, keyed by the *exact bytes* of the key material
+//! plus the algorithm and settings: never by a hash alone, nor by an
+//! object's `id()`, which Python reuses.
+
+use std::sync::{Arc, LazyLock};
+
+use jwt_core::{Algorithm, Jwk, KeyFamily, SigningKey, VerifyingKey};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyString};
+use quick_cache::sync::Cache;
+
+use crate::errors::{core_err, kind_err};
+
+/// How many built signers / verifiers / keys each cache keeps.
+const CACHE_ENTRIES: usize = 512;
+
+/// Key material, as given (the cache keys hold it verbatim).
+pub(crate) enum Material {
+    /// An HMAC secret.
+    Secret(Vec<u8>),
+    /// PEM text (a private or public key, or a certificate).
+    Pem(Vec<u8>),
+    /// DER (PKCS#8, PKCS#1, SEC1, SPKI or a certificate).
+    Der(Vec<u8>),
+    /// A JWK as JSON.
+    Jwk(Vec<u8>),
+}
+
+impl Material {
+    fn tag(&self) -> u8 {
+        match self {
+            Material::Secret(_) => b'S',
+            Material::Pem(_) => b'P',
+            Material::Der(_) => b'D',
+            Material::Jwk(_) => b'J',
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Material::Secret(b) | Material::Pem(b) | Material::Der(b) | Material::Jwk(b) => b,
+        }
+    }
+
+    /// Appends an unambiguous encoding of the material to a cache key.
+    pub(crate) fn write_fingerprint(&self, out: &mut Vec<u8>) {
+        out.push(self.tag());
+        out.extend_from_slice(&(self.bytes().len() as u64).to_le_bytes());
+        out.extend_from_slice(self.bytes());
+    }
+
+    /// The key to verify with.
+    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, jwt_core::Error> {
+        match self {
+            Material::Secret(s) => VerifyingKey::hmac(s),
+            Material::Pem(p) => VerifyingKey::from_pem(p),
+            Material::Der(d) => VerifyingKey::from_der(d),
+            Material::Jwk(j) => VerifyingKey::from_jwk(&Jwk::from_json(j)?),
+        }
+    }
+
+    /// The key to sign with.
+    pub(crate) fn signing_key(&self) -> Result<SigningKey, jwt_core::Error> {
+        match self {
+            Material::Secret(s) => SigningKey::hmac(s),
+            Material::Pem(p) => SigningKey::from_pem(p),
+            Material::Der(d) => SigningKey::from_der(d),
+            Material::Jwk(j) => SigningKey::from_jwk(&Jwk::from_json(j)?),
+        }
+    }
+}
+
+/// A parsed JWK (the native half of `PyJWK`). Its `Debug`/`repr` shows no
+/// key material.
+#[pyclass(name = "NativeJwk", module = "jwtkit._jwtkit", frozen)]
+pub(crate) struct NativeJwk {
+    json: Vec<u8>,
+    jwk: Jwk,
+    family: KeyFamily,
+}
+
+#[pymethods]
+impl NativeJwk {
+    /// Parses a JWK from its JSON text and checks that it is a usable key.
+    #[new]
+    fn new(py: Python<'_>, json: &str) -> PyResult<Self> {
+        let jwk = Jwk::from_json(json.as_bytes()).map_err(|e| core_err(py, e))?;
+        let family = VerifyingKey::from_jwk(&jwk)
+            .map_err(|e| core_err(py, e))?
+            .family();
+        Ok(NativeJwk {
+            json: json.as_bytes().to_vec(),
+            jwk,
+            family,
+        })
+    }
+
+    /// `kty`.
+    #[getter]
+    fn kty(&self) -> &str {
+        &self.jwk.kty
+    }
+
+    /// `kid`, if any.
+    #[getter]
+    fn kid(&self) -> Option<&str> {
+        self.jwk.kid.as_deref()
+    }
+
+    /// `alg`, if any.
+    #[getter]
+    fn alg(&self) -> Option<&str> {
+        self.jwk.alg.as_deref()
+    }
+
+    /// `use`, if any.
+    #[getter(public_key_use)]
+    fn public_key_use(&self) -> Option<&str> {
+        self.jwk.use_.as_deref()
+    }
+
+    /// The algorithm the key is for: its `alg`, else its family's default
+    /// (PyJWT's choice: RS256 for RSA, ES256/384/512 by curve, EdDSA, HS256).
+    #[getter]
+    fn algorithm_name(&self) -> String {
+        match &self.jwk.alg {
+            Some(a) => a.clone(),
+            None => self.family.default_algorithm().as_str().to_owned(),
+        }
+    }
+
+    /// Whether the JWK holds a private key (or is a secret).
+    #[getter]
+    fn is_private(&self) -> bool {
+        self.jwk.is_private()
+    }
+
+    /// The RFC 7638 thumbprint.
+    fn thumbprint(&self, py: Python<'_>) -> PyResult<String> {
+        self.jwk.thumbprint().map_err(|e| core_err(py, e))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NativeJwk(kty={:?}, kid={:?}, alg={:?})",
+            self.jwk.kty, self.jwk.kid, self.jwk.alg
+        )
+    }
+}
+
+/// `cryptography`'s serialization enums, imported on first use.
+struct Serialization {
+    der: Py<PyAny>,
+    pkcs8: Py<PyAny>,
+    spki: Py<PyAny>,
+    no_encryption: Py<PyAny>,
+}
+
+static SERIALIZATION: PyOnceLock<Serialization> = PyOnceLock::new();
+
+fn serialization(py: Python<'_>) -> PyResult<&Serialization> {
+    SERIALIZATION.get_or_try_init(py, || {
+        let m = py.import("cryptography.hazmat.primitives.serialization")?;
+        Ok::<_, PyErr>(Serialization {
+            der: m.getattr("Encoding")?.getattr("DER")?.unbind(),
+            pkcs8: m.getattr("PrivateFormat")?.getattr("PKCS8")?.unbind(),
+            spki: m
+                .getattr("PublicFormat")?
+                .getattr("SubjectPublicKeyInfo")?
+                .unbind(),
+            no_encryption: m.getattr("NoEncryption")?.call0()?.unbind(),
+        })
+    })
+}
+
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(10).any(|w| w == b"-----BEGIN")
+}
+
+/// The key material of `key`. `hmac` and `asymmetric` say which kinds of
+/// algorithm it is for (a `str`/`bytes` that is not PEM is a secret for
+/// HMAC, DER or JWK text otherwise).
+pub(crate) fn material(
+    py: Python<'_>,
+    key: &Bound<'_, PyAny>,
+    hmac: bool,
+    asymmetric: bool,
+) -> PyResult<Material> {
+    let text: Option<Vec<u8>> = if let Ok(s) = key.cast::<PyString>() {
+        Some(s.to_cow()?.as_bytes().to_vec())
+    } else if let Ok(b) = key.cast::<PyBytes>() {
+        Some(b.as_bytes().to_vec())
+    } else if let Ok(b) = key.cast::<PyByteArray>() {
+        Some(b.to_vec())
+    } else {
+        None
+    };
+    if let Some(bytes) = text {
+        // A PEM given for HMAC only goes to jwt-core as a secret, which
+        // refuses it with the reason (a public key is never an HMAC secret).
+        return Ok(if hmac && (!asymmetric || !looks_like_pem(&bytes)) {
+            Material::Secret(bytes)
+        } else if looks_like_pem(&bytes) {
+            Material::Pem(bytes)
+        } else if bytes.first() == Some(&b'{') {
+            Material::Jwk(bytes)
+        } else if bytes.starts_with(b"ssh-") || bytes.starts_with(b"ecdsa-sha2-") {
+            return Err(kind_err(
+                py,
+                "invalid_key",
+                "OpenSSH public keys are not supported; convert the key to PEM \
+                 (`ssh-keygen -e -m PKCS8 -f KEY.pub`)"
+                    .to_owned(),
+            ));
+        } else {
+            Material::Der(bytes)
+        });
+    }
+    if let Ok(native) = key.cast::<NativeJwk>() {
+        return Ok(Material::Jwk(native.get().json.clone()));
+    }
+    if let Some(native) = key.getattr_opt("_jwtkit_native")? {
+        if let Ok(native) = native.cast::<NativeJwk>() {
+            return Ok(Material::Jwk(native.get().json.clone()));
+        }
+    }
+    if key.is_none() {
+        return Err(kind_err(
+            py,
+            "invalid_key",
+            "no key was given (None); pass the HMAC secret, a PEM key or a key object".to_owned(),
+        ));
+    }
+    // `cryptography` key objects, through their public serialization API.
+    if hmac && !asymmetric {
+        return Err(kind_err(
+            py,
+            "invalid_key",
+            format!(
+                "an HMAC algorithm needs a secret (str or bytes), not a {} object",
+                key.get_type().name()?
+            ),
+        ));
+    }
+    if key.hasattr("private_bytes")? {
+        let s = serialization(py)?;
+        let der = key.call_method1(
+            "private_bytes",
+            (s.der.bind(py), s.pkcs8.bind(py), s.no_encryption.bind(py)),
+        )?;
+        return Ok(Material::Der(der.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    if key.hasattr("public_bytes")? {
+        let s = serialization(py)?;
+        let der = key.call_method1("public_bytes", (s.der.bind(py), s.spki.bind(py)))?;
+        return Ok(Material::Der(der.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "Expecting a str, bytes, cryptography key object or PyJWK as the key, not {}",
+        key.get_type().name()?
+    )))
+}
+
+/// Looks `fingerprint` up in `cache`, building and inserting on a miss.
+pub(crate) fn cached<T>(
+    cache: &Cache<Vec<u8>, Arc<T>>,
+    fingerprint: Vec<u8>,
+    build: impl FnOnce() -> Result<T, jwt_core::Error>,
+) -> Result<Arc<T>, jwt_core::Error> {
+    if let Some(hit) = cache.get(&fingerprint) {
+        return Ok(hit);
+    }
+    let built = Arc::new(build()?);
+    cache.insert(fingerprint, built.clone());
+    Ok(built)
+}
+
+/// Built signers, by key, algorithm and header parameters.
+pub(crate) static SIGNERS: LazyLock<Cache<Vec<u8>, Arc<jwt_core::Signer>>> =
+    LazyLock::new(|| Cache::new(CACHE_ENTRIES));
+/// Built verifiers, by key, algorithms and validation settings.
+pub(crate) static VERIFIERS: LazyLock<Cache<Vec<u8>, Arc<jwt_core::Verifier>>> =
+    LazyLock::new(|| Cache::new(CACHE_ENTRIES));
+/// Parsed verifying keys (for `PyJWS`'s byte payloads), by key.
+pub(crate) static VERIFYING_KEYS: LazyLock<Cache<Vec<u8>, Arc<VerifyingKey>>> =
+    LazyLock::new(|| Cache::new(CACHE_ENTRIES));
+
+/// Parses an algorithm name as PyJWT spells it.
+pub(crate) fn algorithm(py: Python<'_>, name: &str) -> PyResult<Algorithm> {
+    name.parse::<Algorithm>().map_err(|_| {
+        let message = if name.eq_ignore_ascii_case("none") {
+            "Algorithm not supported: \"none\" (unsigned tokens) is never signed or accepted by jwtkit".to_owned()
+        } else {
+            format!(
+                "Algorithm not supported: {name:?}; jwtkit supports {}",
+                Algorithm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        // PyJWT raises NotImplementedError for an unknown algorithm when
+        // signing; InvalidAlgorithmError (a rejection) would hide the bug.
+        crate::errors::class_err(py, "InvalidAlgorithmError", "invalid_algorithm", message)
+    })
+}
+
+/// Registers `NativeJwk`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeJwk>()?;
+    Ok(())
+}
