@@ -57,6 +57,9 @@ enum Command {
     Speed(cmd::speed::SpeedArgs),
     /// Run a token service over HTTP (issue, refresh, revoke, JWKS, userinfo).
     Serve(cmd::serve::ServeArgs),
+    /// Rotate the key that signs `jwtkit serve`'s refresh tokens: show, stage, promote, rotate.
+    #[command(subcommand)]
+    RefreshKey(cmd::refresh_key::RefreshKeyCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Store(command) => cmd::store::run(command),
         Command::Speed(args) => cmd::speed::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::RefreshKey(command) => cmd::refresh_key::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

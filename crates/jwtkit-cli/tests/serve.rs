@@ -992,3 +992,94 @@ print(claims["sub"])
     assert_eq!(login["auth"]["metadata"]["role"], "api", "{login}");
     assert!(login["auth"]["client_token"].is_string(), "{login}");
 }
+
+/// `jwtkit refresh-key`: the refresh key rotates without logging anyone out
+/// (issue 15 item 5). A session started before the rotation refreshes
+/// after it; new refresh tokens carry the new kid; the rotation is an audit
+/// record (without the secret); mistakes are exit 2 with what to do.
+#[tokio::test]
+async fn the_refresh_key_rotates_without_logging_anyone_out() {
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("refresh-key");
+    // A fixed issuer: the default names the (new) listening port.
+    let args = [
+        "--refresh",
+        url.as_str(),
+        "--refresh-prefix",
+        prefix.as_str(),
+        "--issuer",
+        "https://auth.test",
+    ];
+    let http = client();
+    let server = Server::start(dir.path(), &args);
+    let before = issue(&http, &server, "alice", json!({})).await;
+    drop(server);
+    let jwtkit = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+            .arg("refresh-key")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let kid_of =
+        |token: &str| -> String { jsonwebtoken::decode_header(token).unwrap().kid.unwrap() };
+    let old_kid = kid_of(str_of(&before, "refresh_token"));
+
+    let out = jwtkit(&["rotate", "--grace", "1h"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{old_kid}  previous  until")),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refresh_key.rotated"), "{stderr}");
+    let secret_file = std::fs::read_to_string(dir.path().join(".jwtkit/refresh.key")).unwrap();
+    for line in secret_file.lines().filter(|l| !l.starts_with('#')) {
+        let secret = line.split_whitespace().next().unwrap();
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+
+    let server = Server::start(dir.path(), &args);
+    let (status, after) = refresh(&http, &server, str_of(&before, "refresh_token")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the session survives the rotation: {after}"
+    );
+    let new_kid = kid_of(str_of(&after, "refresh_token"));
+    assert_ne!(new_kid, old_kid);
+    drop(server);
+
+    let out = jwtkit(&["show", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["keys"][0],
+        json!({"kid": new_kid, "role": "signs", "until": null})
+    );
+    assert_eq!(shown["keys"][1]["role"], "previous");
+    // Staging twice, promoting with nothing staged, a missing file: exit 2.
+    assert!(jwtkit(&["stage"]).status.success());
+    for (args, says) in [
+        (&["stage"][..], "staged"),
+        (
+            &["promote", "--grace", "1h", "nope.key"][..],
+            "no refresh-key file at nope.key",
+        ),
+    ] {
+        let out = jwtkit(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(jwtkit(&["promote"]).status.success());
+    let out = jwtkit(&["promote"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no refresh key is staged"));
+}

@@ -538,8 +538,8 @@ impl TokenServiceBuilder {
         let issuer = self.issuer.clone().expect("checked");
         let audience = self.audience.clone().expect("checked");
         let refresh_signer = refresh_key.signer()?;
-        let refresh_verifier = jwt_core::Verifier::new(
-            refresh_key.verifying_key()?,
+        let refresh_verifier = jwt_core::Verifier::with_key_set(
+            refresh_key.verifying_keys()?,
             Validation::new([Algorithm::HS256])
                 .issuer(&issuer)
                 .audience(&issuer)
@@ -577,6 +577,7 @@ impl TokenServiceBuilder {
             refresh_store,
             refresh_signer,
             refresh_verifier,
+            refresh_key: refresh_key.clone(),
             issuer,
             audience,
             access_ttl: self.access_ttl,

@@ -89,7 +89,7 @@ pub use jwt_refresh as refresh;
 pub use builder::TokenServiceBuilder;
 pub use claims::{AccessClaims, Audience, RESERVED_CLAIMS};
 pub use error::{Error, ErrorKind, GrantRefusal, Result};
-pub use refresh_key::{RefreshKey, REFRESH_KEY_LEN};
+pub use refresh_key::{RefreshKey, RefreshKeyInfo, REFRESH_KEY_LEN};
 pub use service::{
     Health, MaintenanceTask, TokenPair, TokenService, ACCESS_TYP, DEFAULT_ACCESS_TTL,
     DEFAULT_LEEWAY, DEFAULT_REFRESH_TTL, DEFAULT_SESSION_LIFETIME, MAX_ACCESS_TTL, MAX_LEEWAY,

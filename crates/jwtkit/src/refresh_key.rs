@@ -4,6 +4,8 @@
 //! they are signed with an HMAC secret the service keeps — separate from the
 //! access-token keys (RFC 8725 §3.12: a token of one kind can never pass as
 //! the other, even if the `typ` check were forgotten somewhere).
+//!
+//! A [`RefreshKey`] may hold several secrets (a ring), for rotation.
 
 use std::fmt;
 use std::io::Write;
@@ -22,6 +24,24 @@ pub const REFRESH_KEY_LEN: usize = 32;
 
 /// An HS256 secret (at least 32 bytes) that signs and verifies refresh tokens.
 ///
+/// It may hold more than one secret, so that the key can be rotated without
+/// logging everyone out: the first signs; a staged `next` key already
+/// verifies (so that every instance accepts it before any signs with it); a
+/// previous key verifies until its `until` time. In a file (or
+/// `JWTKIT_REFRESH_KEY`), one key per line (or per comma); a file of one
+/// line, the format of earlier versions, is one key:
+///
+/// ```text
+/// # jwtkit refresh keys: the first line signs
+/// 0Mx2…base64url…
+/// q8Vb…base64url… next
+/// Zt3w…base64url… until=1800000000
+/// ```
+///
+/// `jwtkit refresh-key stage|promote|rotate|show FILE` edits and shows such
+/// a file; [`stage`](Self::stage) and [`promote`](Self::promote) do the same
+/// in code.
+///
 /// ```
 /// use jwtkit::RefreshKey;
 ///
@@ -37,12 +57,53 @@ pub const REFRESH_KEY_LEN: usize = 32;
 pub struct RefreshKey {
     secret: Zeroizing<Vec<u8>>,
     kid: String,
+    /// The keys that only verify: a staged next key, previous keys.
+    others: Vec<OtherKey>,
+}
+
+/// A refresh key that verifies but does not sign.
+#[derive(Clone)]
+struct OtherKey {
+    secret: Zeroizing<Vec<u8>>,
+    kid: String,
+    role: Role,
+}
+
+/// What a verify-only key is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Staged: signs after the next promotion.
+    Next,
+    /// Signed before; verifies until this Unix time.
+    Previous { until: i64 },
+}
+
+/// One key of a [`RefreshKey`] ring, as [`RefreshKey::keys`] lists it: its
+/// public name and what it does. Never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshKeyInfo {
+    /// The key id in refresh tokens' headers.
+    pub kid: String,
+    /// `"signs"`, `"next"` (verifies, signs after a promotion) or
+    /// `"previous"` (verifies until [`until`](Self::until)).
+    pub role: &'static str,
+    /// For a previous key: the Unix time it stops verifying.
+    pub until: Option<i64>,
 }
 
 impl fmt::Debug for RefreshKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshKey")
             .field("kid", &self.kid)
+            .field(
+                "others",
+                &self
+                    .others
+                    .iter()
+                    .map(|o| (&o.kid, o.role))
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -68,12 +129,10 @@ impl RefreshKey {
                 ),
             ));
         }
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
-        // A public name for the secret: the first 8 bytes of its SHA-256.
-        let kid = format!("refresh-{}", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..8]));
         Ok(RefreshKey {
             secret: Zeroizing::new(secret.to_vec()),
-            kid,
+            kid: kid_of(secret),
+            others: Vec::new(),
         })
     }
 
@@ -81,7 +140,46 @@ impl RefreshKey {
     /// environment variable. A `base64url:` prefix (what `jwtkit keys generate
     /// --alg HS256` prints, and what `--secret-env` reads) is accepted, so one
     /// secret text works everywhere.
+    ///
+    /// Several keys, separated by newlines or commas, form a ring (see
+    /// [`RefreshKey`]): the first signs; `SECRET next` is staged,
+    /// `SECRET until=UNIX` is a previous key; `#` starts a comment line.
     pub fn from_base64(text: &str) -> Result<Self> {
+        let mut entries = text
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let Some(first) = entries.next() else {
+            return Err(Error::config(
+                "refresh_key",
+                "the refresh key text holds no key (expected 32+ random bytes, base64url-encoded)",
+            ));
+        };
+        let (secret, role) = parse_entry(first)?;
+        if role.is_some() {
+            return Err(Error::config(
+                "refresh_key",
+                "the first refresh key signs, so it takes no `next` or `until=`: put the signing \
+                 key first",
+            ));
+        }
+        let mut key = Self::from_secret(&secret)?;
+        for entry in entries {
+            let (secret, role) = parse_entry(entry)?;
+            let Some(role) = role else {
+                return Err(Error::config(
+                    "refresh_key",
+                    "only the first refresh key signs: mark a later one `next` (staged) or \
+                     `until=UNIX-TIME` (a previous key)",
+                ));
+            };
+            key.add(&secret, role)?;
+        }
+        Ok(key)
+    }
+
+    /// One key's secret, from its base64url (or base64) text.
+    fn decode_secret(text: &str) -> Result<Zeroizing<Vec<u8>>> {
         let text = text.trim();
         let text = jwt_keys::env::base64url_text(text).unwrap_or(text);
         let bytes = URL_SAFE_NO_PAD
@@ -93,7 +191,113 @@ impl RefreshKey {
                     "the refresh key is not base64 text (expected 32+ random bytes, base64url-encoded)",
                 )
             })?;
-        Self::from_secret(&Zeroizing::new(bytes))
+        Ok(Zeroizing::new(bytes))
+    }
+
+    /// Adds a verify-only key; a second staged key, or a key already in
+    /// the ring, is refused.
+    fn add(&mut self, secret: &[u8], role: Role) -> Result<()> {
+        let other = Self::from_secret(secret)?;
+        if other.kid == self.kid || self.others.iter().any(|o| o.kid == other.kid) {
+            return Err(Error::config(
+                "refresh_key",
+                format!("the refresh key {} is in the ring twice", other.kid),
+            ));
+        }
+        if role == Role::Next && self.others.iter().any(|o| o.role == Role::Next) {
+            return Err(Error::config(
+                "refresh_key",
+                "two refresh keys are staged (`next`): promote one first, or remove one",
+            ));
+        }
+        self.others.push(OtherKey {
+            secret: other.secret,
+            kid: other.kid,
+            role,
+        });
+        Ok(())
+    }
+
+    /// The keys of the ring, the signing one first; never the secrets.
+    pub fn keys(&self) -> Vec<RefreshKeyInfo> {
+        std::iter::once(RefreshKeyInfo {
+            kid: self.kid.clone(),
+            role: "signs",
+            until: None,
+        })
+        .chain(self.others.iter().map(|o| RefreshKeyInfo {
+            kid: o.kid.clone(),
+            role: match o.role {
+                Role::Next => "next",
+                Role::Previous { .. } => "previous",
+            },
+            until: match o.role {
+                Role::Next => None,
+                Role::Previous { until } => Some(until),
+            },
+        }))
+        .collect()
+    }
+
+    /// Stages a new random key (`next`): it verifies at once and signs
+    /// after [`promote`](Self::promote). Refused when one is staged already.
+    pub fn stage(&mut self) -> Result<&str> {
+        let new = Self::generate()?;
+        self.add(&new.secret, Role::Next)?;
+        Ok(&self.others.last().expect("just added").kid)
+    }
+
+    /// Makes the staged key the signing one; the signing key becomes a
+    /// previous key that verifies until `until` (Unix time: now + the
+    /// longest a refresh token it signed can live), and previous keys whose
+    /// time has come (`until <= now`) are dropped. Refused without a staged
+    /// key.
+    pub fn promote(&mut self, now: i64, until: i64) -> Result<()> {
+        let Some(i) = self.others.iter().position(|o| o.role == Role::Next) else {
+            return Err(Error::config(
+                "refresh_key",
+                "no refresh key is staged: stage one first (`jwtkit refresh-key stage`), roll it out \
+                 to every instance, then promote; or `jwtkit refresh-key rotate` on a single instance",
+            ));
+        };
+        let next = self.others.remove(i);
+        let old_secret = std::mem::replace(&mut self.secret, next.secret);
+        let old_kid = std::mem::replace(&mut self.kid, next.kid);
+        self.others
+            .retain(|o| !matches!(o.role, Role::Previous { until } if until <= now));
+        self.others.push(OtherKey {
+            secret: old_secret,
+            kid: old_kid,
+            role: Role::Previous { until },
+        });
+        Ok(())
+    }
+
+    /// The ring as the file holds it (base64url secrets: write it 0600).
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::from(
+            "# jwtkit refresh keys: the first line signs; `next` verifies and signs after a \
+             promotion; `until=T` verifies until Unix time T\n",
+        ));
+        out.push_str(&URL_SAFE_NO_PAD.encode(&self.secret));
+        out.push('\n');
+        for o in &self.others {
+            out.push_str(&URL_SAFE_NO_PAD.encode(&o.secret));
+            match o.role {
+                Role::Next => out.push_str(" next"),
+                Role::Previous { until } => out.push_str(&format!(" until={until}")),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Whether a verify-only key named `kid` has reached its `until` at `now`.
+    pub(crate) fn expired(&self, kid: Option<&str>, now: i64) -> bool {
+        self.others.iter().any(|o| {
+            Some(o.kid.as_str()) == kid
+                && matches!(o.role, Role::Previous { until } if until <= now)
+        })
     }
 
     /// Reads the key from `path` (base64url text), or creates the file with a
@@ -136,6 +340,46 @@ impl RefreshKey {
         }
     }
 
+    /// Reads the key (ring) from `path`, which must exist, with the same
+    /// ownership and mode checks as [`load_or_create`](Self::load_or_create).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io = |source| Error::RefreshKeyFile {
+            path: PathBuf::from(path),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        Self::read_checked(path, file).map_err(io)?
+    }
+
+    /// Replaces the file at `path` with this ring, atomically (a new file,
+    /// mode 0600, renamed over the old one): a reader sees the old ring or
+    /// the new one, never half of either.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let io = |source| Error::RefreshKeyFile {
+            path: PathBuf::from(path),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut random = [0u8; 6];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| Error::Random)?;
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            path.file_name()
+                .map_or("refresh.key".into(), |n| n.to_string_lossy()),
+            URL_SAFE_NO_PAD.encode(random)
+        ));
+        write_new_private(&tmp, self.to_text().trim_end().as_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+    }
+
     /// Reads the secret from `file` (opened from `path`) after checking its
     /// owner and mode by the descriptor, so the file checked is the file
     /// read. The outer error is about the file; the inner one about its
@@ -163,11 +407,53 @@ impl RefreshKey {
             .map_err(Error::Encoding)
     }
 
-    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey> {
-        VerifyingKey::hmac(&self.secret)
-            .map(|k| k.with_kid(self.kid.clone()))
-            .map_err(Error::Encoding)
+    /// Every key of the ring, by kid (a previous key past its time is
+    /// refused at verification, see [`expired`](Self::expired)).
+    pub(crate) fn verifying_keys(&self) -> Result<jwt_core::KeySet> {
+        let mut set = jwt_core::KeySet::new();
+        for (secret, kid) in std::iter::once((&self.secret, &self.kid))
+            .chain(self.others.iter().map(|o| (&o.secret, &o.kid)))
+        {
+            let key = VerifyingKey::hmac(secret)
+                .map(|k| k.with_kid(kid.clone()))
+                .map_err(Error::Encoding)?;
+            set.insert(key).map_err(Error::Encoding)?;
+        }
+        Ok(set)
     }
+}
+
+/// A public name for a secret: the first 8 bytes of its SHA-256.
+fn kid_of(secret: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
+    format!("refresh-{}", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..8]))
+}
+
+/// `SECRET`, `SECRET next` or `SECRET until=UNIX`.
+fn parse_entry(entry: &str) -> Result<(Zeroizing<Vec<u8>>, Option<Role>)> {
+    let mut words = entry.split_whitespace();
+    let secret = RefreshKey::decode_secret(words.next().unwrap_or(""))?;
+    let role = match words.next() {
+        None => None,
+        Some("next") => Some(Role::Next),
+        Some(word) => match word.strip_prefix("until=").map(str::parse::<i64>) {
+            Some(Ok(until)) => Some(Role::Previous { until }),
+            _ => {
+                return Err(Error::config(
+                    "refresh_key",
+                    "a refresh key is followed by `next` or `until=UNIX-TIME` or nothing; \
+                     found something else (the secret itself is not shown)",
+                ))
+            }
+        },
+    };
+    if words.next().is_some() {
+        return Err(Error::config(
+            "refresh_key",
+            "a refresh key line has more than a secret and one marker (`next` or `until=…`)",
+        ));
+    }
+    Ok((secret, role))
 }
 
 /// [`jwt_keys::file::check_protection`], as an I/O error of the file (its
@@ -216,6 +502,61 @@ mod tests {
                 .unwrap_or_else(|| panic!("no jwt_keys::Error inside {err:?}")),
             other => panic!("expected RefreshKeyFile, got {other:?}"),
         }
+    }
+
+    /// Issue 15 item 5: a ring is staged, promoted and saved; its text
+    /// round-trips; the old key keeps verifying until its time; mistakes in
+    /// the text are refused without showing a secret.
+    #[test]
+    fn a_ring_is_staged_promoted_and_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("refresh.key");
+        let mut ring = RefreshKey::load_or_create(&path).unwrap();
+        let first = ring.kid().to_owned();
+        let staged = ring.stage().unwrap().to_owned();
+        assert!(ring.stage().is_err(), "one staged key at a time");
+        ring.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let mut ring = RefreshKey::load(&path).unwrap();
+        assert_eq!(ring.kid(), first, "staging does not change the signing key");
+        assert_eq!(ring.keys()[1].role, "next");
+        ring.promote(1_000, 5_000).unwrap();
+        assert_eq!(ring.kid(), staged);
+        let keys = ring.keys();
+        assert_eq!(
+            (keys[1].kid.as_str(), keys[1].role, keys[1].until),
+            (first.as_str(), "previous", Some(5_000))
+        );
+        assert!(!ring.expired(Some(&first), 4_999));
+        assert!(ring.expired(Some(&first), 5_000));
+        assert!(!ring.expired(Some(&staged), i64::MAX));
+        assert!(ring.promote(6_000, 9_000).is_err(), "nothing staged");
+        // The next promotion drops the previous key whose time is over.
+        ring.stage().unwrap();
+        ring.promote(6_000, 9_000).unwrap();
+        assert_eq!(ring.keys().len(), 2);
+        let again = RefreshKey::from_base64(&ring.to_text()).unwrap();
+        assert_eq!(again.keys(), ring.keys());
+        assert!(again.verifying_keys().unwrap().len() == 2);
+
+        let a = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        let b = URL_SAFE_NO_PAD.encode([2u8; 32]);
+        for (text, fragment) in [
+            (format!("{a} next"), "first refresh key signs"),
+            (format!("{a}\n{b}"), "only the first refresh key signs"),
+            (format!("{a}\n{b} soon"), "`next` or `until=UNIX-TIME`"),
+            (format!("{a}\n{a} next"), "in the ring twice"),
+            (format!("{a}\n{b} next x"), "more than a secret"),
+            ("# only a comment".to_owned(), "holds no key"),
+        ] {
+            let err = RefreshKey::from_base64(&text).unwrap_err().to_string();
+            assert!(err.contains(fragment), "{text}: {err}");
+            assert!(!err.contains(&a) && !err.contains(&b), "{err}");
+        }
+        // The comma form (an environment variable).
+        let ring = RefreshKey::from_base64(&format!("{a}, {b} until=7")).unwrap();
+        assert_eq!(ring.keys().len(), 2);
     }
 
     /// Issue 13 item 8: the text `jwtkit keys generate --alg HS256` prints

@@ -164,6 +164,8 @@ pub(crate) struct Inner {
     pub(crate) refresh_store: Arc<dyn RefreshStore>,
     pub(crate) refresh_signer: jwt_core::Signer,
     pub(crate) refresh_verifier: jwt_core::Verifier,
+    /// The refresh key ring: a previous key verifies only until its time.
+    pub(crate) refresh_key: crate::RefreshKey,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) access_ttl: Duration,
@@ -802,6 +804,16 @@ impl TokenService {
                     Error::Encoding(e)
                 }
             })?;
+        // Signed by a previous refresh key whose time is over: as if unknown.
+        if self
+            .inner
+            .refresh_key
+            .expired(data.header.kid.as_deref(), self.inner.clock.now())
+        {
+            return Err(Error::grant(GrantRefusal::Invalid(
+                jwt_core::ErrorKind::UnknownKey,
+            )));
+        }
         let jti = TokenId::parse(&data.claims.jti)
             .map_err(|_| Error::grant(GrantRefusal::Invalid(jwt_core::ErrorKind::InvalidClaim)))?;
         Ok((jti, data.claims.sub))

@@ -680,3 +680,73 @@ async fn sessions_are_listed_and_revoked_by_id_or_all_at_once() {
     assert!(tokens.sessions("dana").await.unwrap().is_empty());
     assert_eq!(tokens.sessions("erik").await.unwrap().len(), 1);
 }
+
+/// Refresh-key rotation without logging anyone out (issue 15 item 5): a
+/// staged key verifies before it signs, a promoted ring keeps verifying the
+/// old key's tokens until its time, then refuses them.
+#[tokio::test]
+async fn the_refresh_key_rotates_without_logging_anyone_out() {
+    let c = clock();
+    let store: Arc<dyn jwtkit::RefreshStore> =
+        Arc::new(MemoryRefreshStore::new(RefreshPolicy::default()).with_clock(c.clone()));
+    let keys: Arc<dyn jwtkit::KeyStore> = Arc::new(MemoryKeyStore::with_clock(c.clone()));
+    let service = |ring: RefreshKey| {
+        TokenService::builder()
+            .shared_key_store(keys.clone())
+            .init_key_store(Algorithm::ES256)
+            .issuer("https://auth.test")
+            .audience("api")
+            .clock(c.clone())
+            .shared_refresh_store(store.clone())
+            .refresh_key(ring)
+            .build()
+    };
+    let mut ring = RefreshKey::generate().unwrap();
+    let old_kid = ring.kid().to_owned();
+    let before = service(ring.clone()).await.unwrap();
+    let alice = before.issue("alice", &()).await.unwrap();
+
+    // Staged: still signs with the old key, already verifies the new one.
+    ring.stage().unwrap();
+    let staged = service(ring.clone()).await.unwrap();
+    let bob = staged.issue("bob", &()).await.unwrap();
+    assert_eq!(
+        jwt_core::dangerous::insecure_decode_header(&bob.refresh_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some(old_kid.as_str())
+    );
+
+    // Promoted: signs with the new key; the old key verifies for a day.
+    let now = c.now();
+    ring.promote(now, now + 86_400).unwrap();
+    let after = service(ring.clone()).await.unwrap();
+    let carol = after.issue("carol", &()).await.unwrap();
+    let new_kid = jwt_core::dangerous::insecure_decode_header(&carol.refresh_token)
+        .unwrap()
+        .kid
+        .unwrap();
+    assert_ne!(new_kid, old_kid);
+    // A token of the new key refreshes on an instance that only staged it.
+    staged.refresh(&carol.refresh_token).await.unwrap();
+    // The old key's tokens refresh on the rotated instance.
+    let alice2 = after.refresh(&alice.refresh_token).await.unwrap();
+    assert!(after
+        .introspect(&alice2.refresh_token, None)
+        .await
+        .unwrap()
+        .is_some());
+    // After its time the old key verifies nothing.
+    c.advance(86_400);
+    match after.refresh(&bob.refresh_token).await {
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Invalid(kind),
+        }) => assert_eq!(kind, jwt_core::ErrorKind::UnknownKey),
+        other => panic!("expected invalid_grant (unknown key), got {other:?}"),
+    }
+    assert!(
+        before.sessions("bob").await.unwrap().len() == 1,
+        "the session itself lives on"
+    );
+}

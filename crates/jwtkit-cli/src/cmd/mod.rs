@@ -12,6 +12,7 @@ use crate::error::CliError;
 pub(crate) mod discover;
 pub(crate) mod inspect;
 pub(crate) mod keys;
+pub(crate) mod refresh_key;
 pub(crate) mod serve;
 pub(crate) mod sign;
 pub(crate) mod speed;
