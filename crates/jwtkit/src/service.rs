@@ -27,6 +27,9 @@ use crate::error::{Error, GrantRefusal, Result};
 
 /// The header `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TYP: &str = "at+jwt";
+
+/// `typ` of a signed introspection answer (RFC 9701 §5).
+pub const INTROSPECTION_TYP: &str = "token-introspection+jwt";
 /// The header `typ` of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
 
@@ -559,6 +562,38 @@ impl TokenService {
             return Ok(Some(found));
         }
         self.introspect_refresh(token).await
+    }
+
+    /// The introspection answer as a signed JWT (RFC 9701, for a resource
+    /// server that asks with `Accept: application/token-introspection+jwt`):
+    /// `{"iss", "aud", "iat", "token_introspection": {"active": …, …}}`,
+    /// signed with the service's access-token key, `typ`
+    /// `token-introspection+jwt`. `answer` is [`introspect`](Self::introspect)'s
+    /// result; `audience` is the resource server that asked (RFC 9701 §5:
+    /// its identifier; the service's access-token audience when it has none).
+    pub async fn introspection_jwt(
+        &self,
+        answer: Option<Map<String, Value>>,
+        audience: Option<&str>,
+    ) -> Result<String> {
+        let mut introspection = Map::new();
+        introspection.insert("active".into(), answer.is_some().into());
+        if let Some(members) = answer {
+            introspection.extend(members);
+        }
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.inner.issuer.clone().into());
+        claims.insert(
+            "aud".into(),
+            audience.unwrap_or(&self.inner.audience).to_owned().into(),
+        );
+        claims.insert("iat".into(), self.inner.clock.now().into());
+        claims.insert("token_introspection".into(), Value::Object(introspection));
+        self.inner
+            .key_store
+            .sign_token(&claims, Some(INTROSPECTION_TYP))
+            .await
+            .map_err(Error::KeyStore)
     }
 
     async fn introspect_access(&self, token: &str) -> Result<Option<Map<String, Value>>> {

@@ -750,3 +750,41 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
         "the session itself lives on"
     );
 }
+
+/// RFC 9701: the introspection answer as a JWT signed with the service's
+/// key, `typ` token-introspection+jwt, verifiable with the published JWKS.
+#[tokio::test]
+async fn the_introspection_answer_can_be_a_signed_jwt() {
+    let c = clock();
+    let tokens = base(&c).build().await.unwrap();
+    let pair = tokens.issue("fay", &json!({"scope": "read"})).await.unwrap();
+    let answer = tokens.introspect(&pair.access_token, None).await.unwrap();
+    assert!(answer.is_some());
+    let jwt = tokens
+        .introspection_jwt(answer, Some("https://rs.example"))
+        .await
+        .unwrap();
+    let inactive = tokens.introspection_jwt(None, None).await.unwrap();
+    let jwks = tokens.jwks().await.unwrap();
+    let set = jwt_core::KeySet::from_jwks(&jwks);
+    let verify = |token: &str, aud: &str| {
+        let validation = jwt_core::Validation::new([Algorithm::ES256])
+            .issuer("https://auth.test")
+            .audience(aud)
+            .typ(jwtkit::INTROSPECTION_TYP)
+            .optional_exp()
+            .clock(c.clone());
+        jwt_core::Verifier::with_key_set(set.clone(), validation)
+            .unwrap()
+            .verify::<Value>(token)
+            .unwrap()
+            .claims
+    };
+    let claims = verify(&jwt, "https://rs.example");
+    assert_eq!(claims["token_introspection"]["active"], true);
+    assert_eq!(claims["token_introspection"]["sub"], "fay");
+    assert_eq!(claims["token_introspection"]["scope"], "read");
+    assert_eq!(claims["iat"], c.now());
+    let claims = verify(&inactive, "api");
+    assert_eq!(claims["token_introspection"], json!({"active": false}));
+}
