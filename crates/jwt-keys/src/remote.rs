@@ -22,13 +22,10 @@ pub(crate) fn parse_url(url: &str) -> Result<Url> {
     })
 }
 
-/// The rule for every URL keys or key metadata are fetched from: `https`,
-/// or `http` to a loopback address only. `the`/`a` name the document in
-/// the reason of a refusal ("the JWKS", "a JWKS").
-pub(crate) fn check_url(url: &str, the: &str, a: &str) -> std::result::Result<Url, String> {
-    let parsed = Url::parse(url)
-        .map_err(|e| format!("not a URL: {e}; give the full https:// URL of {the}"))?;
-    let loopback = match parsed.host_str() {
+/// Whether a URL's host is this machine: `localhost`, or a loopback address
+/// (127.0.0.0/8, `[::1]`), where plain http never crosses a network.
+pub(crate) fn is_loopback_host(host: Option<&str>) -> bool {
+    match host {
         Some(h) if h.eq_ignore_ascii_case("localhost") => true,
         Some(h) => h
             .trim_start_matches('[')
@@ -36,7 +33,16 @@ pub(crate) fn check_url(url: &str, the: &str, a: &str) -> std::result::Result<Ur
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback()),
         None => false,
-    };
+    }
+}
+
+/// The rule for every URL keys or key metadata are fetched from: `https`,
+/// or `http` to a loopback address only. `the`/`a` name the document in
+/// the reason of a refusal ("the JWKS", "a JWKS").
+pub(crate) fn check_url(url: &str, the: &str, a: &str) -> std::result::Result<Url, String> {
+    let parsed = Url::parse(url)
+        .map_err(|e| format!("not a URL: {e}; give the full https:// URL of {the}"))?;
+    let loopback = is_loopback_host(parsed.host_str());
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),

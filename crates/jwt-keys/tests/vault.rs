@@ -651,6 +651,37 @@ fn bad_addresses_and_header_values_are_errors_not_panics() {
     }
     assert!(build("http://127.0.0.1:8200/").is_ok());
     assert!(build("https://vault.internal").is_ok());
+    // Plain http to another machine would send the Vault token in clear
+    // text (the attacker's review of the Python package caught it there):
+    // refused, as the URI form and VAULT_ADDR, loopback excepted.
+    for addr in [
+        "http://vault.internal:8200",
+        "http://192.0.2.2:8200",
+        "http://[2001:db8::1]:8200",
+        "HTTP://Vault.Internal",
+    ] {
+        match build(addr) {
+            Err(Error::InvalidConfig { setting, reason }) => {
+                assert_eq!(setting, "address");
+                assert!(
+                    reason.contains("clear text") && reason.contains("https://"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{addr}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        VaultKeyStore::builder_from_uri("vault+http://192.0.2.2:8200/transit/k"),
+        Err(Error::InvalidUri { .. })
+    ));
+    for addr in [
+        "http://localhost:8200",
+        "http://[::1]:8200",
+        "http://127.0.0.2:8200",
+    ] {
+        assert!(build(addr).is_ok(), "{addr}");
+    }
 
     let b = || VaultKeyStore::builder("transit", "k").address("http://127.0.0.1:8200");
     let setting = |r: jwt_keys::Result<VaultKeyStore>| match r {

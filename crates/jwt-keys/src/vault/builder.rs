@@ -105,6 +105,16 @@ fn check_address(address: &str) -> Result<reqwest_vault::Url> {
             "the Vault address `{shown}` holds a user name or password; remove it (the store authenticates with a token or a login method, never with credentials in the address)"
         )));
     }
+    // The Vault token is sent with every request: over plain http it would
+    // cross the network readable by anyone on the path.
+    if parsed.scheme() == "http" && !crate::remote::is_loopback_host(parsed.host_str()) {
+        return Err(bad(format!(
+            "Vault address `{shown}` is plain http to another machine: the Vault token would \
+             cross the network in clear text; use https:// (VAULT_CACERT names a private CA's \
+             certificate), or http only to a loopback address (127.0.0.1, [::1], localhost: a \
+             dev server, or a Vault Agent on this machine)"
+        )));
+    }
     if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(bad(format!(
             "Vault address `{shown}` has a path, query or fragment; give scheme, host and port only (Vault's API lives at /v1 of its host)"
