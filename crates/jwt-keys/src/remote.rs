@@ -17,7 +17,7 @@ use crate::verify::CacheOptions;
 pub(crate) fn parse_url(url: &str) -> Result<Url> {
     check_url(url, "the JWKS", "a JWKS").map_err(|reason| Error::InvalidJwksUrl {
         // A password in the URL never reaches an error message.
-        url: crate::uri::redact_userinfo(url),
+        url: crate::uri::redact_url(url),
         reason,
     })
 }
@@ -196,7 +196,7 @@ pub(crate) async fn fetch(
     options: &CacheOptions,
 ) -> Result<(JwksKeys, i64)> {
     let fail = |source: FetchError| Error::Fetch {
-        url: crate::uri::redact_userinfo(url.as_str()),
+        url: crate::uri::redact_url(url.as_str()),
         source,
     };
     let document = get(

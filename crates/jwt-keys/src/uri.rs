@@ -189,6 +189,31 @@ fn open_env(rest: &str, uri: &str, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Key
 /// error message, a log or a terminal. A `scheme:USER@host` without `//` at
 /// the very start of `text` counts too (`vault+https:user:pw@host/…` is a
 /// typo away from a real URI); `file:` paths are left alone.
+/// A URL keys are fetched from, as errors, logs and `Debug` show it: no
+/// user name or password ([`redact_userinfo`]) and no query values (an API
+/// key in `?api_key=…` is as secret as a password): `?api_key=***&v=***`.
+/// The parameter names stay, to tell URLs apart.
+pub(crate) fn redact_url(url: &str) -> String {
+    let text = redact_userinfo(url);
+    let Some(q) = text.find('?') else {
+        return text;
+    };
+    let (head, rest) = text.split_at(q + 1);
+    let (query, fragment) = match rest.find('#') {
+        Some(f) => rest.split_at(f),
+        None => (rest, ""),
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=***"),
+            None if pair.is_empty() => String::new(),
+            None => "***".to_owned(),
+        })
+        .collect();
+    format!("{head}{}{fragment}", query.join("&"))
+}
+
 pub(crate) fn redact_userinfo(text: &str) -> String {
     // Where an authority (host part) ends.
     fn authority_end(s: &str) -> usize {

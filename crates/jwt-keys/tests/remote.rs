@@ -507,20 +507,25 @@ async fn an_unreachable_jwks_url_names_the_cause_and_what_to_check() {
     assert!(err.is_retryable());
 }
 
-/// A password in a JWKS URL (`https://user:password@host/…`) never shows:
+/// A password in a JWKS URL (`https://user:password@host/…`), or an API key
+/// in its query (`?api_key=…`), never shows:
 /// not in the verifier's `Debug`, not in a fetch error, not in a
 /// stale-keys error (PY-C's review of the Python package found it in both).
 #[tokio::test]
 async fn a_password_in_the_jwks_url_never_shows() {
     let a = Key::new(Algorithm::ES256, "a");
     let server = JwksServer::start(Mode::Status(502)).await;
-    let url = server
-        .url
-        .replacen("http://", "http://reader:hunter2-secret@", 1);
+    let url = format!(
+        "{}?api_key=hunter2-key&v=1",
+        server
+            .url
+            .replacen("http://", "http://reader:hunter2-secret@", 1)
+    );
     let clock = Arc::new(ManualClock::new(T0));
     let v = verifier(&url, &clock, &[Algorithm::ES256], CacheOptions::default());
     let shown = format!("{v:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("api_key=***"), "{shown}");
     let err = v.verify::<Value>(&a.token(T0)).await.unwrap_err();
     for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains("hunter2"), "{text}");

@@ -225,7 +225,7 @@ pub(crate) fn check_issuer(issuer: &str) -> Result<Url> {
             // A password in the URL never reaches an error message.
             format!(
                 "{:?} cannot be an issuer URL: {reason}",
-                crate::uri::redact_userinfo(issuer)
+                crate::uri::redact_url(issuer)
             ),
         )
     };
@@ -517,7 +517,7 @@ pub(crate) fn quoted(value: &str) -> String {
 /// redacted, and cut like [`quoted`] (without the quotes' escaping of a
 /// plain URL).
 pub(crate) fn shown_url(url: &str) -> String {
-    let redacted = crate::uri::redact_userinfo(url);
+    let redacted = crate::uri::redact_url(url);
     match redacted.char_indices().nth(MAX_QUOTED) {
         None => redacted.escape_debug().to_string(),
         Some((at, _)) => format!(

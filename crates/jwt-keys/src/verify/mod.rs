@@ -306,7 +306,7 @@ impl VerifierBuilder {
                         client,
                     },
                     // The name shows in errors, logs and Debug: never a password.
-                    crate::uri::redact_userinfo(&url),
+                    crate::uri::redact_url(&url),
                     None,
                 )
             }
