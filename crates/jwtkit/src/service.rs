@@ -84,6 +84,12 @@ impl fmt::Debug for TokenPair {
 struct RefreshClaims {
     jti: String,
     sub: String,
+    /// The audience of the access tokens the session gets: a service with
+    /// another audience (sharing the issuer, refresh key and store) must
+    /// not mint its access tokens from it. Absent in tokens of versions
+    /// before it was added.
+    #[serde(default)]
+    access_aud: Option<String>,
 }
 
 /// Health of the two stores, as [`TokenService::health`] found it.
@@ -849,6 +855,16 @@ impl TokenService {
                 jwt_core::ErrorKind::UnknownKey,
             )));
         }
+        if data
+            .claims
+            .access_aud
+            .as_deref()
+            .is_some_and(|aud| aud != self.inner.audience)
+        {
+            return Err(Error::grant(GrantRefusal::Invalid(
+                jwt_core::ErrorKind::InvalidAudience,
+            )));
+        }
         let jti = TokenId::parse(&data.claims.jti)
             .map_err(|_| Error::grant(GrantRefusal::Invalid(jwt_core::ErrorKind::InvalidClaim)))?;
         Ok((jti, data.claims.sub))
@@ -906,6 +922,7 @@ impl TokenService {
             "exp": record.expires_at,
             "iat": record.issued_at,
             "jti": record.jti.as_str(),
+            "access_aud": self.inner.audience,
         });
         let refresh_token = self
             .inner

@@ -757,7 +757,10 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
 async fn the_introspection_answer_can_be_a_signed_jwt() {
     let c = clock();
     let tokens = base(&c).build().await.unwrap();
-    let pair = tokens.issue("fay", &json!({"scope": "read"})).await.unwrap();
+    let pair = tokens
+        .issue("fay", &json!({"scope": "read"}))
+        .await
+        .unwrap();
     let answer = tokens.introspect(&pair.access_token, None).await.unwrap();
     assert!(answer.is_some());
     let jwt = tokens
@@ -787,4 +790,44 @@ async fn the_introspection_answer_can_be_a_signed_jwt() {
     assert_eq!(claims["iat"], c.now());
     let claims = verify(&inactive, "api");
     assert_eq!(claims["token_introspection"], json!({"active": false}));
+}
+
+/// A refresh token is bound to the audience of its session's access tokens:
+/// a service sharing the issuer, refresh key and store but serving another
+/// audience refuses it, without consuming it (the attacker's review of the
+/// Python package minted an `aud: api-B` token from an `api-A` session).
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_access_audience() {
+    let c = clock();
+    let store: Arc<dyn jwtkit::RefreshStore> =
+        Arc::new(MemoryRefreshStore::new(RefreshPolicy::default()).with_clock(c.clone()));
+    let keys: Arc<dyn jwtkit::KeyStore> = Arc::new(MemoryKeyStore::with_clock(c.clone()));
+    let ring = RefreshKey::generate().unwrap();
+    let service = |aud: &str| {
+        TokenService::builder()
+            .shared_key_store(keys.clone())
+            .init_key_store(Algorithm::ES256)
+            .issuer("https://auth.test")
+            .audience(aud)
+            .clock(c.clone())
+            .shared_refresh_store(store.clone())
+            .refresh_key(ring.clone())
+            .build()
+    };
+    let a = service("api-A").await.unwrap();
+    let b = service("api-B").await.unwrap();
+    let pair = a.issue("gus", &json!({"scope": "admin"})).await.unwrap();
+    match b.refresh(&pair.refresh_token).await {
+        Err(Error::InvalidGrant {
+            reason: GrantRefusal::Invalid(kind),
+        }) => assert_eq!(kind, jwt_core::ErrorKind::InvalidAudience),
+        other => panic!("expected invalid_grant (audience), got {other:?}"),
+    }
+    assert!(b
+        .introspect(&pair.refresh_token, None)
+        .await
+        .unwrap()
+        .is_none());
+    // Not consumed: the right service still refreshes it.
+    a.refresh(&pair.refresh_token).await.unwrap();
 }
