@@ -206,10 +206,11 @@ async fn rotation_and_retirement_make_cached_tokens_verify_again() {
     );
 }
 
-/// Revoking a session, a subject, or detecting reuse drops the subject's
-/// cached access tokens (they carry no session id yet); other subjects'
-/// stay. The dropped tokens still verify, afresh: access tokens stay valid
-/// until `exp`, with or without the cache.
+/// Revoking a session or detecting reuse drops that session's cached access
+/// tokens (found by their `sid`), revoking a subject drops all of the
+/// subject's; other sessions' and subjects' stay. The dropped tokens still
+/// verify, afresh: access tokens stay valid until `exp`, with or without the
+/// cache (introspection is what sees the revocation).
 async fn revocation_drops_the_subjects_cached_tokens(tokens: &TokenService, sub: &str) {
     let other = format!("{sub}-other");
     let a1 = tokens.issue(sub, &()).await.unwrap();
@@ -223,16 +224,24 @@ async fn revocation_drops_the_subjects_cached_tokens(tokens: &TokenService, sub:
     cache_all();
     assert_eq!(stats(tokens).entries, 3);
 
-    // revoke_session: both of the subject's tokens go (no `sid` to tell them apart).
+    // revoke_session: that session's token goes, the subject's other
+    // session's stays (told apart by `sid`).
     assert!(tokens.revoke_session(&a1.refresh_token).await.unwrap());
-    assert_eq!(stats(tokens).entries, 1);
+    assert_eq!(stats(tokens).entries, 2);
+    let hits = stats(tokens).hits;
+    tokens.verify_access::<Value>(&a2.access_token).unwrap();
+    assert_eq!(
+        stats(tokens).hits,
+        hits + 1,
+        "the other session's token is still cached"
+    );
     let misses = stats(tokens).misses;
     let claims: AccessClaims = tokens.verify_access(&a1.access_token).unwrap();
     assert_eq!(claims.sub, sub);
     assert_eq!(stats(tokens).misses, misses + 1, "verified afresh");
     assert_eq!(
         stats(tokens).entries,
-        1,
+        2,
         "kept again from the next verification"
     );
 
