@@ -48,7 +48,8 @@ fn jws_decode_complete<'py>(
         .map(|a| algorithm(py, a))
         .collect::<PyResult<Vec<_>>>()?;
     // The header, strictly parsed (no `crit`, no `none`, canonical base64url).
-    let header = jwt_core::dangerous::insecure_decode_header(jwt).map_err(|e| core_err(py, e))?;
+    let header = jwt_core::dangerous::insecure_decode_header(jwt)
+        .map_err(|e| crate::errors::with_token_hint(py, core_err(py, e), jwt))?;
     if !algs.contains(&header.alg) {
         return Err(class_err(
             py,
@@ -61,8 +62,7 @@ fn jws_decode_complete<'py>(
             ),
         ));
     }
-    let hmac = header.alg.is_symmetric();
-    let material = keys::material(py, key, hmac, !hmac)?;
+    let material = keys::material(py, key, &[header.alg])?;
     let mut fingerprint = Vec::new();
     material.write_fingerprint(&mut fingerprint);
     let key = cached(&VERIFYING_KEYS, fingerprint, || material.verifying_key())
@@ -80,7 +80,8 @@ fn jws_decode_complete<'py>(
             ))
         }
     };
-    let signature = b64::decode(s.as_bytes(), "the signature").map_err(|e| core_err(py, e))?;
+    let signature = b64::decode(s.as_bytes(), "the signature")
+        .map_err(|e| crate::errors::with_token_hint(py, core_err(py, e), jwt))?;
     let signing_input = &jwt[..h.len() + 1 + p.len()];
     py.detach(|| key.verify_raw(header.alg, signing_input.as_bytes(), &signature))
         .map_err(|e| core_err(py, e))?;

@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString};
 use serde_json::{Map, Value};
 
 use crate::convert::{claims_to_json, map_to_py, to_json};
-use crate::errors::{class_err, config_err, core_err, kind_err};
+use crate::errors::{class_err, config_err, core_err, kind_err, with_token_hint};
 use crate::keys::{self, algorithm, cached, Material, SIGNERS, VERIFIERS};
 
 /// The `options` PyJWT documents, with what jwtkit does with each.
@@ -36,6 +36,11 @@ struct Settings {
     require: Vec<String>,
     optional_exp: bool,
     leeway: u64,
+    /// PyJWT 2.10's `options={"strict_aud": True}`: the token's `aud` must
+    /// be one str (not a list) equal to `audience` (one str). Checked after
+    /// the verifier's own audience check, so it is not part of the
+    /// verifier's settings.
+    strict_aud: bool,
 }
 
 impl Settings {
@@ -80,13 +85,6 @@ impl Settings {
         list(out, self.subject.as_slice());
         list(out, &self.require);
     }
-}
-
-fn wants(algs: &[Algorithm]) -> (bool, bool) {
-    (
-        algs.iter().any(|a| a.is_symmetric()),
-        algs.iter().any(|a| !a.is_symmetric()),
-    )
 }
 
 /// A str, or an iterable of str, as a list.
@@ -152,6 +150,7 @@ fn settings(
 ) -> PyResult<Settings> {
     let mut require = Vec::new();
     let mut optional_exp = false;
+    let mut strict_aud = false;
     if let Some(options) = options {
         for (k, v) in options.iter() {
             let key = k
@@ -178,16 +177,7 @@ fn settings(
                     }
                 }
                 "optional_exp" => optional_exp = v.is_truthy()?,
-                "strict_aud" => {
-                    if v.is_truthy()? {
-                        return Err(config_err(
-                            py,
-                            "options={\"strict_aud\": True} is not supported; pass audience=... \
-                             (the token must name it)"
-                                .to_owned(),
-                        ));
-                    }
-                }
+                "strict_aud" => strict_aud = v.is_truthy()?,
                 _ => {
                     if let Some((_, why)) = VERIFY_SWITCHES.iter().find(|(name, _)| *name == key) {
                         if !v.is_truthy()? {
@@ -202,7 +192,7 @@ fn settings(
                             format!(
                                 "unknown option {key:?}; jwtkit takes verify_signature/verify_exp/\
                                  verify_nbf/verify_iat/verify_aud/verify_iss/verify_sub/verify_jti \
-                                 (True only), require, optional_exp"
+                                 (True only), require, optional_exp, strict_aud"
                             ),
                         ));
                     }
@@ -237,6 +227,20 @@ fn settings(
         ));
     }
     let non_empty = |v: &Bound<'_, PyAny>| !v.is_none();
+    if strict_aud {
+        if let Some(a) = audience.filter(|v| non_empty(v)) {
+            if !a.is_instance_of::<PyString>() {
+                return Err(class_err(
+                    py,
+                    "InvalidAudienceError",
+                    "invalid_audience",
+                    "Invalid audience (strict): with options={\"strict_aud\": True}, audience must \
+                     be one str, not a list"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
     Ok(Settings {
         algorithms,
         audiences: match audience.filter(|v| non_empty(v)) {
@@ -258,6 +262,7 @@ fn settings(
         },
         require,
         optional_exp,
+        strict_aud,
         leeway: match leeway {
             Some(l) => leeway_secs(py, l)?,
             None => 0,
@@ -270,8 +275,7 @@ fn settings(
 /// one the token names; a token naming another family's algorithm is then
 /// refused as `invalid_algorithm`).
 fn verifier(py: Python<'_>, key: &Bound<'_, PyAny>, s: &Settings) -> PyResult<Arc<Verifier>> {
-    let (hmac, asymmetric) = wants(&s.algorithms);
-    let material = keys::material(py, key, hmac, asymmetric)?;
+    let material = keys::material(py, key, &s.algorithms)?;
     let mut fingerprint = Vec::with_capacity(material_len(&material) + 64);
     material.write_fingerprint(&mut fingerprint);
     s.write_fingerprint(&mut fingerprint);
@@ -308,10 +312,30 @@ fn verify(
     py: Python<'_>,
     jwt: &Bound<'_, PyAny>,
     verifier: &Verifier,
+    s: &Settings,
 ) -> PyResult<(jwt_core::Header, Map<String, Value>)> {
     let token = token_str(jwt)?;
-    py.detach(|| verifier.verify_to_map(&token))
-        .map_err(|e| core_err(py, e))
+    let (header, claims) = py
+        .detach(|| verifier.verify_to_map(&token))
+        .map_err(|e| with_token_hint(py, core_err(py, e), &token))?;
+    if s.strict_aud && !s.audiences.is_empty() {
+        // The verifier has checked that `aud` names the audience; strict
+        // mode also wants it to be that one str, as PyJWT 2.10 does.
+        match claims.get("aud") {
+            Some(Value::String(_)) => {}
+            _ => {
+                return Err(class_err(
+                    py,
+                    "InvalidAudienceError",
+                    "invalid_audience",
+                    "Invalid claim format in token (strict): with options={\"strict_aud\": True}, \
+                     the token's `aud` must be one str equal to audience, not a list"
+                        .to_owned(),
+                ))
+            }
+        }
+    }
+    Ok((header, claims))
 }
 
 fn token_str(jwt: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -338,7 +362,9 @@ fn token_str(jwt: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// `jwt.decode(jwt, key, algorithms=..., options=None, audience=None,
-/// issuer=None, subject=None, leeway=0)`: the verified claims as a dict.
+/// issuer=None, subject=None, leeway=None)`: the verified claims as a dict.
+/// `leeway`: seconds (int, or a float rounded up to whole seconds) or a
+/// `timedelta`; `None` is no leeway.
 #[pyfunction]
 #[pyo3(signature = (jwt, key=None, algorithms=None, options=None, detached_payload=None, audience=None, issuer=None, subject=None, leeway=None))]
 #[allow(clippy::too_many_arguments)]
@@ -358,7 +384,7 @@ fn decode<'py>(
     let s = settings(py, algorithms, options, audience, issuer, subject, leeway)?;
     let key = key_or_none(py, key);
     let v = verifier(py, &key, &s)?;
-    let (_, claims) = verify(py, jwt, &v)?;
+    let (_, claims) = verify(py, jwt, &v, &s)?;
     map_to_py(py, &claims)
 }
 
@@ -382,7 +408,7 @@ fn decode_complete<'py>(
     let s = settings(py, algorithms, options, audience, issuer, subject, leeway)?;
     let key = key_or_none(py, key);
     let v = verifier(py, &key, &s)?;
-    let (header, claims) = verify(py, jwt, &v)?;
+    let (header, claims) = verify(py, jwt, &v, &s)?;
     let token = token_str(jwt)?;
     let signature_b64 = token.rsplit('.').next().unwrap_or_default();
     let signature = jwt_core::b64::decode(signature_b64.as_bytes(), "the signature")
@@ -433,8 +459,8 @@ fn get_unverified_header<'py>(
     jwt: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let token = token_str(jwt)?;
-    let header =
-        jwt_core::dangerous::insecure_decode_header(&token).map_err(|e| core_err(py, e))?;
+    let header = jwt_core::dangerous::insecure_decode_header(&token)
+        .map_err(|e| with_token_hint(py, core_err(py, e), &token))?;
     header_to_py(py, &header)
 }
 
@@ -448,7 +474,8 @@ fn dangerous_decode_unverified<'py>(
     jwt: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let token = token_str(jwt)?;
-    let unverified = jwt_core::dangerous::insecure_decode(&token).map_err(|e| core_err(py, e))?;
+    let unverified = jwt_core::dangerous::insecure_decode(&token)
+        .map_err(|e| with_token_hint(py, core_err(py, e), &token))?;
     map_to_py(py, &unverified.claims)
 }
 
@@ -503,7 +530,7 @@ pub(crate) fn signer(
     alg: Algorithm,
     headers: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Arc<Signer>> {
-    let material = keys::material(py, key, alg.is_symmetric(), !alg.is_symmetric())?;
+    let material = keys::material(py, key, &[alg])?;
     let mut extra: Vec<(String, Value)> = Vec::new();
     if let Some(h) = headers {
         for (k, v) in h.iter() {

@@ -185,15 +185,16 @@ fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(10).any(|w| w == b"-----BEGIN")
 }
 
-/// The key material of `key`. `hmac` and `asymmetric` say which kinds of
-/// algorithm it is for (a `str`/`bytes` that is not PEM is a secret for
-/// HMAC, DER or JWK text otherwise).
+/// The key material of `key` for the algorithms `algs` (a `str`/`bytes`
+/// that is not PEM is a secret for HMAC, DER or JWK text otherwise).
 pub(crate) fn material(
     py: Python<'_>,
     key: &Bound<'_, PyAny>,
-    hmac: bool,
-    asymmetric: bool,
+    algs: &[Algorithm],
 ) -> PyResult<Material> {
+    let hmac = algs.iter().any(|a| a.is_symmetric());
+    let asymmetric = algs.iter().any(|a| !a.is_symmetric());
+    let is_str = key.is_instance_of::<PyString>();
     let text: Option<Vec<u8>> = if let Ok(s) = key.cast::<PyString>() {
         Some(s.to_cow()?.as_bytes().to_vec())
     } else if let Ok(b) = key.cast::<PyBytes>() {
@@ -210,7 +211,7 @@ pub(crate) fn material(
             Material::Secret(bytes)
         } else if looks_like_pem(&bytes) {
             Material::Pem(bytes)
-        } else if bytes.first() == Some(&b'{') {
+        } else if bytes.trim_ascii_start().first() == Some(&b'{') {
             Material::Jwk(bytes)
         } else if bytes.starts_with(b"ssh-") || bytes.starts_with(b"ecdsa-sha2-") {
             return Err(kind_err(
@@ -220,6 +221,10 @@ pub(crate) fn material(
                  (`ssh-keygen -e -m PKCS8 -f KEY.pub`)"
                     .to_owned(),
             ));
+        } else if is_str || bytes.first() != Some(&0x30) {
+            // DER is binary and always starts with a SEQUENCE (0x30): this
+            // is a secret, a file name or a typo, not a key.
+            return Err(not_a_public_key(py, algs, &bytes, is_str));
         } else {
             Material::Der(bytes)
         });
@@ -269,6 +274,44 @@ pub(crate) fn material(
     )))
 }
 
+/// The refusal of a `str`/`bytes` key that is neither PEM, JWK JSON nor
+/// DER, given for an asymmetric algorithm: what the algorithm needs, how
+/// the value was read, and the two usual slips (an HMAC secret with the
+/// wrong algorithm, a file name instead of the file's contents). The value
+/// itself is never shown (it may be a secret).
+fn not_a_public_key(py: Python<'_>, algs: &[Algorithm], bytes: &[u8], is_str: bool) -> PyErr {
+    let asymmetric: Vec<&str> = algs
+        .iter()
+        .filter(|a| !a.is_symmetric())
+        .map(|a| a.as_str())
+        .collect();
+    let needs = match algs.iter().find(|a| !a.is_symmetric()).map(|a| a.family()) {
+        Some(KeyFamily::Rsa) => "an RSA key",
+        Some(KeyFamily::Ec(_)) => "an EC key",
+        Some(KeyFamily::Ed25519) => "an Ed25519 key",
+        _ => "an asymmetric key",
+    };
+    let what = if is_str { "str" } else { "bytes" };
+    let mut message = format!(
+        "{} needs {needs} (the public key to verify, the private key to sign: PEM text with a `-----BEGIN` line, a JWK, a `cryptography` key object \
+         or a PyJWK), but the key is a {what} that is not PEM, JWK JSON{} (a non-PEM {what} is \
+         read as DER or JWK text). Did you mean an HMAC algorithm (algorithms=[\"HS256\"]) for \
+         this secret, or did you pass a file path instead of the file's contents?",
+        asymmetric.join("/"),
+        if is_str { "" } else { " nor DER" },
+    );
+    let names_file = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|p| !p.is_empty() && p.len() < 4096 && !p.contains('\0'))
+        .is_some_and(|p| std::path::Path::new(p.trim()).is_file());
+    if names_file {
+        message.push_str(
+            " The key names an existing file: pass its contents, e.g. open(path, \"rb\").read()",
+        );
+    }
+    kind_err(py, "invalid_key", message)
+}
+
 /// Looks `fingerprint` up in `cache`, building and inserting on a miss.
 pub(crate) fn cached<T>(
     cache: &Cache<Vec<u8>, Arc<T>>,
@@ -310,8 +353,56 @@ pub(crate) fn algorithm(py: Python<'_>, name: &str) -> PyResult<Algorithm> {
     })
 }
 
-/// Registers `NativeJwk`.
+/// The public JWK of `key` (a PEM/DER/JWK `str`/`bytes`, a `cryptography`
+/// key object, private or public, or a `PyJWK`) as JSON text: `use: "sig"`,
+/// `alg` when `algorithm` is given (it must fit the key), and `kid`: the
+/// given one, else the key's RFC 7638 thumbprint (what jwtkit puts in the
+/// header of tokens signed without a `kid`). HMAC secrets have no public
+/// JWK and are refused (they must never be published).
+#[pyfunction]
+#[pyo3(signature = (key, algorithm=None, kid=None))]
+fn public_jwk(
+    py: Python<'_>,
+    key: &Bound<'_, PyAny>,
+    algorithm: Option<&str>,
+    kid: Option<String>,
+) -> PyResult<String> {
+    let alg = algorithm.map(|a| self::algorithm(py, a)).transpose()?;
+    if alg.is_some_and(|a| a.is_symmetric()) {
+        return Err(kind_err(
+            py,
+            "invalid_key",
+            "an HMAC secret has no public JWK: it must never be published (share it out of band); \
+             public_jwk is for RSA, EC and Ed25519 keys"
+                .to_owned(),
+        ));
+    }
+    let algs = match alg {
+        Some(a) => vec![a],
+        None => vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
+    };
+    let material = material(py, key, &algs)?;
+    let mut vk = material.verifying_key().map_err(|e| core_err(py, e))?;
+    if let Some(a) = alg {
+        vk = vk.with_algorithm(a).map_err(|e| core_err(py, e))?;
+    }
+    if let Some(kid) = kid {
+        vk = vk.with_kid(kid);
+    }
+    let jwk = vk.to_public_jwk().ok_or_else(|| {
+        kind_err(
+            py,
+            "invalid_key",
+            "an HMAC secret has no public JWK: it must never be published".to_owned(),
+        )
+    })?;
+    serde_json::to_string(&jwk)
+        .map_err(|e| core_err(py, jwt_core::Error::Serialization { source: e }))
+}
+
+/// Registers `NativeJwk` and `public_jwk`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeJwk>()?;
+    m.add_function(wrap_pyfunction!(public_jwk, m)?)?;
     Ok(())
 }

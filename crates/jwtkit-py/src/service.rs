@@ -134,15 +134,59 @@ fn refresh_key_arg(
             let parsed = if let Ok(bytes) = key.cast::<PyBytes>() {
                 RefreshKey::from_secret(bytes.as_bytes())
             } else if let Ok(text) = key.cast::<PyString>() {
-                RefreshKey::from_base64(&text.to_cow()?)
+                let text = text.to_cow()?;
+                refresh_key_text(&text)?;
+                RefreshKey::from_base64(&text)
             } else {
-                return Err(PyTypeError::new_err(
-                    "refresh_key must be bytes (the secret, 32+ random bytes) or str (its base64url text)",
-                ));
+                return Err(PyTypeError::new_err(REFRESH_KEY_FORMS));
             };
             parsed.map(Some).map_err(service_error)
         }
     }
+}
+
+/// The forms `refresh_key` takes, for the messages refusing others.
+const REFRESH_KEY_FORMS: &str =
+    "refresh_key must be bytes (the secret itself: 32+ random bytes, e.g. \
+     secrets.token_bytes(32)) or str (the secret's base64url text, e.g. secrets.token_urlsafe(32))";
+
+/// Refuses `refresh_key` text that is not what `RefreshKey::from_base64`
+/// reads as meant: hex text (`openssl rand -hex 32`, `secrets.token_hex`)
+/// is also valid base64 and would silently decode to other bytes than the
+/// ones the hex spells; text with characters outside base64url is a
+/// plain-text password, not a key.
+fn refresh_key_text(text: &str) -> PyResult<()> {
+    // Only the first key of a ring (`SECRET`, `SECRET next`, ...) matters
+    // for these checks; the others get the same from jwtkit's parser.
+    let first = text
+        .split(['\n', ','])
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    let mut words = first.split_whitespace();
+    let secret = words.next().unwrap_or("");
+    let secret = secret.strip_prefix("base64url:").unwrap_or(secret);
+    // After the secret, a ring entry has only its role: `next`, `until=UNIX`.
+    let plain_words = words.any(|w| w != "next" && !w.starts_with("until="));
+    if secret.len() >= 16 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(config_error(format!(
+            "refresh_key: the text is {} hex digits, which is ambiguous: it is also base64 text \
+             and would be decoded as base64, to other bytes than the ones the hex spells. Pass \
+             the bytes instead (refresh_key=bytes.fromhex(text)), or base64url text \
+             (secrets.token_urlsafe(32))",
+            secret.len()
+        )));
+    }
+    let base64_char =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=');
+    if plain_words || (!secret.is_empty() && !secret.bytes().all(base64_char)) {
+        return Err(config_error(format!(
+            "refresh_key: the text is not base64url (it has characters such as spaces or \
+             punctuation, like a password would): a str refresh_key is the base64url text of 32+ \
+             random bytes. {REFRESH_KEY_FORMS}"
+        )));
+    }
+    Ok(())
 }
 
 fn optional_duration(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Duration>> {
@@ -163,6 +207,7 @@ struct Settings {
     reuse_grace: Option<Duration>,
     init_algorithm: Option<jwtkit::Algorithm>,
     token_cache: bool,
+    allow_long_access_ttl: bool,
 }
 
 async fn build(
@@ -177,6 +222,9 @@ async fn build(
         .audience(s.audience);
     if let Some(ttl) = s.access_ttl {
         builder = builder.access_ttl(ttl);
+    }
+    if s.allow_long_access_ttl {
+        builder = builder.allow_long_access_ttl();
     }
     let refresh_ttl = s.refresh_ttl.unwrap_or(jwtkit::DEFAULT_REFRESH_TTL);
     builder = builder.refresh_ttl(refresh_ttl);
@@ -265,7 +313,10 @@ async fn issue(service: TokenService, subject: String, claims: Value) -> PyResul
 }
 
 async fn refresh(service: TokenService, token: String) -> PyResult<Json> {
-    let pair = service.refresh(&token).await.map_err(service_error)?;
+    let pair = service
+        .refresh(&token)
+        .await
+        .map_err(|e| with_hint(service_error(e), &token))?;
     Ok(pair_json(&pair))
 }
 
@@ -281,11 +332,36 @@ async fn revoke_subject(service: TokenService, subject: String) -> PyResult<usiz
 }
 
 async fn verify(service: TokenService, token: String) -> PyResult<Json> {
-    service
-        .verify_access_reloading::<Value>(&token)
-        .await
-        .map(Json)
-        .map_err(service_error)
+    match service.verify_access_reloading::<Value>(&token).await {
+        Ok(claims) => Ok(Json(claims)),
+        Err(err) => Err(match refresh_token_given(&token) {
+            Some(message) => Python::attach(|py| {
+                let py_err = kind_err(py, jwt_core::ErrorKind::InvalidType.as_str(), message);
+                set_attr(py, &py_err, "retryable", false);
+                py_err
+            }),
+            None => with_hint(service_error(err), &token),
+        }),
+    }
+}
+
+/// The message for a refresh token given where an access token belongs,
+/// when `token`'s header (read unverified, only to word the error) says it
+/// is one (`typ: refresh+jwt`).
+fn refresh_token_given(token: &str) -> Option<String> {
+    let header = jwt_core::dangerous::insecure_decode_header(token).ok()?;
+    let typ = header.typ.as_deref()?;
+    typ.eq_ignore_ascii_case("refresh+jwt").then(|| {
+        "this is a refresh token (typ refresh+jwt), not an access token: TokenService.verify \
+         checks access tokens (typ at+jwt); send the pair's \"access_token\" with each request, \
+         and pass the \"refresh_token\" only to refresh() (or revoke())"
+            .to_owned()
+    })
+}
+
+/// [`crate::errors::with_token_hint`] for the token-service calls.
+fn with_hint(err: PyErr, token: &str) -> PyErr {
+    Python::attach(|py| crate::errors::with_token_hint(py, err, token))
 }
 
 async fn jwks(service: TokenService) -> PyResult<Json> {
@@ -329,13 +405,16 @@ impl PyTokenService {
     ///   str); with Redis, `refresh_key` or `refresh_key_file` is required.
     /// - durations (int seconds or timedelta): `access_ttl` (15 min),
     ///   `refresh_ttl` (14 days), `session_lifetime` (30 days), `leeway`
-    ///   (60 s), `reuse_grace` (off; ≤ 60 s).
+    ///   (60 s), `reuse_grace` (off; ≤ 60 s); `int` or whole `float`
+    ///   seconds, or a `timedelta`.
+    /// - `allow_long_access_ttl`: allow an `access_ttl` over 24 h (access
+    ///   tokens cannot be revoked; keep them short).
     #[new]
     #[pyo3(signature = (
         key_store, *, issuer, audience, refresh_store=None, refresh_key=None,
         refresh_key_file=None, refresh_prefix=None, access_ttl=None, refresh_ttl=None,
         session_lifetime=None, leeway=None, reuse_grace=None, init_algorithm=None,
-        token_cache=true
+        token_cache=true, allow_long_access_ttl=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -354,6 +433,7 @@ impl PyTokenService {
         reuse_grace: Option<&Bound<'_, PyAny>>,
         init_algorithm: Option<&str>,
         token_cache: bool,
+        allow_long_access_ttl: bool,
     ) -> PyResult<Self> {
         let settings = Settings {
             issuer,
@@ -370,6 +450,7 @@ impl PyTokenService {
                 .map(crate::store::algorithm_arg)
                 .transpose()?,
             token_cache,
+            allow_long_access_ttl,
         };
         let store = key_store.get();
         let service = block_on(
@@ -542,6 +623,13 @@ impl PyTokenService {
     #[pyo3(signature = (interval=None))]
     fn start_maintenance(&self, interval: Option<&Bound<'_, PyAny>>) -> PyResult<PyKeyMaintenance> {
         let interval = optional_duration(interval, "interval")?.unwrap_or(Duration::from_secs(60));
+        if interval.is_zero() {
+            return Err(config_error(
+                "start_maintenance: interval must be at least 1 s (0 would run maintenance in a \
+                 busy loop); leave it out for the default, 60 s"
+                    .to_owned(),
+            ));
+        }
         let _entered = runtime().enter();
         let task = self.service.spawn_maintenance(interval);
         Ok(PyKeyMaintenance {

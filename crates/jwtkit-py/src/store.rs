@@ -16,7 +16,7 @@ use jwt_core::{Algorithm, Clock, Header, ManualClock, SystemClock, Validation};
 use jwt_keys::{AlgorithmRule, KeySource, KeyStore, KeyStoreExt, RotationPolicy};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::errors::to_py_err;
@@ -140,8 +140,9 @@ impl<'py> IntoPyObject<'py> for Json {
 // Arguments
 // ---------------------------------------------------------------------------
 
-/// A duration argument: whole seconds as an `int`, or a `datetime.timedelta`
-/// of whole seconds; never negative.
+/// A duration argument: seconds as an `int` or a whole `float` (`60.0`),
+/// or a `datetime.timedelta` of whole seconds; never negative. (`leeway` of
+/// `jwtkit.decode` alone takes fractions, rounded up, as PyJWT does.)
 pub(crate) fn duration_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     let py = obj.py();
     let timedelta = py.import("datetime")?.getattr("timedelta")?;
@@ -156,9 +157,13 @@ pub(crate) fn duration_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Durat
                 )))
             }
         }
+    } else if obj.is_instance_of::<PyFloat>() {
+        obj.extract()?
     } else {
         return Err(PyTypeError::new_err(format!(
-            "{name}: a duration is an int (seconds) or a datetime.timedelta"
+            "{name}: a duration is a number of seconds (int, or a float of whole seconds such as \
+             60.0) or a datetime.timedelta, not {}",
+            obj.get_type().name()?
         )));
     };
     if !(0.0..=u64::MAX as f64).contains(&seconds) || seconds.fract() != 0.0 {
@@ -167,6 +172,20 @@ pub(crate) fn duration_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Durat
         )));
     }
     Ok(Duration::from_secs(seconds as u64))
+}
+
+/// `KeyStore.open(now=...)`: Unix seconds (an `int`) or a `datetime`.
+fn now_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if let Some(secs) = crate::convert::datetime_secs(obj.py(), obj)? {
+        return Ok(secs);
+    }
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        return obj.extract();
+    }
+    Err(PyTypeError::new_err(format!(
+        "now must be Unix seconds (an int) or a datetime.datetime, not {}",
+        obj.get_type().name()?
+    )))
 }
 
 /// An algorithm name (`"ES256"`, `"EdDSA"`, …; case-sensitive as RFC 7515
@@ -212,10 +231,12 @@ const POLICY_KEYS: &str =
 /// keys left out keep their defaults.
 fn policy_arg(policy: Option<&Bound<'_, PyDict>>) -> PyResult<RotationPolicy> {
     let mut builder = RotationPolicy::builder();
+    let mut given: Vec<String> = Vec::new();
     for (key, value) in policy.into_iter().flat_map(|d| d.iter()) {
         let key: String = key
             .extract()
             .map_err(|_| PyTypeError::new_err("policy: every key must be a str"))?;
+        given.push(key.clone());
         let what = format!("policy[{key:?}]");
         builder = match key.as_str() {
             "rotate_after" => builder.rotate_after(duration_arg(&value, &what)?),
@@ -239,7 +260,45 @@ fn policy_arg(policy: Option<&Bound<'_, PyDict>>) -> PyResult<RotationPolicy> {
             }
         };
     }
-    builder.build().map_err(keys_error)
+    builder.build().map_err(|e| {
+        let err = keys_error(e);
+        Python::attach(|py| default_setting_hint(py, err, &given))
+    })
+}
+
+/// A policy refusal naming a setting that was left out gets a word that
+/// its value is the default, and which setting to give too (e.g.
+/// `{"rotate_after": 3600}` against the default `prepublish` of 86400 s).
+fn default_setting_hint(py: Python<'_>, err: PyErr, given: &[String]) -> PyErr {
+    let value = err.value(py);
+    let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+    let defaults = RotationPolicy::default();
+    let left_out: Vec<(&str, u64)> = [
+        ("rotate_after", defaults.rotate_after().as_secs()),
+        ("prepublish", defaults.prepublish().as_secs()),
+        ("verify_grace", defaults.verify_grace().as_secs()),
+        (
+            "max_token_lifetime",
+            defaults.max_token_lifetime().as_secs(),
+        ),
+        ("leeway", defaults.leeway().as_secs()),
+    ]
+    .into_iter()
+    .filter(|(name, secs)| {
+        !given.iter().any(|g| g == name) && message.contains(&format!("{name} ({secs}s)"))
+    })
+    .collect();
+    if left_out.is_empty() {
+        return err;
+    }
+    let hints: Vec<String> = left_out
+        .iter()
+        .map(|(name, secs)| {
+            format!("{secs} s is the default {name} (not given): set \"{name}\" in the policy too")
+        })
+        .collect();
+    let _ = value.setattr("args", (format!("{message}; {}", hints.join("; ")),));
+    err
 }
 
 /// A policy as a dict, in the shape `policy_arg` takes.
@@ -437,12 +496,14 @@ impl PyKeyStore {
 impl PyKeyStore {
     /// Opens the store `uri`: `file:DIR`, `env:NAME`, `kms:KEY` (or
     /// `kms:alias/NAME`), `vault+https://HOST/MOUNT/KEY` (`vault+http://`
-    /// to a loopback address). `now` (Unix seconds) fixes the store's clock,
+    /// to a loopback address). `now` (Unix seconds, or a `datetime`; a
+    /// naive one is taken as UTC) fixes the store's clock,
     /// like `jwtkit --now`: every key state, rotation and audit is decided
     /// at that instant.
     #[staticmethod]
     #[pyo3(signature = (uri, *, now=None))]
-    fn open(py: Python<'_>, uri: &str, now: Option<i64>) -> PyResult<Self> {
+    fn open(py: Python<'_>, uri: &str, now: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let now = now.map(now_arg).transpose()?;
         let clock: Arc<dyn Clock> = match now {
             Some(t) => Arc::new(ManualClock::new(t)),
             None => Arc::new(SystemClock),
@@ -598,7 +659,10 @@ impl PyKeyStore {
         if let Some(findings) = json.get_mut("findings").and_then(Value::as_array_mut) {
             for (finding, described) in findings.iter_mut().zip(&report.findings) {
                 if let Some(object) = finding.as_object_mut() {
-                    object.insert("message".into(), Value::String(described.to_string()));
+                    object.insert(
+                        "message".into(),
+                        Value::String(crate::errors::python_hints(&described.to_string())),
+                    );
                 }
             }
         }
@@ -651,7 +715,10 @@ async fn verify_claims(verifier: jwt_keys::Verifier, token: String) -> PyResult<
         .verify::<Value>(&token)
         .await
         .map(|data| Json(data.claims))
-        .map_err(keys_error)
+        .map_err(|e| {
+            let err = keys_error(e);
+            Python::attach(|py| crate::errors::with_token_hint(py, err, &token))
+        })
 }
 
 /// Verifies tokens signed by a `KeyStore` (from `KeyStore.verifier()`):

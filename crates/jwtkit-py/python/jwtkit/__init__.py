@@ -6,8 +6,6 @@ no switches turning off ``exp``/``aud`` checks, weak HMAC secrets refused) it
 raises an error that says so; see docs/python.md.
 """
 
-from __future__ import annotations
-
 from ._jwtkit import (
     dangerous_decode_unverified,
     decode,
@@ -42,7 +40,7 @@ from .exceptions import (
     PyJWKSetError,
     PyJWTError,
 )
-from .jwk import PyJWK, PyJWKSet
+from .jwk import PyJWK, PyJWKSet, public_jwk
 from .jwks_client import PyJWKClient
 
 # jwtkit's key stores and token service (src/store.rs, src/service.rs).
@@ -60,6 +58,7 @@ __all__ = [
     "PyJWS",
     "PyJWK",
     "PyJWKSet",
+    "public_jwk",
     "PyJWKClient",
     "PyJWTError",
     "InvalidTokenError",

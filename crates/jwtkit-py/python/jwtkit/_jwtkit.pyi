@@ -2,6 +2,8 @@
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+import datetime as _dt
+
 _Key = Union[str, bytes, bytearray, Any]  # secret, PEM/DER/JWK text, cryptography key, PyJWK, NativeJwk
 _Strs = Union[str, Iterable[str]]
 
@@ -24,7 +26,7 @@ def decode(
     audience: Optional[_Strs] = None,
     issuer: Optional[_Strs] = None,
     subject: Optional[str] = None,
-    leeway: Any = None,
+    leeway: Union[int, float, _dt.timedelta, None] = None,
 ) -> Dict[str, Any]: ...
 def decode_complete(
     jwt: Union[str, bytes],
@@ -35,7 +37,7 @@ def decode_complete(
     audience: Optional[_Strs] = None,
     issuer: Optional[_Strs] = None,
     subject: Optional[str] = None,
-    leeway: Any = None,
+    leeway: Union[int, float, _dt.timedelta, None] = None,
 ) -> Dict[str, Any]: ...
 def get_unverified_header(jwt: Union[str, bytes]) -> Dict[str, Any]: ...
 def dangerous_decode_unverified(jwt: Union[str, bytes]) -> Dict[str, Any]: ...
@@ -46,6 +48,7 @@ def jws_encode(
     payload: bytes, key: _Key, algorithm: Optional[str] = "HS256", headers: Optional[Dict[str, Any]] = None
 ) -> str: ...
 def jws_decode_complete(jwt: str, key: _Key, algorithms: List[str]) -> Dict[str, Any]: ...
+def public_jwk(key: _Key, algorithm: Optional[str] = None, kid: Optional[str] = None) -> str: ...
 def parse_jwks_response(
     body: bytes, content_type: Optional[str] = None, cache_control: Optional[str] = None
 ) -> Tuple[List[str], int]: ...
@@ -93,7 +96,7 @@ import datetime as _dt
 import os as _os
 from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Union
 
-_Duration = Union[int, _dt.timedelta]
+_Duration = Union[int, float, _dt.timedelta]
 _Strs = Union[str, Sequence[str]]
 
 class KeyStore:
@@ -101,7 +104,7 @@ class KeyStore:
     publishes its JWKS, rotates under its policy, audits itself."""
 
     @staticmethod
-    def open(uri: str, *, now: Optional[int] = None) -> "KeyStore": ...
+    def open(uri: str, *, now: Union[int, _dt.datetime, None] = None) -> "KeyStore": ...
     @property
     def backend(self) -> str: ...  # "file", "env", "aws-kms", "vault", "pkcs11"
     def init(self, alg: str, policy: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]: ...
@@ -165,6 +168,7 @@ class TokenService:
         reuse_grace: Optional[_Duration] = None,
         init_algorithm: Optional[str] = None,
         token_cache: bool = True,
+        allow_long_access_ttl: bool = False,
     ) -> None: ...
     @property
     def issuer(self) -> str: ...

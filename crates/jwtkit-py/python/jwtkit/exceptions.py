@@ -42,10 +42,13 @@ class PyJWTError(Exception):
     """Base class of every jwtkit exception (PyJWT's name).
 
     ``kind`` is jwtkit's stable error kind; each class has a default, and an
-    instance raised by jwtkit carries the precise one.
+    instance raised by jwtkit carries the precise one. ``retryable`` says
+    whether the same call may succeed if retried (a backend that timed out):
+    always a bool, ``False`` unless jwtkit says otherwise.
     """
 
     kind: str = "error"
+    retryable: bool = False
 
     def __init__(self, *args: Any, kind: Optional[str] = None) -> None:
         super().__init__(*args)
@@ -191,13 +194,21 @@ class KeyStoreError(PyJWTError):
 
 class BackendError(PyJWTError):
     """jwtkit: a remote backend (KMS, Vault, Redis) failed or timed out
-    (``backend``, ``unavailable``, ``timeout``, ...); often worth a retry."""
+    (``backend``, ``unavailable``, ``timeout``, ...); often worth a retry:
+    ``retryable`` says whether a retry of the same call may succeed."""
 
     kind = "backend"
+    retryable: bool = False
 
 
 class InvalidGrantError(InvalidTokenError):
     """jwtkit: a refresh token was refused: invalid, expired, unknown,
-    revoked, or reused (the whole session is then revoked)."""
+    revoked, or reused (the whole session is then revoked).
+
+    ``reason`` is why: ``"reused"``, ``"revoked"``, ``"expired"``,
+    ``"unknown"`` or ``"invalid"``; ``retryable`` is ``False`` (send the
+    user to log in again)."""
 
     kind = "invalid_grant"
+    reason: str = "invalid"
+    retryable: bool = False

@@ -47,6 +47,21 @@ class PyJWK:
         """A ``PyJWK`` from JSON text."""
         return cls(json.loads(data), algorithm)
 
+    @classmethod
+    def from_key(cls, key: Any, algorithm: Optional[str] = None, kid: Optional[str] = None) -> "PyJWK":
+        """The public JWK of ``key`` (PEM ``str``/``bytes``, DER, a
+        ``cryptography`` key object, private or public): what to publish in
+        a JWKS for tokens signed with it. ``kid`` defaults to the key's
+        RFC 7638 thumbprint, the ``kid`` jwtkit puts in the header of tokens
+        signed without one; ``algorithm`` (e.g. ``"RS256"``) becomes ``alg``.
+        ``to_dict()`` gives the JWK as a dict. HMAC secrets are refused:
+        they are never published."""
+        return cls(public_jwk(key, algorithm=algorithm, kid=kid))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JWK as a dict (a copy)."""
+        return dict(self._jwk_data)
+
     @property
     def key_type(self) -> str:
         """``kty``."""
@@ -81,6 +96,13 @@ class PyJWK:
 
     def __repr__(self) -> str:
         return f"PyJWK(key_type={self.key_type!r}, key_id={self.key_id!r}, algorithm_name={self.algorithm_name!r})"
+
+
+def public_jwk(key: Any, algorithm: Optional[str] = None, kid: Optional[str] = None) -> Dict[str, Any]:
+    """The public JWK of ``key`` as a dict (see ``PyJWK.from_key``), e.g.
+    ``{"keys": [jwtkit.public_jwk(public_pem, "RS256")]}`` is a JWKS."""
+    result: Dict[str, Any] = json.loads(_jwtkit.public_jwk(key, algorithm, kid))
+    return result
 
 
 def _to_cryptography(d: Dict[str, Any]) -> Any:

@@ -13,6 +13,7 @@ key set keeps answering (stale-if-error). Fetches release the GIL.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
@@ -20,6 +21,10 @@ from typing import Any, Dict, List, Optional
 from . import _jwtkit
 from .exceptions import ConfigurationError, PyJWKClientError
 from .jwk import PyJWK, PyJWKSet
+
+
+# An RFC 7638 SHA-256 thumbprint: 32 bytes in unpadded base64url.
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def _ca_pem(ssl_context: Optional[ssl.SSLContext], ca_file: Optional[str]) -> Optional[bytes]:
@@ -183,7 +188,18 @@ class PyJWKClient:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise PyJWKClientError("the token has no kid, so no key of the JWKS can be chosen", kind="unknown_key")
-        return self.get_signing_key(kid)
+        try:
+            return self.get_signing_key(kid)
+        except PyJWKClientError as e:
+            if e.kind != "unknown_key" or not _THUMBPRINT.fullmatch(kid):
+                raise
+            raise PyJWKClientError(
+                f"{e}. The token's kid looks like an RFC 7638 thumbprint: jwtkit.encode puts the "
+                "signing key's thumbprint in `kid` when headers= has none. Publish the key under that "
+                "kid (jwtkit.public_jwk(key) builds the JWK with it), or sign with "
+                'headers={"kid": "<the kid in your JWKS>"}',
+                kind="unknown_key",
+            ) from e
 
     @staticmethod
     def match_kid(signing_keys: List[PyJWK], kid: str) -> Optional[PyJWK]:
