@@ -420,6 +420,7 @@ cmd_start() {
             JWTKIT_TEST_BAO_BIN "$bao_bin" \
             JWTKIT_TEST_MOTO_BIN "$moto_bin" \
             JWTKIT_TEST_PYTHON "$VENV/bin/python" \
+            JWTKIT_TEST_SCHEMATHESIS "$VENV/bin/schemathesis" \
             JWTKIT_TEST_PKCS11_MODULE "$softhsm_lib" \
             JWTKIT_TEST_SOFTHSM_UTIL "$softhsm_util" \
             SOFTHSM2_CONF "$SERVICES_DIR/softhsm/softhsm2.conf" \

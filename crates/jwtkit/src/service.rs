@@ -1020,7 +1020,9 @@ fn claims_map<C: Serialize + ?Sized>(claims: &C) -> Result<Map<String, Value>> {
     check_reserved(map)
 }
 
-/// Refuses the registered claims the service sets itself.
+/// Refuses the registered claims the service sets itself, and a `scope` or
+/// `client_id` that is not a string: RFC 9068 §2.2 has both as strings in
+/// an access token, and introspection reports them as such (RFC 7662 §2.2).
 fn check_reserved(map: Map<String, Value>) -> Result<Map<String, Value>> {
     if let Some(name) = map.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
         return Err(Error::InvalidRequest {
@@ -1030,8 +1032,21 @@ fn check_reserved(map: Map<String, Value>) -> Result<Map<String, Value>> {
             ),
         });
     }
+    for name in STRING_CLAIMS {
+        if map.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "`{name}` must be a string (RFC 9068 §2.2; for `scope`, space-separated \
+                     scope names such as \"read write\")"
+                ),
+            });
+        }
+    }
     Ok(map)
 }
+
+/// Custom claims whose value must be a string when present.
+const STRING_CLAIMS: [&str; 2] = ["scope", "client_id"];
 
 /// The access-token verifier over the key store: the algorithms come from
 /// the store's records ([`AlgorithmRule::KeysOnly`](jwt_keys::AlgorithmRule)),

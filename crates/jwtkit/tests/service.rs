@@ -291,6 +291,20 @@ async fn reserved_and_oversized_custom_claims_are_refused() {
             "{err}"
         );
     }
+    // `scope` and `client_id` are strings in an access token (RFC 9068
+    // §2.2) and in an introspection answer (schemathesis found them taken
+    // as any JSON type).
+    for bad in [
+        json!({"scope": 5}),
+        json!({"scope": ["read"]}),
+        json!({"client_id": {}}),
+    ] {
+        let err = tokens.issue("alice", &bad).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRequest { reason } if reason.contains("must be a string")),
+            "{bad}: {err}"
+        );
+    }
     let err = tokens
         .issue("alice", &json!(["not", "an", "object"]))
         .await

@@ -13,6 +13,7 @@
 //! | `JWTKIT_TEST_KMS_ENDPOINT` | a moto server speaking the KMS API |
 //! | `JWTKIT_TEST_REDIS_SERVER_BIN`, `JWTKIT_TEST_BAO_BIN`, `JWTKIT_TEST_MOTO_BIN` | binaries, for fault tests that start (and kill) their own instance |
 //! | `JWTKIT_TEST_PYTHON` | the test venv's Python, with PyJWT 2.x and `cryptography` (for the PyJWT interop tests) |
+//! | `JWTKIT_TEST_SCHEMATHESIS` | the test venv's `schemathesis` executable (jwtkit-cli's `serve_openapi` test) |
 //! | `JWTKIT_REQUIRE_SERVICES=1` | a missing service is a test failure, never a skip (set by the script and in CI) |
 #![forbid(unsafe_code)]
 
