@@ -42,6 +42,7 @@ mod algorithm;
 pub mod b64;
 mod claims;
 pub mod dangerous;
+pub mod dpop;
 mod error;
 mod fused;
 mod header;

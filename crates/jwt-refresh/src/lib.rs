@@ -37,6 +37,7 @@ mod id;
 mod memory;
 mod policy;
 mod record;
+pub mod replay;
 mod store;
 
 #[cfg(feature = "conformance")]
@@ -53,7 +54,10 @@ pub use record::{
     NewRefresh, RefreshRecord, RefreshStatus, RotateOutcome, SessionInfo, TokenState,
     MAX_CLIENT_LEN, MAX_METADATA_LEN, MAX_SUBJECT_LEN,
 };
+pub use replay::{MemoryReplayCache, ReplayCache};
 pub use store::RefreshStore;
 
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisRefreshStore, RedisRefreshStoreBuilder};
+#[cfg(feature = "redis")]
+pub use crate::replay::RedisReplayCache;

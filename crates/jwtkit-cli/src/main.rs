@@ -60,6 +60,9 @@ enum Command {
     /// Rotate the key that signs `jwtkit serve`'s refresh tokens: show, stage, promote, rotate.
     #[command(subcommand)]
     RefreshKey(cmd::refresh_key::RefreshKeyCommand),
+    /// DPoP (RFC 9449): make a proof for one request.
+    #[command(subcommand)]
+    Dpop(cmd::dpop::DpopCommand),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Speed(args) => cmd::speed::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::RefreshKey(command) => cmd::refresh_key::run(command),
+        Command::Dpop(command) => cmd::dpop::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -830,3 +830,26 @@ impl RefreshStore for RedisRefreshStore {
         Ok(revoked)
     }
 }
+
+/// What [`RedisReplayCache`](crate::replay::RedisReplayCache) shares with
+/// the store: its key prefix, its clock, and its connection with the
+/// operation timeout and error mapping.
+impl RedisRefreshStore {
+    /// The key prefix.
+    pub(crate) fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The clock expiry decisions use.
+    pub(crate) fn store_clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// One command on the store's connection, under its operation timeout.
+    pub(crate) async fn run_command<T: FromRedisValue + Send>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        self.query(cmd).await
+    }
+}

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::CliError;
 
 pub(crate) mod discover;
+pub(crate) mod dpop;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod refresh_key;
