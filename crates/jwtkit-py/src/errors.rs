@@ -28,7 +28,7 @@ fn class_for_kind(kind: &str) -> &'static str {
         // Keys and settings: configuration errors.
         "invalid_key" | "weak_key" => "InvalidKeyError",
         "config" | "usage" | "invalid_config" | "invalid_uri" | "invalid_request"
-        | "invalid_input" | "refresh_key_file" | "serialization" => "ConfigurationError",
+        | "invalid_input" | "refresh_key_file" | "serialization" | "forked" => "ConfigurationError",
         // jwt-keys: the JWKS fetch, the key stores.
         "fetch" => "PyJWKClientConnectionError",
         "not_active"

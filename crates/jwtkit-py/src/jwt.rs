@@ -17,7 +17,7 @@ use crate::errors::{class_err, config_err, core_err, kind_err, with_token_hint};
 use crate::keys::{self, algorithm, cached, Material, SIGNERS, VERIFIERS};
 
 /// The `options` PyJWT documents, with what jwtkit does with each.
-const VERIFY_SWITCHES: [(&str, &str); 7] = [
+const VERIFY_SWITCHES: [(&str, &str); 8] = [
     ("verify_exp", "an expired token is the one revocation every JWT has; to tolerate clock skew pass leeway=..., for tokens without `exp` options={\"optional_exp\": True}"),
     ("verify_nbf", "a token that is not valid yet must not be accepted; to tolerate clock skew pass leeway=..."),
     ("verify_iat", "an `iat` in the future means a wrong clock or a forged token; to tolerate clock skew pass leeway=..."),
@@ -25,6 +25,7 @@ const VERIFY_SWITCHES: [(&str, &str); 7] = [
     ("verify_iss", "pass issuer=... to check it, or leave it out to accept any issuer"),
     ("verify_sub", "pass subject=... to check it, or leave it out"),
     ("verify_jti", "jwtkit checks `jti` only for its type (a string)"),
+    ("enforce_minimum_key_length", "jwtkit always refuses keys shorter than the algorithm's minimum (HMAC secrets shorter than the hash output, RSA keys under 2048 bits), when signing and when verifying; use a longer key"),
 ];
 
 /// PyJWT's `options` and keyword arguments as jwt-core settings.
@@ -112,6 +113,11 @@ fn strings(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
 
 static TIMEDELTA: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+/// The longest `leeway` any verification takes (one year, in seconds): a
+/// longer one would accept tokens expired long ago (`2**64 - 1` accepts
+/// every expired token).
+pub(crate) const MAX_LEEWAY_SECS: u64 = 86_400 * 365;
+
 /// `leeway`: seconds (int or float) or a `timedelta`.
 fn leeway_secs(py: Python<'_>, leeway: &Bound<'_, PyAny>) -> PyResult<u64> {
     let timedelta = TIMEDELTA
@@ -128,7 +134,8 @@ fn leeway_secs(py: Python<'_>, leeway: &Bound<'_, PyAny>) -> PyResult<u64> {
             "leeway must be a number of seconds (int or float) or a datetime.timedelta",
         ));
     };
-    if !(0.0..=86_400.0 * 365.0).contains(&secs) {
+    // NaN is in no range: refused too.
+    if !(0.0..=MAX_LEEWAY_SECS as f64).contains(&secs) {
         return Err(config_err(
             py,
             format!("leeway must be between 0 and one year of seconds, not {secs}"),
@@ -191,8 +198,9 @@ fn settings(
                             py,
                             format!(
                                 "unknown option {key:?}; jwtkit takes verify_signature/verify_exp/\
-                                 verify_nbf/verify_iat/verify_aud/verify_iss/verify_sub/verify_jti \
-                                 (True only), require, optional_exp, strict_aud"
+                                 verify_nbf/verify_iat/verify_aud/verify_iss/verify_sub/verify_jti/\
+                                 enforce_minimum_key_length (True only), require, optional_exp, \
+                                 strict_aud"
                             ),
                         ));
                     }
@@ -385,7 +393,7 @@ fn decode<'py>(
     let key = key_or_none(py, key);
     let v = verifier(py, &key, &s)?;
     let (_, claims) = verify(py, jwt, &v, &s)?;
-    map_to_py(py, &claims)
+    claims_to_py(py, jwt, &claims)
 }
 
 /// `jwt.decode_complete(...)`: `{"header": ..., "payload": ..., "signature": bytes}`.
@@ -415,9 +423,25 @@ fn decode_complete<'py>(
         .map_err(|e| core_err(py, e))?;
     let out = PyDict::new(py);
     out.set_item("header", header_to_py(py, &header)?)?;
-    out.set_item("payload", map_to_py(py, &claims)?)?;
+    out.set_item("payload", claims_to_py(py, jwt, &claims)?)?;
     out.set_item("signature", PyBytes::new(py, &signature))?;
     Ok(out)
+}
+
+/// Verified claims as a dict, integers exact: when a number was read as a
+/// float although it may have been written as an integer (beyond the
+/// 64-bit range, or `-0`), the verified payload is read again by Python's
+/// `json.loads`, as PyJWT reads it; otherwise the claims are converted as
+/// they are (no cost for ordinary payloads).
+fn claims_to_py<'py>(
+    py: Python<'py>,
+    jwt: &Bound<'py, PyAny>,
+    claims: &Map<String, Value>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if !crate::convert::may_hold_big_ints(claims) {
+        return map_to_py(py, claims);
+    }
+    crate::convert::payload_via_json_loads(py, &token_str(jwt)?)
 }
 
 fn key_or_none<'py>(py: Python<'py>, key: Option<&Bound<'py, PyAny>>) -> Bound<'py, PyAny> {

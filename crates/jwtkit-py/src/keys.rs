@@ -185,6 +185,19 @@ fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(10).any(|w| w == b"-----BEGIN")
 }
 
+/// Whether `bytes` are DER or JWK text that parse as a key of a public-key
+/// algorithm (a JWK of `kty` `oct` is an HMAC secret's text, not this).
+/// Only asked when a list of algorithms mixes HMAC and public-key ones.
+fn is_public_key(bytes: &[u8]) -> bool {
+    match bytes.trim_ascii_start().first() {
+        // DER: a SEQUENCE.
+        Some(0x30) => VerifyingKey::from_der(bytes).is_ok(),
+        Some(b'{') => Jwk::from_json(bytes)
+            .is_ok_and(|jwk| jwk.kty != "oct" && VerifyingKey::from_jwk(&jwk).is_ok()),
+        _ => false,
+    }
+}
+
 /// The key material of `key` for the algorithms `algs` (a `str`/`bytes`
 /// that is not PEM is a secret for HMAC, DER or JWK text otherwise).
 pub(crate) fn material(
@@ -207,27 +220,35 @@ pub(crate) fn material(
     if let Some(bytes) = text {
         // A PEM given for HMAC only goes to jwt-core as a secret, which
         // refuses it with the reason (a public key is never an HMAC secret).
-        return Ok(if hmac && (!asymmetric || !looks_like_pem(&bytes)) {
-            Material::Secret(bytes)
-        } else if looks_like_pem(&bytes) {
-            Material::Pem(bytes)
-        } else if bytes.trim_ascii_start().first() == Some(&b'{') {
-            Material::Jwk(bytes)
-        } else if bytes.starts_with(b"ssh-") || bytes.starts_with(b"ecdsa-sha2-") {
-            return Err(kind_err(
-                py,
-                "invalid_key",
-                "OpenSSH public keys are not supported; convert the key to PEM \
+        // With HMAC and public-key algorithms both allowed, text that is a
+        // public key (PEM, DER, or a JWK of a public-key type) is that key,
+        // never an HMAC secret: a token is then verified only with the
+        // key's own algorithms, and an HS256 token "signed" with the
+        // public key is refused (algorithm confusion).
+        let public_key = hmac && asymmetric && is_public_key(&bytes);
+        return Ok(
+            if hmac && !public_key && (!asymmetric || !looks_like_pem(&bytes)) {
+                Material::Secret(bytes)
+            } else if looks_like_pem(&bytes) {
+                Material::Pem(bytes)
+            } else if bytes.trim_ascii_start().first() == Some(&b'{') {
+                Material::Jwk(bytes)
+            } else if bytes.starts_with(b"ssh-") || bytes.starts_with(b"ecdsa-sha2-") {
+                return Err(kind_err(
+                    py,
+                    "invalid_key",
+                    "OpenSSH public keys are not supported; convert the key to PEM \
                  (`ssh-keygen -e -m PKCS8 -f KEY.pub`)"
-                    .to_owned(),
-            ));
-        } else if is_str || bytes.first() != Some(&0x30) {
-            // DER is binary and always starts with a SEQUENCE (0x30): this
-            // is a secret, a file name or a typo, not a key.
-            return Err(not_a_public_key(py, algs, &bytes, is_str));
-        } else {
-            Material::Der(bytes)
-        });
+                        .to_owned(),
+                ));
+            } else if is_str || bytes.first() != Some(&0x30) {
+                // DER is binary and always starts with a SEQUENCE (0x30): this
+                // is a secret, a file name or a typo, not a key.
+                return Err(not_a_public_key(py, algs, &bytes, is_str));
+            } else {
+                Material::Der(bytes)
+            },
+        );
     }
     if let Ok(native) = key.cast::<NativeJwk>() {
         return Ok(Material::Jwk(native.get().json.clone()));

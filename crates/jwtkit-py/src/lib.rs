@@ -25,6 +25,7 @@ mod jws;
 mod jwt;
 mod keys;
 mod remote;
+mod runtime;
 mod service;
 mod store;
 
@@ -37,5 +38,6 @@ fn _jwtkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     remote::register(m)?;
     store::register(m)?;
     service::register(m)?;
+    runtime::register(m)?;
     Ok(())
 }

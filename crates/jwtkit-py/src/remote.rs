@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::{class_err, config_err, keys_err};
+use crate::runtime::ProcessLocal;
 
 /// jwt-keys' lower bound on a TTL taken from `Cache-Control: max-age`
 /// (its default `min_ttl`), kept unless `lifespan` is shorter.
@@ -40,7 +41,9 @@ const MAX_SECONDS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;
 /// GIL would wait on, and fetches release the GIL.
 #[pyclass(name = "RemoteJwks", module = "jwtkit._jwtkit", frozen)]
 pub(crate) struct RemoteJwks {
-    verifier: blocking::Verifier,
+    /// With its own runtime (jwt-keys'), usable in the process that made
+    /// it only.
+    verifier: ProcessLocal<blocking::Verifier>,
     /// The cooldown, for the message of a lookup that waits for it.
     cooldown: Duration,
 }
@@ -152,7 +155,7 @@ impl RemoteJwks {
     /// failure to have keys at all is an error.
     fn probe(&self, py: Python<'_>, kid: Option<&str>) -> PyResult<()> {
         let token = probe_token(kid);
-        let verifier = &self.verifier;
+        let verifier = self.verifier.get()?;
         let outcome = py.detach(|| verifier.verify::<serde::de::IgnoredAny>(&token));
         match outcome {
             Ok(_) | Err(jwt_keys::Error::Core(_)) => Ok(()),
@@ -164,7 +167,7 @@ impl RemoteJwks {
                 max_stale_secs,
                 ..
             }) => {
-                let message = if self.verifier.fetch_count() == 0 {
+                let message = if verifier.fetch_count() == 0 {
                     format!(
                         "no key set has been fetched yet: the last attempt failed less than the \
                          cooldown ({}s) ago, so this lookup did not try again; check that the \
@@ -194,6 +197,7 @@ impl RemoteJwks {
     /// `kid` only when given.
     fn cached(&self, kid: Option<&str>) -> PyResult<Vec<String>> {
         self.verifier
+            .get()?
             .cached_jwks()
             .keys
             .iter()
@@ -245,7 +249,10 @@ impl RemoteJwks {
         .build()
         .and_then(blocking::Verifier::from_async)
         .map_err(|e| keys_err(py, e))?;
-        Ok(RemoteJwks { verifier, cooldown })
+        Ok(RemoteJwks {
+            verifier: ProcessLocal::new("PyJWKClient", verifier),
+            cooldown,
+        })
     }
 
     /// The usable public keys of the set, as JWK JSON texts: loads the set
@@ -266,7 +273,7 @@ impl RemoteJwks {
 
     /// Fetches the key set now, ignoring the cooldown, and waits for it.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
-        let verifier = &self.verifier;
+        let verifier = self.verifier.get()?;
         py.detach(|| verifier.refresh())
             .map_err(|e| fetch_err(py, e))
     }
@@ -274,13 +281,16 @@ impl RemoteJwks {
     /// The kids of the keys that verify now (no I/O; empty before the first
     /// fetch).
     fn cached_kids(&self) -> Vec<String> {
-        self.verifier.cached_kids()
+        self.verifier
+            .peek()
+            .map(|v| v.cached_kids())
+            .unwrap_or_default()
     }
 
     /// How many fetches succeeded so far.
     #[getter]
     fn fetch_count(&self) -> u64 {
-        self.verifier.fetch_count()
+        self.verifier.peek().map_or(0, |v| v.fetch_count())
     }
 
     /// The fetch count and the cached kids; never the URL, which may carry
@@ -288,8 +298,8 @@ impl RemoteJwks {
     fn __repr__(&self) -> String {
         format!(
             "RemoteJwks(fetch_count={}, kids={:?})",
-            self.verifier.fetch_count(),
-            self.verifier.cached_kids()
+            self.fetch_count(),
+            self.cached_kids()
         )
     }
 }

@@ -14,6 +14,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 use crate::errors::{core_err, kind_err};
+use crate::runtime::ProcessLocal;
 use crate::store::{
     awaitable, block_on, duration_arg, keys_error, message_of, py_to_json, runtime, set_attr, Json,
     PyKeyStore,
@@ -301,7 +302,8 @@ async fn build(
 /// token revokes its whole session.
 #[pyclass(module = "jwtkit._jwtkit", name = "TokenService", frozen)]
 pub(crate) struct PyTokenService {
-    service: TokenService,
+    /// Usable in the process that made it only.
+    service: ProcessLocal<TokenService>,
 }
 
 async fn issue(service: TokenService, subject: String, claims: Value) -> PyResult<Json> {
@@ -455,47 +457,53 @@ impl PyTokenService {
         let store = key_store.get();
         let service = block_on(
             py,
-            build(store.store.clone(), store.clock.clone(), settings),
-        )?;
-        Ok(PyTokenService { service })
+            build(store.store.get()?.clone(), store.clock.clone(), settings),
+        )??;
+        Ok(PyTokenService {
+            service: ProcessLocal::new("TokenService", service),
+        })
     }
 
     /// The `iss` of every token.
     #[getter]
     fn issuer(&self) -> &str {
-        self.service.issuer()
+        self.service.peek().map_or("", |s| s.issuer())
     }
 
     /// The `aud` of access tokens.
     #[getter]
     fn audience(&self) -> &str {
-        self.service.audience()
+        self.service.peek().map_or("", |s| s.audience())
     }
 
     /// Lifetime of access tokens, in seconds.
     #[getter]
     fn access_ttl(&self) -> u64 {
-        self.service.access_ttl().as_secs()
+        self.service.peek().map_or(0, |s| s.access_ttl().as_secs())
     }
 
     /// Lifetime of refresh tokens, in seconds.
     #[getter]
     fn refresh_ttl(&self) -> u64 {
-        self.service.refresh_ttl().as_secs()
+        self.service.peek().map_or(0, |s| s.refresh_ttl().as_secs())
     }
 
     /// How long clients may cache the JWKS (`Cache-Control: max-age`), in seconds.
     #[getter]
     fn jwks_max_age(&self) -> u64 {
-        self.service.jwks_max_age().as_secs()
+        self.service
+            .peek()
+            .map_or(0, |s| s.jwks_max_age().as_secs())
     }
 
     fn __repr__(&self) -> String {
         format!(
             "TokenService(issuer={:?}, audience={:?}, key_store={:?})",
-            self.service.issuer(),
-            self.service.audience(),
-            self.service.key_store().name()
+            self.issuer(),
+            self.audience(),
+            self.service
+                .peek()
+                .map_or("closed", |s| s.key_store().name())
         )
     }
 
@@ -512,7 +520,7 @@ impl PyTokenService {
         claims: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Json> {
         let claims = custom_claims(claims)?;
-        block_on(py, issue(self.service.clone(), subject, claims))
+        block_on(py, issue(self.service.get()?.clone(), subject, claims))?
     }
 
     /// `issue` as an awaitable.
@@ -524,7 +532,7 @@ impl PyTokenService {
         claims: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let claims = custom_claims(claims)?;
-        awaitable(py, issue(self.service.clone(), subject, claims))
+        awaitable(py, issue(self.service.get()?.clone(), subject, claims))
     }
 
     /// Exchanges a refresh token for a new pair; the token is consumed
@@ -532,7 +540,7 @@ impl PyTokenService {
     /// revokes its whole session: `InvalidGrantError` with `reason ==
     /// "reused"`; later refreshes of the session get `reason == "revoked"`.
     fn refresh(&self, py: Python<'_>, refresh_token: String) -> PyResult<Json> {
-        block_on(py, refresh(self.service.clone(), refresh_token))
+        block_on(py, refresh(self.service.get()?.clone(), refresh_token))?
     }
 
     /// `refresh` as an awaitable.
@@ -541,14 +549,14 @@ impl PyTokenService {
         py: Python<'py>,
         refresh_token: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, refresh(self.service.clone(), refresh_token))
+        awaitable(py, refresh(self.service.get()?.clone(), refresh_token))
     }
 
     /// Logout: revokes the session of `refresh_token` (it and every token
     /// of its session stop refreshing). False when it was already revoked.
     /// Access tokens stay valid until they expire.
     fn revoke(&self, py: Python<'_>, refresh_token: String) -> PyResult<bool> {
-        block_on(py, revoke(self.service.clone(), refresh_token))
+        block_on(py, revoke(self.service.get()?.clone(), refresh_token))?
     }
 
     /// `revoke` as an awaitable.
@@ -557,12 +565,12 @@ impl PyTokenService {
         py: Python<'py>,
         refresh_token: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, revoke(self.service.clone(), refresh_token))
+        awaitable(py, revoke(self.service.get()?.clone(), refresh_token))
     }
 
     /// Revokes every session of `subject` (logout everywhere); returns how many.
     fn revoke_subject(&self, py: Python<'_>, subject: String) -> PyResult<usize> {
-        block_on(py, revoke_subject(self.service.clone(), subject))
+        block_on(py, revoke_subject(self.service.get()?.clone(), subject))?
     }
 
     /// `revoke_subject` as an awaitable.
@@ -571,7 +579,7 @@ impl PyTokenService {
         py: Python<'py>,
         subject: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, revoke_subject(self.service.clone(), subject))
+        awaitable(py, revoke_subject(self.service.get()?.clone(), subject))
     }
 
     /// Verifies an access token (signature, `typ: at+jwt`, `iss`, `aud`,
@@ -579,7 +587,7 @@ impl PyTokenService {
     /// A kid not loaded yet (another instance rotated) reloads the keys
     /// once (30 s cooldown).
     fn verify(&self, py: Python<'_>, access_token: String) -> PyResult<Json> {
-        block_on(py, verify(self.service.clone(), access_token))
+        block_on(py, verify(self.service.get()?.clone(), access_token))?
     }
 
     /// `verify` as an awaitable.
@@ -588,29 +596,29 @@ impl PyTokenService {
         py: Python<'py>,
         access_token: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, verify(self.service.clone(), access_token))
+        awaitable(py, verify(self.service.get()?.clone(), access_token))
     }
 
     /// The JWKS to publish at `/.well-known/jwks.json`.
     fn jwks(&self, py: Python<'_>) -> PyResult<Json> {
-        block_on(py, jwks(self.service.clone()))
+        block_on(py, jwks(self.service.get()?.clone()))?
     }
 
     /// `jwks` as an awaitable.
     fn jwks_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, jwks(self.service.clone()))
+        awaitable(py, jwks(self.service.get()?.clone()))
     }
 
     /// Applies the key store's rotation policy once (rotates if due,
     /// retires keys past their grace) and reloads the keys; returns the
     /// rotation report, or None when no rotation was due.
     fn rotate_if_due(&self, py: Python<'_>) -> PyResult<Json> {
-        block_on(py, rotate_if_due(self.service.clone()))
+        block_on(py, rotate_if_due(self.service.get()?.clone()))?
     }
 
     /// `rotate_if_due` as an awaitable.
     fn rotate_if_due_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, rotate_if_due(self.service.clone()))
+        awaitable(py, rotate_if_due(self.service.get()?.clone()))
     }
 
     /// Starts key maintenance in the background (on the package's runtime,
@@ -630,17 +638,18 @@ impl PyTokenService {
                     .to_owned(),
             ));
         }
-        let _entered = runtime().enter();
-        let task = self.service.spawn_maintenance(interval);
+        let service = self.service.get()?;
+        let _entered = runtime()?.enter();
+        let task = service.spawn_maintenance(interval);
         Ok(PyKeyMaintenance {
-            task: Mutex::new(Some(task)),
+            task: ProcessLocal::new("KeyMaintenance", Mutex::new(Some(task))),
         })
     }
 
     /// Reloads the verification keys from the key store now.
     fn reload_keys(&self, py: Python<'_>) -> PyResult<()> {
-        let service = self.service.clone();
-        block_on(py, async move { service.reload_keys().await }).map_err(service_error)
+        let service = self.service.get()?.clone();
+        block_on(py, async move { service.reload_keys().await })?.map_err(service_error)
     }
 }
 
@@ -648,23 +657,32 @@ impl PyTokenService {
 /// stops with `stop()` or when this handle is garbage-collected.
 #[pyclass(module = "jwtkit._jwtkit", name = "KeyMaintenance", frozen)]
 pub(crate) struct PyKeyMaintenance {
-    task: Mutex<Option<jwtkit::MaintenanceTask>>,
+    /// The task, on the runtime of the process that started it.
+    task: ProcessLocal<Mutex<Option<jwtkit::MaintenanceTask>>>,
 }
 
 #[pymethods]
 impl PyKeyMaintenance {
     /// Stops the maintenance at once: a tick under way is abandoned where
     /// it waits, as when the Rust `MaintenanceTask` is dropped.
+    /// In a forked child the maintenance does not run (it is the parent's
+    /// task): nothing to stop there, and the parent's is left alone.
     fn stop(&self) {
-        if let Ok(mut task) = self.task.lock() {
-            task.take();
+        if let Ok(task) = self.task.get() {
+            if let Ok(mut task) = task.lock() {
+                task.take();
+            }
         }
     }
 
     /// Whether it still runs.
     #[getter]
     fn running(&self) -> bool {
-        self.task.lock().map(|t| t.is_some()).unwrap_or(false)
+        self.task
+            .get()
+            .ok()
+            .and_then(|t| t.lock().ok().map(|t| t.is_some()))
+            .unwrap_or(false)
     }
 
     fn __repr__(&self) -> String {

@@ -20,6 +20,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::errors::to_py_err;
+use crate::runtime::ProcessLocal;
 
 /// Adds `KeyStore` and `KeyStoreVerifier` to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -28,36 +29,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// The runtime: one per process, shared by the sync and the async methods.
-// ---------------------------------------------------------------------------
-
-/// The process-wide tokio runtime, created once (by pyo3-async-runtimes, so
-/// the `*_async` methods' futures and the sync methods' `block_on` run on
-/// the same one: a Redis connection made by one is usable by the other).
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
-}
-
-/// Runs `fut` to completion on the runtime with the GIL released, so other
-/// Python threads run while this one waits on a store or a signature.
-pub(crate) fn block_on<F>(py: Python<'_>, fut: F) -> F::Output
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    py.detach(|| runtime().block_on(fut))
-}
-
-/// A Python awaitable for `fut`, run on the runtime (for `*_async` methods,
-/// called from a coroutine on a running asyncio loop).
-pub(crate) fn awaitable<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    pyo3_async_runtimes::tokio::future_into_py(py, fut)
-}
+// The runtime (one per process: see crate::runtime), re-exported for
+// crate::service.
+pub(crate) use crate::runtime::{awaitable, block_on, runtime};
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -172,6 +146,44 @@ pub(crate) fn duration_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Durat
         )));
     }
     Ok(Duration::from_secs(seconds as u64))
+}
+
+/// The `leeway` of `KeyStore.verify`/`verifier` (and `TokenService`): a
+/// duration as [`duration_arg`] takes it (NaN and negative values refused),
+/// at most one year, as `jwtkit.decode` bounds it.
+pub(crate) fn leeway_arg(obj: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let max = crate::jwt::MAX_LEEWAY_SECS;
+    let too_long = || {
+        to_py_err(
+            "config",
+            format!(
+                "leeway = {obj}: leeway must be between 0 and one year of seconds ({max}); a \
+                 longer one would accept tokens that expired long ago"
+            ),
+        )
+    };
+    // An int too large for a duration is refused as too long, not as
+    // malformed.
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        if let Ok(big) = obj.gt(max) {
+            if big {
+                return Err(too_long());
+            }
+        }
+    }
+    // NaN, negative or fractional: a ConfigurationError (a ValueError) as
+    // from `jwtkit.decode`, with duration_arg's message.
+    let leeway = duration_arg(obj, "leeway").map_err(|e| {
+        if e.is_instance_of::<PyValueError>(obj.py()) {
+            to_py_err("config", e.value(obj.py()).to_string())
+        } else {
+            e
+        }
+    })?;
+    if leeway.as_secs() > max {
+        return Err(too_long());
+    }
+    Ok(leeway)
 }
 
 /// `KeyStore.open(now=...)`: Unix seconds (an `int`) or a `datetime`.
@@ -427,7 +439,8 @@ fn apply_policy(claims: &mut Map<String, Value>, now: i64, max_lifetime: Duratio
 /// asyncio code.
 #[pyclass(module = "jwtkit._jwtkit", name = "KeyStore", frozen)]
 pub(crate) struct PyKeyStore {
-    pub(crate) store: Arc<dyn KeyStore>,
+    /// The store, usable in the process that opened it only.
+    pub(crate) store: ProcessLocal<Arc<dyn KeyStore>>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -458,11 +471,11 @@ impl PyKeyStore {
             validation = validation.typ(typ);
         }
         if let Some(leeway) = leeway {
-            validation = validation.leeway(duration_arg(leeway, "leeway")?);
+            validation = validation.leeway(leeway_arg(leeway)?);
         }
         // The store's records name each key's algorithm: a key verifies
         // with that one only (as `jwtkit verify --store` and TokenService do).
-        jwt_keys::Verifier::builder(KeySource::Store(self.store.clone()), validation)
+        jwt_keys::Verifier::builder(KeySource::Store(self.store.get()?.clone()), validation)
             .clock(self.clock.clone())
             .algorithms(AlgorithmRule::KeysOnly)
             .build()
@@ -476,7 +489,7 @@ impl PyKeyStore {
     ) -> PyResult<impl Future<Output = PyResult<String>> + Send + 'static> {
         let mut claims = crate::convert::claims_to_json(claims.py(), claims)?;
         let template = header_arg(headers)?;
-        let store = self.store.clone();
+        let store = self.store.get()?.clone();
         Ok(async move {
             let policy = store.policy().await.map_err(keys_error)?;
             apply_policy(
@@ -511,12 +524,13 @@ impl PyKeyStore {
         let uri = uri.to_owned();
         let opened_clock = clock.clone();
         // Remote backends build their clients inside the runtime.
+        let runtime = runtime()?;
         let store = py.detach(move || {
-            let _entered = runtime().enter();
+            let _entered = runtime.enter();
             jwt_keys::open_store_with_clock(&uri, opened_clock)
         });
         Ok(PyKeyStore {
-            store: store.map_err(keys_error)?,
+            store: ProcessLocal::new("KeyStore", store.map_err(keys_error)?),
             clock,
         })
     }
@@ -524,11 +538,11 @@ impl PyKeyStore {
     /// The backend's name: `"file"`, `"env"`, `"aws-kms"`, `"vault"`, `"pkcs11"`.
     #[getter]
     fn backend(&self) -> &'static str {
-        self.store.name()
+        self.store.peek().map_or("closed", |s| s.name())
     }
 
     fn __repr__(&self) -> String {
-        format!("KeyStore(backend={:?})", self.store.name())
+        format!("KeyStore(backend={:?})", self.backend())
     }
 
     /// Creates the first active key (`alg`) and its pending successor, and
@@ -546,15 +560,15 @@ impl PyKeyStore {
     ) -> PyResult<Json> {
         let alg = algorithm_arg(alg)?;
         let policy = policy_arg(policy)?;
-        let store = self.store.clone();
-        let report = block_on(py, async move { store.init(alg, &policy).await });
+        let store = self.store.get()?.clone();
+        let report = block_on(py, async move { store.init(alg, &policy).await })?;
         Json::of(serde_json::to_value(&report.map_err(keys_error)?))
     }
 
     /// The key that signs now: `{"kid": …, "alg": …}`.
     fn active(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let key = block_on(py, async move { store.active().await }).map_err(keys_error)?;
+        let store = self.store.get()?.clone();
+        let key = block_on(py, async move { store.active().await })?.map_err(keys_error)?;
         Ok(Json(
             serde_json::json!({"kid": key.kid, "alg": key.alg.as_str()}),
         ))
@@ -562,8 +576,8 @@ impl PyKeyStore {
 
     /// The rotation policy recorded with the store, in the shape `init` takes.
     fn policy(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let policy = block_on(py, async move { store.policy().await }).map_err(keys_error)?;
+        let store = self.store.get()?.clone();
+        let policy = block_on(py, async move { store.policy().await })?.map_err(keys_error)?;
         Ok(Json(policy_json(&policy)))
     }
 
@@ -580,7 +594,7 @@ impl PyKeyStore {
         headers: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<String> {
         let fut = self.sign_future(claims, headers)?;
-        block_on(py, fut)
+        block_on(py, fut)?
     }
 
     /// `sign` as an awaitable.
@@ -598,14 +612,14 @@ impl PyKeyStore {
     /// The JWKS to publish: `{"keys": [...]}` with every pending, active and
     /// retiring key (public parts only).
     fn jwks(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let jwks = block_on(py, async move { store.verification_keys().await });
+        let store = self.store.get()?.clone();
+        let jwks = block_on(py, async move { store.verification_keys().await })?;
         Json::of(serde_json::to_value(&jwks.map_err(keys_error)?))
     }
 
     /// `jwks` as an awaitable.
     fn jwks_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let store = self.store.clone();
+        let store = self.store.get()?.clone();
         awaitable(py, async move {
             let jwks = store.verification_keys().await.map_err(keys_error)?;
             Json::of(serde_json::to_value(&jwks))
@@ -615,8 +629,8 @@ impl PyKeyStore {
     /// Every key the store knows, retired ones included:
     /// `[{"kid", "alg", "state", "created_at", …}]`.
     fn keys(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let records = block_on(py, async move { store.list().await });
+        let store = self.store.get()?.clone();
+        let records = block_on(py, async move { store.list().await })?;
         Json::of(serde_json::to_value(&records.map_err(keys_error)?))
     }
 
@@ -628,32 +642,32 @@ impl PyKeyStore {
     /// "previous_retire_at", "retired", "published_for_secs"}`.
     #[pyo3(signature = (*, if_active=None))]
     fn rotate(&self, py: Python<'_>, if_active: Option<String>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let report = block_on(py, async move { store.rotate(if_active.as_deref()).await });
+        let store = self.store.get()?.clone();
+        let report = block_on(py, async move { store.rotate(if_active.as_deref()).await })?;
         Json::of(serde_json::to_value(&report.map_err(keys_error)?))
     }
 
     /// Rotates only if the policy says it is due, and retires keys past
     /// their grace either way: `{"rotated": REPORT | None, "retired": [KID…]}`.
     fn rotate_if_due(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let changes = block_on(py, async move { store.rotate_if_due().await });
+        let store = self.store.get()?.clone();
+        let changes = block_on(py, async move { store.rotate_if_due().await })?;
         Json::of(serde_json::to_value(&changes.map_err(keys_error)?))
     }
 
     /// Retires the retiring keys whose grace has ended (destroying their
     /// private keys where the backend can); returns their kids.
     fn retire_expired(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let store = self.store.clone();
-        block_on(py, async move { store.retire_expired().await }).map_err(keys_error)
+        let store = self.store.get()?.clone();
+        block_on(py, async move { store.retire_expired().await })?.map_err(keys_error)
     }
 
     /// Checks the store against its policy: `{"now", "findings": [{"finding":
     /// NAME, …, "message": TEXT}], "active", "next_rotation_at",
     /// "next_signer", "compliant"}` (`compliant`: no findings).
     fn audit(&self, py: Python<'_>) -> PyResult<Json> {
-        let store = self.store.clone();
-        let report = block_on(py, async move { store.audit().await }).map_err(keys_error)?;
+        let store = self.store.get()?.clone();
+        let report = block_on(py, async move { store.audit().await })?.map_err(keys_error)?;
         let mut json = serde_json::to_value(&report)
             .map_err(|e| PyValueError::new_err(format!("could not represent the audit: {e}")))?;
         if let Some(findings) = json.get_mut("findings").and_then(Value::as_array_mut) {
@@ -688,7 +702,9 @@ impl PyKeyStore {
         leeway: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyKeyStoreVerifier> {
         let verifier = self.verifier_for(audience, issuer, subject, typ, leeway)?;
-        Ok(PyKeyStoreVerifier { verifier })
+        Ok(PyKeyStoreVerifier {
+            verifier: ProcessLocal::new("KeyStoreVerifier", verifier),
+        })
     }
 
     /// Verifies one token against the store's keys and returns its claims
@@ -704,21 +720,48 @@ impl PyKeyStore {
         subject: Option<String>,
         typ: Option<String>,
         leeway: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Json> {
+    ) -> PyResult<Claims> {
         let verifier = self.verifier_for(audience, issuer, subject, typ, leeway)?;
-        block_on(py, verify_claims(verifier, token))
+        block_on(py, verify_claims(verifier, token))?
     }
 }
 
-async fn verify_claims(verifier: jwt_keys::Verifier, token: String) -> PyResult<Json> {
-    verifier
-        .verify::<Value>(&token)
-        .await
-        .map(|data| Json(data.claims))
-        .map_err(|e| {
+async fn verify_claims(verifier: jwt_keys::Verifier, token: String) -> PyResult<Claims> {
+    match verifier.verify::<Value>(&token).await {
+        Ok(data) => Ok(Claims {
+            claims: data.claims,
+            token,
+        }),
+        Err(e) => {
             let err = keys_error(e);
-            Python::attach(|py| crate::errors::with_token_hint(py, err, &token))
-        })
+            Err(Python::attach(|py| {
+                crate::errors::with_token_hint(py, err, &token)
+            }))
+        }
+    }
+}
+
+/// Verified claims handed to Python with their integers exact: as
+/// `jwtkit.decode` does, a payload holding an integer outside the 64-bit
+/// range (or `-0`) is read again by `json.loads` from the verified token.
+pub(crate) struct Claims {
+    claims: Value,
+    token: String,
+}
+
+impl<'py> IntoPyObject<'py> for Claims {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        match &self.claims {
+            Value::Object(map) if crate::convert::may_hold_big_ints(map) => {
+                Ok(crate::convert::payload_via_json_loads(py, &self.token)?.into_any())
+            }
+            claims => crate::convert::to_py(py, claims),
+        }
+    }
 }
 
 /// Verifies tokens signed by a `KeyStore` (from `KeyStore.verifier()`):
@@ -726,7 +769,8 @@ async fn verify_claims(verifier: jwt_keys::Verifier, token: String) -> PyResult<
 /// retiring keys dropped when their grace ends.
 #[pyclass(module = "jwtkit._jwtkit", name = "KeyStoreVerifier", frozen)]
 pub(crate) struct PyKeyStoreVerifier {
-    verifier: jwt_keys::Verifier,
+    /// Usable in the process that made it only.
+    verifier: ProcessLocal<jwt_keys::Verifier>,
 }
 
 #[pymethods]
@@ -735,27 +779,33 @@ impl PyKeyStoreVerifier {
     /// names, `exp`/`nbf`/`iat`, and the audience, issuer, subject and typ
     /// this verifier was made with). Raises the exception of the refusal
     /// (`ExpiredSignatureError`, `InvalidAudienceError`, …).
-    fn verify(&self, py: Python<'_>, token: String) -> PyResult<Json> {
-        block_on(py, verify_claims(self.verifier.clone(), token))
+    fn verify(&self, py: Python<'_>, token: String) -> PyResult<Claims> {
+        block_on(py, verify_claims(self.verifier.get()?.clone(), token))?
     }
 
     /// `verify` as an awaitable.
     fn verify_async<'py>(&self, py: Python<'py>, token: String) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, verify_claims(self.verifier.clone(), token))
+        awaitable(py, verify_claims(self.verifier.get()?.clone(), token))
     }
 
     /// Reloads the store's keys now (after a rotation elsewhere).
     fn reload(&self, py: Python<'_>) -> PyResult<()> {
-        let verifier = self.verifier.clone();
-        block_on(py, async move { verifier.refresh().await }).map_err(keys_error)
+        let verifier = self.verifier.get()?.clone();
+        block_on(py, async move { verifier.refresh().await })?.map_err(keys_error)
     }
 
     /// The kids loaded now.
     fn kids(&self) -> Vec<String> {
-        self.verifier.cached_kids()
+        self.verifier
+            .peek()
+            .map(|v| v.cached_kids())
+            .unwrap_or_default()
     }
 
     fn __repr__(&self) -> String {
-        format!("KeyStoreVerifier({:?})", self.verifier)
+        match self.verifier.peek() {
+            Some(verifier) => format!("KeyStoreVerifier({verifier:?})"),
+            None => "KeyStoreVerifier(closed)".to_owned(),
+        }
     }
 }
