@@ -228,6 +228,181 @@ async fn metadata(http: &reqwest::Client, server: &Server) -> Value {
     doc
 }
 
+/// `GET /sessions`, `DELETE /sessions/{sid}`, `POST /sessions/revoke`
+/// (admin), and the client description given at login.
+async fn sessions_per_user(http: &reqwest::Client, server: &Server) {
+    let sub = format!("carla-{}", std::process::id());
+    let admin_json = |method: reqwest::Method, path: String| {
+        http.request(method, server.url(&path)).bearer_auth(ADMIN)
+    };
+    let laptop = http
+        .post(server.url("/token"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sub": sub, "client": {"device": "laptop", "user_agent": "curl/8"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(laptop.status(), StatusCode::OK);
+    let laptop: Value = laptop.json().await.unwrap();
+    let phone = issue(http, server, &sub, json!({})).await;
+    let list = |sub: String| async move {
+        let response = admin_json(reqwest::Method::GET, format!("/sessions?sub={sub}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json::<Value>().await.unwrap()
+    };
+    let listed = list(sub.clone()).await;
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let info: Value = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(str_of(&laptop, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        info.get("device").is_none(),
+        "the client description never enters tokens"
+    );
+    let laptop_sid = info["sid"].as_str().unwrap().to_owned();
+    // Both started in the same second: found by id, not by position.
+    for session in sessions {
+        let expected = if session["sid"] == laptop_sid.as_str() {
+            json!({"device": "laptop", "user_agent": "curl/8"})
+        } else {
+            Value::Null
+        };
+        assert_eq!(session["client"], expected, "{listed}");
+    }
+    assert!(sessions.iter().any(|s| s["sid"] == laptop_sid.as_str()));
+    // One session revoked by its id: its access token is inactive at once.
+    let response = admin_json(reqwest::Method::DELETE, format!("/sessions/{laptop_sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"sid": laptop_sid, "revoked": true})
+    );
+    assert_eq!(
+        introspect(http, server, str_of(&laptop, "access_token")).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        list(sub.clone()).await["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Logout everywhere.
+    let response = admin_json(reqwest::Method::POST, "/sessions/revoke".into())
+        .json(&json!({"sub": sub}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"sub": sub, "revoked": 1})
+    );
+    assert_eq!(
+        introspect(http, server, str_of(&phone, "access_token")).await,
+        json!({"active": false})
+    );
+    assert!(list(sub.clone()).await["sessions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Admin only; a bad id or body is invalid_request.
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/sessions?sub={sub}")),
+        (reqwest::Method::DELETE, format!("/sessions/{laptop_sid}")),
+    ] {
+        let response = http
+            .request(method, server.url(&path))
+            .bearer_auth(INTROSPECTION)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    for response in [
+        admin_json(
+            reqwest::Method::DELETE,
+            "/sessions/not%20a%20session".into(),
+        ),
+        admin_json(reqwest::Method::GET, "/sessions".into()),
+        admin_json(reqwest::Method::POST, "/sessions/revoke".into()).json(&json!({"user": "x"})),
+    ] {
+        let response = response.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
+    let response = http
+        .post(server.url("/token"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sub": sub, "client": {"device": "x".repeat(2000)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "a client description over 1 KiB"
+    );
+}
+
+/// RFC 9701: `Accept: application/token-introspection+jwt` gets the answer
+/// as a JWT signed with the service's key, which the published JWKS
+/// verifies in an independent library.
+async fn signed_introspection(http: &reqwest::Client, server: &Server) {
+    let pair = issue(http, server, "ines", json!({"scope": "read"})).await;
+    let response = http
+        .post(server.url("/introspect"))
+        .bearer_auth(INTROSPECTION)
+        .header("accept", "application/token-introspection+jwt")
+        .form(&[("token", str_of(&pair, "access_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
+    let jwt = response.text().await.unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("token-introspection+jwt"));
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(&header.kid.unwrap()).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["api"]);
+    validation.set_issuer(&[server.base.as_str()]);
+    validation.set_required_spec_claims(&["iss", "aud"]);
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(&jwt, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["token_introspection"]["active"], true);
+    assert_eq!(claims["token_introspection"]["sub"], "ines");
+}
+
 /// The flow of the issue: issue → userinfo → refresh → reuse (invalid_grant,
 /// successor revoked too) → revoke → refresh refused.
 async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
@@ -442,6 +617,8 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
         introspect(http, server, str_of(&pair3, "access_token")).await,
         json!({"active": false})
     );
+    sessions_per_user(http, server).await;
+    signed_introspection(http, server).await;
     // Revoking garbage is not an error either (RFC 7009 §2.2).
     let response = http
         .post(server.url("/revoke"))

@@ -4,8 +4,9 @@
 //! file store under `./.jwtkit/keys` (created on first start, reused after)
 //! and its refresh tokens in memory. Once bound it prints exactly one line on
 //! stdout, `jwtkit serve: listening on http://ADDR`, so scripts and tests can
-//! use `--listen 127.0.0.1:0` and read the port. Endpoints and options:
-//! `docs/configuration.md`.
+//! use `--listen 127.0.0.1:0` and read the port; with `--metrics-listen`
+//! it prints `jwtkit serve: metrics on http://ADDR/metrics` just before
+//! that line. Endpoints and options: `docs/configuration.md`.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -18,9 +19,13 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
+mod audit;
 pub(crate) mod config;
 mod connections;
 mod http;
+mod limit;
+mod metrics;
+mod openapi;
 
 pub(crate) use config::ServeArgs;
 use config::{LogFormat, RefreshBackend, Settings};
@@ -104,6 +109,21 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     let local = listener
         .local_addr()
         .map_err(|e| CliError::io(format!("cannot read the bound address: {e}")))?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => {
+            let bound = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                CliError::config(format!(
+                    "cannot listen on --metrics-listen {addr}: {e} (it must differ from \
+                     --listen {local})"
+                ))
+            })?;
+            let bound_addr = bound
+                .local_addr()
+                .map_err(|e| CliError::io(format!("cannot read the bound address: {e}")))?;
+            Some((bound, bound_addr, metrics::Exporter::install()?))
+        }
+        None => None,
+    };
     let issuer = settings
         .issuer
         .clone()
@@ -112,12 +132,19 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     let tokens =
         build_service(&settings, &issuer, refresh_env.as_ref().map(|s| s.as_str())).await?;
     let _maintenance = tokens.spawn_maintenance(settings.maintenance_interval);
+    let limiter = settings.auth_failure_limit.map(|n| {
+        Arc::new(limit::AuthFailureLimiter::new(
+            n,
+            settings.auth_failure_window,
+        ))
+    });
     let state = Arc::new(http::AppState {
         tokens: tokens.clone(),
         admin_digest: http::digest(&admin_token.value),
         introspection_digest: introspection_token()?.map(|t| http::digest(&t)),
+        limiter: limiter.clone(),
     });
-    let app = http::router(state);
+    let app = http::router(state, metrics_listener.is_some());
 
     if admin_token.generated {
         crate::diag(format_args!(
@@ -128,18 +155,56 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     tracing::info!(listen = %local, %issuer, audience = %settings.audience,
         key_store = tokens.key_store().name(), refresh_store = ?settings.refresh_kind(),
         "jwtkit serve started");
-    crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
-    let _ = std::io::stdout().flush();
-
     let limits = connections::Limits {
         header_read_timeout: settings.header_read_timeout,
         keep_alive_timeout: settings.keep_alive_timeout,
         shutdown_timeout: settings.shutdown_timeout,
         max_connections: settings.max_connections,
     };
+    // The metrics side: its listener and the key gauges' timer (which also
+    // prunes the failure limiter's tables). Without metrics only the pruning runs.
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut metrics_server = None;
+    let observer = match metrics_listener {
+        Some((bound, addr, exporter)) => {
+            tracing::info!(metrics = %addr, "metrics listener started");
+            crate::write_stdout(
+                format!("jwtkit serve: metrics on http://{addr}/metrics\n").as_bytes(),
+            )?;
+            metrics_server = Some(tokio::spawn(exporter.serve(bound, limits, async {
+                let _ = metrics_stopped.await;
+            })));
+            metrics::spawn_observer(tokens.clone(), settings.maintenance_interval, limiter)
+        }
+        None => spawn_limiter_pruning(limiter, settings.maintenance_interval),
+    };
+    crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
+    let _ = std::io::stdout().flush();
+
     connections::serve(listener, app, limits, shutdown_signal()).await;
+    observer.abort();
+    let _ = stop_metrics.send(());
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     tracing::info!("jwtkit serve stopped");
     Ok(())
+}
+
+/// Prunes the failure limiter's tables every `interval` when metrics are
+/// off (with metrics, their observer does it).
+fn spawn_limiter_pruning(
+    limiter: Option<Arc<limit::AuthFailureLimiter>>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(limiter) = limiter else { return };
+        let mut ticks = tokio::time::interval(interval);
+        loop {
+            ticks.tick().await;
+            limiter.prune();
+        }
+    })
 }
 
 /// The introspection token (`JWTKIT_INTROSPECTION_TOKEN`), if set: lets

@@ -55,6 +55,11 @@ pub(crate) const MIN_TOKEN_CACHE_BYTES: u64 = 64 << 10;
 /// [`MAX_TOKEN_CACHE_ENTRIES`].
 pub(crate) const MAX_TOKEN_CACHE_BYTES: u64 = 1 << 30;
 
+/// Upper bound of `--auth-failure-limit`.
+pub(crate) const MAX_AUTH_FAILURE_LIMIT: u32 = 10_000;
+/// Upper bound of `--auth-failure-window`.
+pub(crate) const MAX_AUTH_FAILURE_WINDOW: Duration = HOUR;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +177,21 @@ pub(crate) struct ServeArgs {
     /// (1 GiB) [default: 16777216].
     #[arg(long, value_name = "BYTES")]
     pub(crate) token_cache_bytes: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their
+    /// own (never the public --listen address); port 0 picks a free port
+    /// [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Failed admin or introspection authentications (a wrong bearer token)
+    /// allowed per client address and --auth-failure-window; one more is
+    /// answered 429, and so is every admin or introspection request from
+    /// that address, the right token included, until the window lets one
+    /// more attempt through. 0 turns the limit off; at most 10000 [default: 10].
+    #[arg(long, value_name = "N")]
+    pub(crate) auth_failure_limit: Option<u32>,
+    /// The window of --auth-failure-limit; 1s to 1h [default: 60s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub(crate) auth_failure_window: Option<Duration>,
 }
 
 /// The TOML file: the same keys as the options.
@@ -206,6 +226,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     token_cache_entries: Option<u64>,
     token_cache_bytes: Option<u64>,
+    metrics_listen: Option<SocketAddr>,
+    auth_failure_limit: Option<u32>,
+    auth_failure_window: Option<String>,
     vault: Option<VaultConfig>,
 }
 
@@ -276,6 +299,12 @@ pub(crate) struct Settings {
     pub(crate) token_cache: Option<jwtkit::TokenCacheOptions>,
     /// The `[vault]` table, if the config file has one.
     pub(crate) vault: Option<VaultConfig>,
+    /// Where `/metrics` is served; `None`: metrics off.
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Failed authentications allowed per address and window; `None`: no limit.
+    pub(crate) auth_failure_limit: Option<std::num::NonZeroU32>,
+    /// The window of `auth_failure_limit`.
+    pub(crate) auth_failure_window: Duration,
 }
 
 impl Settings {
@@ -366,6 +395,37 @@ impl Settings {
             )?;
         }
         let token_cache = token_cache(args, &file)?;
+        let auth_failure_limit = match (args.auth_failure_limit, file.auth_failure_limit) {
+            (Some(n), _) => Some((n, Source::Flag)),
+            (None, Some(n)) => Some((n, Source::File)),
+            (None, None) => None,
+        };
+        if let Some((n, source)) = auth_failure_limit {
+            check_bounds(
+                "auth-failure-limit",
+                source,
+                &n.to_string(),
+                false,
+                n > MAX_AUTH_FAILURE_LIMIT,
+                "0 (off)",
+                &MAX_AUTH_FAILURE_LIMIT.to_string(),
+            )?;
+        }
+        let auth_failure_limit = match auth_failure_limit {
+            Some((n, _)) => std::num::NonZeroU32::new(n),
+            None => std::num::NonZeroU32::new(super::limit::DEFAULT_FAILURES),
+        };
+        let auth_failure_window = dur(
+            args.auth_failure_window,
+            "auth-failure-window",
+            &file.auth_failure_window,
+            (SECOND, MAX_AUTH_FAILURE_WINDOW),
+        )?
+        .unwrap_or(super::limit::DEFAULT_WINDOW);
+        let metrics_listen = args.metrics_listen.or(file.metrics_listen);
+        if let Some(metrics) = metrics_listen {
+            super::metrics::check_addresses(listen, metrics)?;
+        }
         let access_ttl = dur(
             args.access_ttl,
             "access-ttl",
@@ -454,6 +514,9 @@ impl Settings {
                 .unwrap_or(LogFormat::Text),
             token_cache,
             vault: file.vault,
+            metrics_listen,
+            auth_failure_limit,
+            auth_failure_window,
         })
     }
 }
@@ -694,6 +757,73 @@ mod tests {
             ..ServeArgs::default()
         });
         assert_eq!(off, None);
+    }
+
+    /// The metrics listener and the failure limit come from the flags or
+    /// the file; the metrics port may not be the public one.
+    #[test]
+    fn metrics_and_auth_limit_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "metrics-listen = \"127.0.0.1:9100\"\nauth-failure-limit = 5\nauth-failure-window = \"10s\"\n",
+        )
+        .unwrap();
+        let defaults = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.metrics_listen, None);
+        assert_eq!(defaults.auth_failure_limit.map(|n| n.get()), Some(10));
+        assert_eq!(defaults.auth_failure_window, Duration::from_secs(60));
+        let from_file = Settings::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.metrics_listen,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(from_file.auth_failure_limit.map(|n| n.get()), Some(5));
+        assert_eq!(from_file.auth_failure_window, Duration::from_secs(10));
+        let off = Settings::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            auth_failure_limit: Some(0),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(off.auth_failure_limit, None);
+        let err = Settings::resolve(&ServeArgs {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), "config");
+        assert!(
+            err.message().contains("--metrics-listen 127.0.0.1:9100"),
+            "{}",
+            err.message()
+        );
+        let err = Settings::resolve(&ServeArgs {
+            auth_failure_limit: Some(10_001),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.message().contains("--auth-failure-limit 10001"),
+            "{}",
+            err.message()
+        );
+        let err = Settings::resolve(&ServeArgs {
+            auth_failure_window: Some(Duration::from_secs(7200)),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.message().contains("auth-failure-window"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

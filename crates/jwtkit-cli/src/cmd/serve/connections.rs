@@ -5,9 +5,11 @@
 //! shutdown) for as long as they like.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -109,9 +111,9 @@ pub(crate) async fn serve(
                 }
             }
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept error; retrying shortly");
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
@@ -122,6 +124,7 @@ pub(crate) async fn serve(
         };
         connections.spawn(serve_connection(
             stream,
+            peer,
             app.clone(),
             Arc::clone(&builder),
             limits,
@@ -165,6 +168,7 @@ pub(crate) async fn serve(
 /// timeout, so no connection outlives a stalled write by more than twice it.
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     app: Router,
     builder: Arc<http1::Builder>,
     limits: Limits,
@@ -176,7 +180,10 @@ async fn serve_connection(
     let service = {
         let activity = Arc::clone(&activity);
         let app = TowerToHyperService::new(app);
-        hyper::service::service_fn(move |request| {
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            // The client's address for the handlers, as axum's
+            // `into_make_service_with_connect_info` would give it.
+            request.extensions_mut().insert(ConnectInfo(peer));
             let busy = activity.begin();
             let response = hyper::service::Service::call(&app, request);
             async move {

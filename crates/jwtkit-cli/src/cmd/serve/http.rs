@@ -1,16 +1,19 @@
 //! The HTTP side of `jwtkit serve`: routes, OAuth error answers, admin auth.
 
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use jwtkit::axum::{bearer_token, BearerAuthLayer, Claims};
 use jwtkit::{Error, TokenService};
@@ -18,6 +21,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use super::audit::{self, AuthFailure};
+use super::limit::{retry_after_secs, AuthFailureLimiter};
+use super::metrics::{self as m, StoreTimer};
+
+mod sessions;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,16 +41,59 @@ pub(crate) struct AppState {
     /// SHA-256 of the introspection token (`JWTKIT_INTROSPECTION_TOKEN`):
     /// for resource servers, which may introspect but not issue.
     pub(crate) introspection_digest: Option<[u8; 32]>,
+    /// The per-address limit on failed admin and introspection
+    /// authentications; `None`: off (`--auth-failure-limit 0`).
+    pub(crate) limiter: Option<Arc<AuthFailureLimiter>>,
 }
 
-/// The router with every endpoint and the body limit, timeout and tracing layers.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// The client's address: the TCP peer, which the accept loop puts in every
+/// request (`ConnectInfo`). A request without one (never from
+/// `connections::serve`) counts as `0.0.0.0`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(client_addr(&parts.extensions))
+    }
+}
+
+fn client_addr(extensions: &axum::http::Extensions) -> ClientAddr {
+    ClientAddr(
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+    )
+}
+
+/// The route patterns of [`router`], for the request metrics.
+const ROUTES: &[&str] = &[
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/healthz",
+    "/userinfo",
+    "/sessions",
+    "/sessions/{sid}",
+    "/sessions/revoke",
+    "/openapi.json",
+];
+
+/// The router with every endpoint and the body limit, timeout and tracing
+/// layers; with `metrics`, the layers that record request durations and
+/// access-token refusals too.
+pub(crate) fn router(state: Arc<AppState>, metrics: bool) -> Router {
     let userinfo = Router::new()
         .route("/userinfo", get(userinfo).post(userinfo))
         .layer(BearerAuthLayer::<Map<String, Value>>::new(
             state.tokens.clone(),
         ));
-    Router::new()
+    let router = Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
         .route("/introspect", post(introspect))
@@ -49,6 +101,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/healthz", get(healthz))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/revoke", post(sessions::revoke_subject))
+        .route("/sessions/{sid}", delete(sessions::revoke_one))
+        .route("/openapi.json", get(super::openapi::openapi_json))
         .merge(userinfo)
         .fallback(not_found)
         .with_state(state)
@@ -73,7 +129,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                     tracing::info_span!("request", method = %req.method(), path = %route)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
+        );
+    if metrics {
+        // Outermost: the duration includes the 413s and 408s of the layers inside.
+        router.layer(m::TrackRequestsLayer(m::RequestMetrics::new(ROUTES)))
+    } else {
+        router
+    }
 }
 
 /// Answers 413 at once when `Content-Length` announces a body over
@@ -135,6 +197,73 @@ fn may_introspect(state: &AppState, headers: &HeaderMap) -> bool {
         .introspection_digest
         .is_some_and(|d| same_digest(&presented, &d));
     admin | introspection
+}
+
+/// The outcome of the brute-force gate around a credential check.
+enum Gate {
+    /// The credential is right: go on.
+    Allowed,
+    /// The credential is missing or wrong: answer 401.
+    Refused(AuthFailure),
+    /// The address is locked: this 429 answer.
+    Limited(Response),
+}
+
+/// Checks an admin or introspection credential behind the per-address
+/// limit: a locked address is refused before its credential is looked at
+/// (`right` is not called); a wrong bearer token counts against the
+/// address (a missing one guesses nothing and does not); every failure is
+/// an `admin.auth_failed` audit event and counted.
+fn gate(
+    state: &AppState,
+    client: IpAddr,
+    route: &'static str,
+    headers: &HeaderMap,
+    right: impl FnOnce() -> bool,
+) -> Gate {
+    if let Some(wait) = state.limiter.as_ref().and_then(|l| l.locked(client)) {
+        metrics::counter!(m::AUTH_RATE_LIMITED, "route" => route).increment(1);
+        return Gate::Limited(too_many_failures(wait));
+    }
+    if right() {
+        return Gate::Allowed;
+    }
+    let reason = if bearer_token(headers).is_some() {
+        AuthFailure::Wrong
+    } else {
+        AuthFailure::Missing
+    };
+    metrics::counter!(m::AUTH_FAILURES, "route" => route, "reason" => reason.as_str()).increment(1);
+    let locked = match (&state.limiter, reason) {
+        (Some(limiter), AuthFailure::Wrong) => limiter.failed(client),
+        _ => None,
+    };
+    audit::auth_failed(client, route, reason, locked);
+    match locked {
+        Some(wait) => {
+            metrics::counter!(m::AUTH_RATE_LIMITED, "route" => route).increment(1);
+            Gate::Limited(too_many_failures(wait))
+        }
+        None => Gate::Refused(reason),
+    }
+}
+
+/// `429` with `Retry-After` for an address locked by the limit on failed
+/// authentications.
+fn too_many_failures(wait: Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let mut response = oauth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        &format!(
+            "too many failed authentications from this address; admin and introspection \
+             requests from it are refused for {secs} s (Retry-After)"
+        ),
+    );
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from(secs));
+    response
 }
 
 /// Digest equality without an early exit.
@@ -210,6 +339,10 @@ struct IssueBody {
     sub: String,
     #[serde(default)]
     claims: Option<Map<String, Value>>,
+    /// A description of the client (device, user agent) kept with the
+    /// session and listed by `GET /sessions`; never put into tokens.
+    #[serde(default)]
+    client: Option<Map<String, Value>>,
 }
 
 /// `POST /token` form body (RFC 6749 §6). Its `Debug` never shows the
@@ -316,20 +449,22 @@ fn is_json_grant(bytes: &[u8]) -> bool {
 }
 
 async fn issue(state: Arc<AppState>, req: Request) -> Response {
-    if !is_admin(&state, req.headers()) {
-        let presented = bearer_token(req.headers()).is_some();
-        tracing::warn!(
-            presented,
-            "token issue refused: admin token missing or wrong"
-        );
-        // A refresh grant sent as JSON by a client (which holds no admin
-        // token) is told how to send it; an unreadable body changes nothing.
-        if let Ok(bytes) = axum::body::Bytes::from_request(req, &()).await {
-            if is_json_grant(&bytes) {
-                return json_refresh_grant();
+    let ClientAddr(client) = client_addr(req.extensions());
+    match gate(&state, client, "/token", req.headers(), || {
+        is_admin(&state, req.headers())
+    }) {
+        Gate::Allowed => {}
+        Gate::Limited(response) => return response,
+        Gate::Refused(reason) => {
+            // A refresh grant sent as JSON by a client (which holds no admin
+            // token) is told how to send it; an unreadable body changes nothing.
+            if let Ok(bytes) = axum::body::Bytes::from_request(req, &()).await {
+                if is_json_grant(&bytes) {
+                    return json_refresh_grant();
+                }
             }
+            return admin_refused(reason == AuthFailure::Wrong);
         }
-        return admin_refused(presented);
     }
     // The body is read as bytes and parsed with the verifier's strict parser
     // (duplicate member names, serde_json's private member names, depth),
@@ -368,8 +503,24 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
         Err(e) => return bad_body(&e),
     };
     let claims = body.claims.unwrap_or_default();
-    match state.tokens.issue(&body.sub, &claims).await {
-        Ok(pair) => no_store(Json(pair)),
+    let issued = {
+        let _timer = StoreTimer::start("issue");
+        match &body.client {
+            Some(client) => {
+                state
+                    .tokens
+                    .issue_with_client(&body.sub, &claims, client)
+                    .await
+            }
+            None => state.tokens.issue(&body.sub, &claims).await,
+        }
+    };
+    match issued {
+        Ok(pair) => {
+            metrics::counter!(m::TOKENS_ISSUED).increment(1);
+            audit::token_issued(client, &pair.session);
+            no_store(Json(pair))
+        }
         Err(e) => service_error(&e),
     }
 }
@@ -407,7 +558,12 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
             "refresh_token is missing",
         );
     };
-    match state.tokens.refresh(&refresh_token).await {
+    let refreshed = {
+        let _timer = StoreTimer::start("refresh");
+        state.tokens.refresh(&refresh_token).await
+    };
+    m::refresh_outcome(&refreshed);
+    match refreshed {
         Ok(pair) => no_store(Json(pair)),
         Err(e) => service_error(&e),
     }
@@ -449,7 +605,18 @@ async fn revoke(
             )
         }
     };
-    match state.tokens.revoke_session(&token).await {
+    let revoked = {
+        let _timer = StoreTimer::start("revoke");
+        state.tokens.revoke_session(&token).await
+    };
+    let result = match &revoked {
+        Ok(true) => "revoked",
+        Ok(false) => "not_active",
+        Err(Error::InvalidGrant { .. }) => "invalid",
+        Err(_) => "error",
+    };
+    metrics::counter!(m::REVOCATIONS, "result" => result).increment(1);
+    match revoked {
         Ok(_) => no_store(StatusCode::OK),
         // RFC 7009 §2.2: an invalid token (or an access token, which cannot be
         // revoked) is answered 200 like a revoked one.
@@ -482,15 +649,19 @@ impl std::fmt::Debug for IntrospectForm {
 /// or the introspection token (`JWTKIT_INTROSPECTION_TOKEN`), RFC 7662 §2.1.
 async fn introspect(
     State(state): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<IntrospectForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if !may_introspect(&state, &headers) {
-        let presented = bearer_token(&headers).is_some();
-        tracing::info!(
-            presented,
-            "introspection refused: not the admin or introspection token"
-        );
+    let refused = match gate(&state, client, "/introspect", &headers, || {
+        may_introspect(&state, &headers)
+    }) {
+        Gate::Allowed => None,
+        Gate::Limited(response) => return response,
+        Gate::Refused(reason) => Some(reason),
+    };
+    if let Some(reason) = refused {
+        let presented = reason == AuthFailure::Wrong;
         let (error, what) = if presented {
             (
                 "invalid_token",
@@ -533,7 +704,27 @@ async fn introspect(
             )
         }
     };
-    match state.tokens.introspect(&token, hint.as_deref()).await {
+    let found = {
+        let _timer = StoreTimer::start("introspect");
+        state.tokens.introspect(&token, hint.as_deref()).await
+    };
+    let result = match &found {
+        Ok(Some(_)) => "active",
+        Ok(None) => "inactive",
+        Err(_) => "error",
+    };
+    metrics::counter!(m::INTROSPECTIONS, "result" => result).increment(1);
+    if wants_jwt_answer(&headers) {
+        // RFC 9701: the same answer as a JWT signed with the service's key.
+        return match found {
+            Ok(answer) => match state.tokens.introspection_jwt(answer, None).await {
+                Ok(jwt) => no_store(([(CONTENT_TYPE, INTROSPECTION_JWT_MEDIA_TYPE)], jwt)),
+                Err(e) => service_error(&e),
+            },
+            Err(e) => service_error(&e),
+        };
+    }
+    match found {
         Ok(Some(members)) => {
             let mut body = Map::with_capacity(members.len() + 1);
             body.insert("active".into(), true.into());
@@ -545,8 +736,30 @@ async fn introspect(
     }
 }
 
+/// RFC 9701's media type of a signed introspection answer.
+const INTROSPECTION_JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+
+/// Whether the client asked for the signed answer (RFC 9701 §4:
+/// `Accept: application/token-introspection+jwt`).
+fn wants_jwt_answer(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            item.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT_MEDIA_TYPE))
+        })
+}
+
 async fn jwks(State(state): State<Arc<AppState>>) -> Response {
-    match state.tokens.jwks().await {
+    let jwks = {
+        let _timer = StoreTimer::start("jwks");
+        state.tokens.jwks().await
+    };
+    match jwks {
         Ok(jwks) => {
             let max_age = state.tokens.jwks_max_age().as_secs();
             let mut response =
@@ -567,7 +780,11 @@ async fn jwks(State(state): State<Arc<AppState>>) -> Response {
 /// `oidc_discovery_url`, PyJWT's `PyJWKClient` on `jwks_uri`). Cached like
 /// the JWKS.
 async fn metadata(State(state): State<Arc<AppState>>) -> Response {
-    let jwks = match state.tokens.jwks().await {
+    let jwks = {
+        let _timer = StoreTimer::start("jwks");
+        state.tokens.jwks().await
+    };
+    let jwks = match jwks {
         Ok(jwks) => jwks,
         Err(e) => return service_error(&e),
     };
@@ -604,6 +821,8 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         // one too, which is what discovery clients constrain keys by.
         "id_token_signing_alg_values_supported": algs,
         "access_token_signing_alg_values_supported": algs,
+        // RFC 9701: the signed introspection answer uses the same keys.
+        "introspection_signing_alg_values_supported": algs,
     });
     let max_age = state.tokens.jwks_max_age().as_secs();
     let mut response = Json(body).into_response();
@@ -618,7 +837,10 @@ async fn userinfo(Claims(claims): Claims<Map<String, Value>>) -> Response {
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let health = state.tokens.health().await;
+    let health = {
+        let _timer = StoreTimer::start("health");
+        state.tokens.health().await
+    };
     // The answer says only which store is down: the endpoint is public, and
     // error details (paths, hosts, URLs) belong in the server's log.
     let describe = |e: &Option<Error>| match e {
@@ -649,7 +871,10 @@ async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"error": "not_found", "endpoints": [
-            "POST /token", "POST /revoke", "GET /.well-known/jwks.json", "GET /userinfo", "GET /healthz"
+            "POST /token", "POST /revoke", "POST /introspect", "GET /.well-known/jwks.json",
+            "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server",
+            "GET /userinfo", "POST /userinfo", "GET /healthz", "GET /sessions?sub=…",
+            "DELETE /sessions/{sid}", "POST /sessions/revoke", "GET /openapi.json"
         ]})),
     )
         .into_response()
