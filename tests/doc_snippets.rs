@@ -157,6 +157,11 @@ fn token_service_tour(page: &str, section: &str) {
     run.assert_stdout_contains("\"scope\":\"read\"");
     run.assert_stdout_contains("\"error\":\"invalid_grant\"");
     run.assert_stdout_contains("{\"keys\":[");
+    if page == "README.md" {
+        run.assert_stdout_contains("{\"active\":false}");
+        run.assert_stdout_contains("\"sessions\":[]");
+        run.assert_stdout_contains("\"introspection_endpoint\"");
+    }
     let pair: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.work_dir().join("pair.json")).unwrap())
             .unwrap();
