@@ -332,6 +332,11 @@ async fn sessions_per_user(http: &reqwest::Client, server: &Server) {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            str_of(&body, "error_description").contains("listing and revoking sessions"),
+            "{body}"
+        );
     }
     for response in [
         admin_json(
@@ -379,6 +384,19 @@ async fn signed_introspection(http: &reqwest::Client, server: &Server) {
         "application/token-introspection+jwt"
     );
     let jwt = response.text().await.unwrap();
+    // `q=0` is "not acceptable" (RFC 9110 §12.5.1): JSON then.
+    let response = http
+        .post(server.url("/introspect"))
+        .bearer_auth(INTROSPECTION)
+        .header(
+            "accept",
+            "application/token-introspection+jwt;q=0, application/json",
+        )
+        .form(&[("token", str_of(&pair, "access_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
     let jwks: jsonwebtoken::jwk::JwkSet = http
         .get(server.url("/.well-known/jwks.json"))
         .send()
@@ -1234,6 +1252,17 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
     assert_ne!(new_kid, old_kid);
     drop(server);
 
+    // The restarted instance logs the refresh keys it holds (no secret).
+    let log = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        log.contains("refresh keys loaded") && log.contains(&format!("{new_kid} (signs)")),
+        "{log}"
+    );
     let out = jwtkit(&["show", "--json"]);
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -1254,6 +1283,20 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    for grace in ["0s", "400d"] {
+        let out = jwtkit(&["promote", "--grace", grace]);
+        assert_eq!(out.status.code(), Some(2), "--grace {grace}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("1s to 365d"));
+    }
+    // A symlinked key file is refused: replacing the link would leave the
+    // file the server reads unchanged.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("refresh.key", dir.path().join(".jwtkit/link.key")).unwrap();
+        let out = jwtkit(&["promote", ".jwtkit/link.key"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
     }
     assert!(jwtkit(&["promote"]).status.success());
     let out = jwtkit(&["promote"]);

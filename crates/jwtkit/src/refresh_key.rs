@@ -355,12 +355,22 @@ impl RefreshKey {
     /// Replaces the file at `path` with this ring, atomically (a new file,
     /// mode 0600, renamed over the old one): a reader sees the old ring or
     /// the new one, never half of either.
+    ///
+    /// A symbolic link is refused: replacing it would leave its target (which
+    /// the server may read) unchanged; give the path of the file itself.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let io = |source| Error::RefreshKeyFile {
             path: PathBuf::from(path),
             source,
         };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a symbolic link: replacing it would leave the file it points to (which the \
+                 server reads) unchanged; give the path of the key file itself",
+            )));
+        }
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -827,6 +827,14 @@ impl TokenService {
             .forget_cached_tokens(CachedTokens::Session(&family.to_string()));
     }
 
+    /// The refresh keys this service holds (the signing one first, a staged
+    /// one, previous ones with their time): their kids and roles, never a
+    /// secret. Log them at start, so that a roll-out of a rotated key file
+    /// can be checked on every instance.
+    pub fn refresh_keys(&self) -> Vec<crate::RefreshKeyInfo> {
+        self.inner.refresh_key.keys()
+    }
+
     /// The kids the in-memory verifier currently knows (a retiring key is
     /// left out once its grace has ended).
     pub fn loaded_kids(&self) -> Vec<String> {

@@ -21,6 +21,9 @@ use crate::error::CliError;
 /// started before a rotation is logged out by it.
 const DEFAULT_GRACE: Duration = Duration::from_secs(30 * 86_400);
 
+/// The longest grace: as long as a session may live at most (365 days).
+const MAX_GRACE: Duration = Duration::from_secs(365 * 86_400);
+
 /// `jwtkit refresh-key …`
 #[derive(Subcommand, Debug)]
 pub(crate) enum RefreshKeyCommand {
@@ -93,6 +96,13 @@ pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
             }
             let now = args.now.unwrap_or_else(jwt_core::time::now_unix);
             let grace = args.grace.unwrap_or(DEFAULT_GRACE);
+            if grace < Duration::from_secs(1) || grace > MAX_GRACE {
+                return Err(CliError::config(format!(
+                    "--grace must be 1s to 365d (the old key verifies for it; at least the longest a \
+                     session lives, --session-lifetime, 30d by default); got {}s",
+                    grace.as_secs()
+                )));
+            }
             let until = now.saturating_add(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
             let previous = ring.kid().to_owned();
             ring.promote(now, until).map_err(refused)?;

@@ -153,8 +153,19 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
         ));
     }
     tracing::info!(listen = %local, %issuer, audience = %settings.audience,
-        key_store = tokens.key_store().name(), refresh_store = ?settings.refresh_kind(),
+        key_store = tokens.key_store().name(), refresh_store = %settings.refresh_kind(),
         "jwtkit serve started");
+    // Which refresh keys this instance holds: a rotated key file can be
+    // checked on every instance before the staged key is promoted.
+    let refresh_keys: Vec<String> = tokens
+        .refresh_keys()
+        .iter()
+        .map(|k| match k.until {
+            Some(until) => format!("{} ({} until {until})", k.kid, k.role),
+            None => format!("{} ({})", k.kid, k.role),
+        })
+        .collect();
+    tracing::info!(refresh_keys = %refresh_keys.join(", "), "refresh keys loaded");
     let limits = connections::Limits {
         header_read_timeout: settings.header_read_timeout,
         keep_alive_timeout: settings.keep_alive_timeout,

@@ -160,8 +160,8 @@ pub(crate) struct ServeArgs {
     /// 1 to 65536 [default: 512].
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
-    /// Log format on stderr [default: text]; the level comes from `JWTKIT_LOG`
-    /// (e.g. `debug`, `jwtkit=debug`) [default: info].
+    /// Log format on stderr [default: text]. What is logged comes from
+    /// `JWTKIT_LOG` (e.g. `debug`, `jwtkit=debug`; `info` when unset).
     #[arg(long, value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
     /// Verified-token cache for /userinfo: at most N access tokens are kept

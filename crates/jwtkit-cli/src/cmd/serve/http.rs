@@ -748,9 +748,18 @@ fn wants_jwt_answer(headers: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|item| {
-            item.split(';')
+            let mut parts = item.split(';');
+            let named = parts
                 .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT_MEDIA_TYPE))
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT_MEDIA_TYPE));
+            // `q=0` means "not acceptable" (RFC 9110 §12.5.1).
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named && !refused
         })
 }
 

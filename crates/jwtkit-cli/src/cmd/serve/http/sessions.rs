@@ -12,10 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{
-    admin_refused, gate, no_store, oauth_error, service_error, AppState, AuthFailure, ClientAddr,
-    Gate,
-};
+use super::{gate, no_store, oauth_error, service_error, AppState, AuthFailure, ClientAddr, Gate};
 
 /// `None` when the admin token is right; else the answer.
 fn admin_only(
@@ -29,8 +26,33 @@ fn admin_only(
     }) {
         Gate::Allowed => None,
         Gate::Limited(response) => Some(response),
-        Gate::Refused(reason) => Some(admin_refused(reason == AuthFailure::Wrong)),
+        Gate::Refused(reason) => Some(sessions_refused(reason == AuthFailure::Wrong)),
     }
+}
+
+/// The answer to a sessions request without the admin token (RFC 6750 §3).
+fn sessions_refused(presented: bool) -> Response {
+    let (error, what) = if presented {
+        ("invalid_token", "the bearer token is not the admin token")
+    } else {
+        (
+            "invalid_request",
+            "no admin token (no `Authorization: Bearer …` header)",
+        )
+    };
+    let mut response = oauth_error(
+        StatusCode::UNAUTHORIZED,
+        error,
+        &format!(
+            "{what}; listing and revoking sessions needs `Authorization: Bearer $JWTKIT_ADMIN_TOKEN` \
+             (the introspection token may only introspect)"
+        ),
+    );
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// `?sub=` of `GET /sessions`.
