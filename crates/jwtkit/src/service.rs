@@ -308,12 +308,7 @@ impl TokenService {
             .refresh_store
             .issue(new)
             .await
-            .map_err(|e| match e {
-                jwt_refresh::Error::InvalidInput { what, reason } => Error::InvalidRequest {
-                    reason: format!("{what}: {reason}"),
-                },
-                e => Error::RefreshStore(e),
-            })?;
+            .map_err(input_or_store_error)?;
         let pair = self.mint(&record, &extra).await?;
         tracing::info!(session = %record.family, "session started");
         Ok(pair)
@@ -462,16 +457,8 @@ impl TokenService {
     pub async fn revoke_session(&self, refresh_token: &str) -> Result<bool> {
         let (jti, _) = self.verify_refresh(refresh_token)?;
         let family = jti.family();
-        let revoked = self
-            .inner
-            .refresh_store
-            .revoke_family(&family)
-            .await
-            .map_err(Error::RefreshStore)?;
-        self.forget_session_tokens(&family);
+        let revoked = self.end_session(&family, "refresh_token").await?;
         tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
-        tracing::info!(target: "jwtkit::audit", event = "session.revoked",
-            session = %family, newly_revoked = revoked, by = "refresh_token", "a session was revoked");
         Ok(revoked)
     }
 
@@ -488,15 +475,21 @@ impl TokenService {
                 sid.chars().take(64).collect::<String>()
             ),
         })?;
+        self.end_session(&family, "session_id").await
+    }
+
+    /// Revokes `family`, drops its tokens from the verified-token cache and
+    /// writes the `session.revoked` audit record (`by`: what named it).
+    async fn end_session(&self, family: &FamilyId, by: &'static str) -> Result<bool> {
         let revoked = self
             .inner
             .refresh_store
-            .revoke_family(&family)
+            .revoke_family(family)
             .await
             .map_err(Error::RefreshStore)?;
-        self.forget_session_tokens(&family);
+        self.forget_session_tokens(family);
         tracing::info!(target: "jwtkit::audit", event = "session.revoked",
-            session = %family, newly_revoked = revoked, by = "session_id", "a session was revoked");
+            session = %family, newly_revoked = revoked, by, "a session was revoked");
         Ok(revoked)
     }
 
@@ -507,12 +500,7 @@ impl TokenService {
             .refresh_store
             .sessions(subject)
             .await
-            .map_err(|e| match e {
-                jwt_refresh::Error::InvalidInput { what, reason } => Error::InvalidRequest {
-                    reason: format!("{what}: {reason}"),
-                },
-                e => Error::RefreshStore(e),
-            })
+            .map_err(input_or_store_error)
     }
 
     /// Revokes every session of `subject` (logout everywhere, password
@@ -980,6 +968,17 @@ impl Drop for MaintenanceTask {
 fn subject_digest(subject: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
     d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A refresh-store error: the caller's bad input as `invalid_request`,
+/// anything else as the store's error.
+fn input_or_store_error(e: jwt_refresh::Error) -> Error {
+    match e {
+        jwt_refresh::Error::InvalidInput { what, reason } => Error::InvalidRequest {
+            reason: format!("{what}: {reason}"),
+        },
+        e => Error::RefreshStore(e),
+    }
 }
 
 fn stored_claims(record: &RefreshRecord) -> Result<Map<String, Value>> {
