@@ -216,6 +216,23 @@ async fn metadata(http: &reqwest::Client, server: &Server) -> Value {
         doc["id_token_signing_alg_values_supported"],
         json!(["ES256"])
     );
+    // Only registered values: a bearer token authenticates introspection,
+    // for which no method name is registered, so the member is left out.
+    assert!(
+        doc.get("introspection_endpoint_auth_methods_supported")
+            .is_none(),
+        "{doc}"
+    );
+    // The OpenAPI description names this service as its server.
+    let openapi: Value = http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["servers"][0]["url"], base);
     let jwks: Value = http
         .get(str_of(&doc, "jwks_uri"))
         .send()
@@ -320,14 +337,28 @@ async fn sessions_per_user(http: &reqwest::Client, server: &Server) {
         .as_array()
         .unwrap()
         .is_empty());
-    // Admin only; a bad id or body is invalid_request.
+    // Admin only: the introspection token is forbidden (it may only
+    // introspect), a wrong one unauthorized; a bad id or body is invalid_request.
     for (method, path) in [
         (reqwest::Method::GET, format!("/sessions?sub={sub}")),
         (reqwest::Method::DELETE, format!("/sessions/{laptop_sid}")),
     ] {
         let response = http
-            .request(method, server.url(&path))
+            .request(method.clone(), server.url(&path))
             .bearer_auth(INTROSPECTION)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_scope", "{body}");
+        assert!(
+            str_of(&body, "error_description").contains("listing or revoking sessions"),
+            "{body}"
+        );
+        let response = http
+            .request(method, server.url(&path))
+            .bearer_auth("not-the-admin-token")
             .send()
             .await
             .unwrap();
@@ -338,6 +369,7 @@ async fn sessions_per_user(http: &reqwest::Client, server: &Server) {
             "{body}"
         );
     }
+    sessions_are_paged(http, server).await;
     for response in [
         admin_json(
             reqwest::Method::DELETE,
@@ -363,6 +395,76 @@ async fn sessions_per_user(http: &reqwest::Client, server: &Server) {
         StatusCode::BAD_REQUEST,
         "a client description over 1 KiB"
     );
+}
+
+/// `GET /sessions` answers at most `limit` sessions (default 100, at most
+/// 1000), oldest first, and `next` leads through the rest: every session
+/// once, in order, even when the one a cursor names ended in between.
+async fn sessions_are_paged(http: &reqwest::Client, server: &Server) {
+    let sub = format!("paged-{}", std::process::id());
+    for _ in 0..5 {
+        issue(http, server, &sub, json!({})).await;
+    }
+    let sub = sub.as_str();
+    let get = |query: String| async move {
+        let response = http
+            .get(server.url(&format!("/sessions?sub={sub}{query}")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let (_, all) = get(String::new()).await;
+    assert_eq!(all["total"], 5, "{all}");
+    assert!(all.get("next").is_none(), "{all}");
+    let all: Vec<Value> = all["sessions"].as_array().unwrap().clone();
+    let mut seen = Vec::new();
+    let mut query = "&limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = get(query.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        // One session ends after the first page (below).
+        assert_eq!(page["total"], if pages == 0 { 5 } else { 4 }, "{page}");
+        let listed = page["sessions"].as_array().unwrap();
+        assert!(listed.len() <= 2, "{page}");
+        seen.extend(listed.iter().cloned());
+        pages += 1;
+        match page.get("next") {
+            Some(next) => query = format!("&limit=2&after={}", next.as_str().unwrap()),
+            None => break,
+        }
+        if pages == 1 {
+            // The session a cursor names ends: the next page still follows it.
+            let last = listed.last().unwrap()["sid"].as_str().unwrap().to_owned();
+            let response = http
+                .delete(server.url(&format!("/sessions/{last}")))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, all, "every session once, in order");
+    for bad in [
+        "&limit=0",
+        "&limit=1001",
+        "&limit=x",
+        "&after=nonsense",
+        "&after=12.",
+    ] {
+        let (status, body) = get(bad.to_owned()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        assert!(
+            str_of(&body, "error_description").contains("GET /sessions?sub="),
+            "{body}"
+        );
+    }
 }
 
 /// RFC 9701: `Accept: application/token-introspection+jwt` gets the answer
@@ -412,13 +514,38 @@ async fn signed_introspection(http: &reqwest::Client, server: &Server) {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["api"]);
     validation.set_issuer(&[server.base.as_str()]);
-    validation.set_required_spec_claims(&["iss", "aud"]);
-    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "aud", "exp"]);
     let claims = jsonwebtoken::decode::<Value>(&jwt, &key, &validation)
         .unwrap()
         .claims;
     assert_eq!(claims["token_introspection"]["active"], true);
     assert_eq!(claims["token_introspection"]["sub"], "ines");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60,
+        "valid for a minute"
+    );
+    // jwtkit's own verifier checks it with its defaults (exp required).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args([
+            "verify",
+            "--jwks-url",
+            &server.url("/.well-known/jwks.json"),
+        ])
+        .args(["--iss", &server.base, "--aud", "api"])
+        .args(["--typ", "token-introspection+jwt", "--json", &jwt])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "jwtkit verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        verified["claims"]["token_introspection"]["sub"], "ines",
+        "{verified}"
+    );
 }
 
 /// The flow of the issue: issue → userinfo → refresh → reuse (invalid_grant,
@@ -534,7 +661,9 @@ async fn token_lifecycle(http: &reqwest::Client, server: &Server) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope", "{body}");
     let (status, body) =
         introspect_as(http, server, INTROSPECTION, &[("token_type_hint", "x")]).await;
     assert_eq!(
@@ -1235,6 +1364,8 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refresh_key.rotated"), "{stderr}");
+    // Not a terminal: no colour codes in the audit record.
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes: {stderr:?}");
     let secret_file = std::fs::read_to_string(dir.path().join(".jwtkit/refresh.key")).unwrap();
     for line in secret_file.lines().filter(|l| !l.starts_with('#')) {
         let secret = line.split_whitespace().next().unwrap();
@@ -1270,8 +1401,17 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
         json!({"kid": new_kid, "role": "signs", "until": null})
     );
     assert_eq!(shown["keys"][1]["role"], "previous");
+    // With --json the audit records are JSON lines, for a log pipeline.
+    let out = jwtkit(&["stage", "--json"]);
+    assert!(out.status.success());
+    let records: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["target"], "jwtkit::audit");
+    assert_eq!(records[0]["fields"]["event"], "refresh_key.staged");
     // Staging twice, promoting with nothing staged, a missing file: exit 2.
-    assert!(jwtkit(&["stage"]).status.success());
     for (args, says) in [
         (&["stage"][..], "staged"),
         (

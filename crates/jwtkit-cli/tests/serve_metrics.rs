@@ -766,3 +766,85 @@ async fn failed_introspection_authentications_share_the_limit() {
         );
     }
 }
+
+/// The introspection token on a route that needs the admin token is a
+/// known credential used where it has no right, not a guess: `403
+/// insufficient_scope`, which says what is needed, and never counted toward
+/// the address's lock-out (a resource server that mistakes the endpoint
+/// must not lock its own introspection out). A wrong token counts, and the
+/// tracked-addresses gauge follows it at once, not at the next tick.
+#[tokio::test]
+async fn the_introspection_token_on_admin_routes_is_forbidden_and_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--auth-failure-limit",
+            "2",
+            "--auth-failure-window",
+            "60s",
+        ],
+    );
+    let http = client();
+    for _ in 0..4 {
+        let response = issue_as(&http, &server, Some(INTROSPECTION)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+        assert!(
+            str_of(&body, "error_description").contains("may only introspect"),
+            "{body}"
+        );
+    }
+    for path in ["/sessions?sub=someone", "/sessions/AAAAAAAAAAAAAAAAAAAAAA"] {
+        let method = if path.contains('?') {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::DELETE
+        };
+        let response = http
+            .request(method, server.url(path))
+            .bearer_auth(INTROSPECTION)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    // Not locked: the admin token issues, the introspection token introspects.
+    assert_eq!(
+        issue_as(&http, &server, Some(ADMIN)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        introspect(&http, &server, Some(INTROSPECTION), "x")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let scrape = server.scrape(&http).await;
+    assert_eq!(
+        scrape.get(
+            "jwtkit_auth_failures_total",
+            &[("route", "/token"), ("reason", "not_allowed")]
+        ),
+        4.0
+    );
+    assert_eq!(scrape.get("jwtkit_auth_limit_tracked_addresses", &[]), 0.0);
+    // One wrong token: counted, and the gauge shows the address at once.
+    assert_eq!(
+        issue_as(&http, &server, Some(WRONG)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let scrape = server.scrape(&http).await;
+    assert_eq!(scrape.get("jwtkit_auth_limit_tracked_addresses", &[]), 1.0);
+}

@@ -92,8 +92,8 @@ pub use error::{Error, ErrorKind, GrantRefusal, Result};
 pub use refresh_key::{RefreshKey, RefreshKeyInfo, REFRESH_KEY_LEN};
 pub use service::{
     Health, MaintenanceTask, TokenPair, TokenService, ACCESS_TYP, DEFAULT_ACCESS_TTL,
-    DEFAULT_LEEWAY, DEFAULT_REFRESH_TTL, DEFAULT_SESSION_LIFETIME, INTROSPECTION_TYP,
-    MAX_ACCESS_TTL, MAX_LEEWAY, REFRESH_TYP,
+    DEFAULT_LEEWAY, DEFAULT_REFRESH_TTL, DEFAULT_SESSION_LIFETIME, INTROSPECTION_JWT_TTL_SECS,
+    INTROSPECTION_TYP, MAX_ACCESS_TTL, MAX_LEEWAY, REFRESH_TYP,
 };
 
 pub use jwt_core::{Algorithm, Clock, ManualClock, SystemClock};

@@ -30,6 +30,11 @@ pub const ACCESS_TYP: &str = "at+jwt";
 
 /// `typ` of a signed introspection answer (RFC 9701 §5).
 pub const INTROSPECTION_TYP: &str = "token-introspection+jwt";
+
+/// How long a signed introspection answer ([`TokenService::introspection_jwt`])
+/// is valid: 60 seconds after its `iat`.
+pub const INTROSPECTION_JWT_TTL_SECS: i64 = 60;
+
 /// The header `typ` of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
 
@@ -562,9 +567,11 @@ impl TokenService {
     /// server that asks with `Accept: application/token-introspection+jwt`):
     /// `{"iss", "aud", "iat", "token_introspection": {"active": …, …}}`,
     /// signed with the service's access-token key, `typ`
-    /// `token-introspection+jwt`. `answer` is [`introspect`](Self::introspect)'s
-    /// result; `audience` is the resource server that asked (RFC 9701 §5:
-    /// its identifier; the service's access-token audience when it has none).
+    /// `token-introspection+jwt`, valid for [`INTROSPECTION_JWT_TTL_SECS`]
+    /// (`exp`, so that verifiers that require it can check the answer).
+    /// `answer` is [`introspect`](Self::introspect)'s result; `audience` is
+    /// the resource server that asked (RFC 9701 §5: its identifier; the
+    /// service's access-token audience when it has none).
     pub async fn introspection_jwt(
         &self,
         answer: Option<Map<String, Value>>,
@@ -581,7 +588,15 @@ impl TokenService {
             "aud".into(),
             audience.unwrap_or(&self.inner.audience).to_owned().into(),
         );
-        claims.insert("iat".into(), self.inner.clock.now().into());
+        let now = self.inner.clock.now();
+        claims.insert("iat".into(), now.into());
+        // Not asked for by RFC 9701, but without it no JWT verifier that
+        // requires `exp` (jwtkit's, by default) can check the answer; a
+        // resource server asks again rather than keep an old answer.
+        claims.insert(
+            "exp".into(),
+            now.saturating_add(INTROSPECTION_JWT_TTL_SECS).into(),
+        );
         claims.insert("token_introspection".into(), Value::Object(introspection));
         self.inner
             .key_store

@@ -410,6 +410,10 @@ fn map_error(endpoint: &str, e: RedisError) -> Error {
     }
 }
 
+/// How many of a subject's families [`RedisRefreshStore`] reads at once
+/// when listing its sessions.
+const SESSION_READS_IN_FLIGHT: usize = 32;
+
 fn unexpected(detail: impl Into<String>) -> Error {
     Error::UnexpectedReply {
         backend: BACKEND,
@@ -503,6 +507,46 @@ impl RedisRefreshStore {
             }
         })
         .await
+    }
+
+    /// The family `id` as a live session of `subject`, `None` when it is
+    /// gone (expired and evicted, or indexed by a crash before it existed),
+    /// revoked, ended or another subject's.
+    async fn session_of(
+        &self,
+        id: FamilyId,
+        subject: &str,
+        now: i64,
+    ) -> Result<Option<SessionInfo>> {
+        let fields: Vec<Option<String>> = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.family_key(&id))
+                    .arg("sub")
+                    .arg("cap")
+                    .arg("rev")
+                    .arg("lexp")
+                    .arg("ct")
+                    .arg("lat")
+                    .arg("cli"),
+            )
+            .await?;
+        let [Some(sub), Some(cap), Some(rev), Some(lexp), ct, lat, cli] = fields.as_slice() else {
+            return Ok(None);
+        };
+        let (cap, lexp): (i64, i64) = (num(cap)?, num(lexp)?);
+        if sub != subject || rev != "0" || now >= cap || now >= lexp {
+            return Ok(None);
+        }
+        // Families from before `ct`/`lat` were recorded: unknown, shown as 0.
+        let created_at = ct.as_deref().map(num).transpose()?.unwrap_or(0);
+        Ok(Some(SessionInfo {
+            family: id,
+            created_at,
+            last_refreshed_at: lat.as_deref().map(num).transpose()?.unwrap_or(created_at),
+            expires_at: lexp.min(cap),
+            client: cli.clone(),
+        }))
     }
 
     async fn rotate_once(
@@ -747,8 +791,10 @@ impl RefreshStore for RedisRefreshStore {
     }
 
     async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         // The index lives in its own slot, each family in its own: one read
-        // of the index, then one of each family (a family revoked or
+        // of the index, then one of each family, SESSION_READS_IN_FLIGHT at
+        // a time on the multiplexed connection (a family revoked or
         // refreshed meanwhile is read as it is then).
         let now = self.clock.now();
         let families: Vec<String> = self
@@ -759,43 +805,19 @@ impl RefreshStore for RedisRefreshStore {
                     .arg("+inf"),
             )
             .await?;
-        let mut out = Vec::new();
-        for family in families {
-            let Ok(id) = FamilyId::parse(&family) else {
-                return Err(unexpected(format!("subject index holds `{family}`")));
-            };
-            let fields: Vec<Option<String>> = self
-                .query(
-                    redis::cmd("HMGET")
-                        .arg(self.family_key(&id))
-                        .arg("sub")
-                        .arg("cap")
-                        .arg("rev")
-                        .arg("lexp")
-                        .arg("ct")
-                        .arg("lat")
-                        .arg("cli"),
-                )
-                .await?;
-            let [Some(sub), Some(cap), Some(rev), Some(lexp), ct, lat, cli] = fields.as_slice()
-            else {
-                // Gone (expired and evicted), or indexed by a crash before it existed.
-                continue;
-            };
-            let (cap, lexp): (i64, i64) = (num(cap)?, num(lexp)?);
-            if sub != subject || rev != "0" || now >= cap || now >= lexp {
-                continue;
-            }
-            // Families from before `ct`/`lat` were recorded: unknown, shown as 0.
-            let created_at = ct.as_deref().map(num).transpose()?.unwrap_or(0);
-            out.push(SessionInfo {
-                family: id,
-                created_at,
-                last_refreshed_at: lat.as_deref().map(num).transpose()?.unwrap_or(created_at),
-                expires_at: lexp.min(cap),
-                client: cli.clone(),
-            });
-        }
+        let ids = families
+            .iter()
+            .map(|family| {
+                FamilyId::parse(family)
+                    .map_err(|_| unexpected(format!("subject index holds `{family}`")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let read: Vec<Option<SessionInfo>> = stream::iter(ids)
+            .map(|id| self.session_of(id, subject, now))
+            .buffered(SESSION_READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut out: Vec<SessionInfo> = read.into_iter().flatten().collect();
         out.sort_by(|a, b| {
             (a.created_at, a.family.as_str()).cmp(&(b.created_at, b.family.as_str()))
         });

@@ -48,7 +48,8 @@ pub(crate) struct FileArgs {
     /// owned by you).
     #[arg(default_value = ".jwtkit/refresh.key", value_name = "FILE")]
     file: PathBuf,
-    /// Print JSON: {"keys":[{"kid","role","until"}…]}.
+    /// Print JSON: {"keys":[{"kid","role","until"}…]}; the audit records
+    /// on stderr are JSON lines too.
     #[arg(long)]
     json: bool,
 }
@@ -69,7 +70,11 @@ pub(crate) struct PromoteArgs {
 
 /// Runs `jwtkit refresh-key …`.
 pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
-    audit_logging();
+    let json = match command {
+        RefreshKeyCommand::Show(args) | RefreshKeyCommand::Stage(args) => args.json,
+        RefreshKeyCommand::Promote(args) | RefreshKeyCommand::Rotate(args) => args.file.json,
+    };
+    audit_logging(json);
     match command {
         RefreshKeyCommand::Show(args) => {
             let ring = load(&args.file)?;
@@ -124,13 +129,19 @@ pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
 }
 
 /// Audit records of this command on stderr (the `jwtkit::audit` target
-/// only), like `jwtkit serve`'s log lines.
-fn audit_logging() {
-    let _ = tracing_subscriber::fmt()
+/// only), like `jwtkit serve`'s log lines: one JSON object per line with
+/// `--json` (for a log pipeline), else text, coloured only on a terminal.
+fn audit_logging(json: bool) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("jwtkit::audit=info"))
         .with_writer(std::io::stderr)
-        .with_target(true)
-        .try_init();
+        .with_ansi(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(true);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn load(path: &std::path::Path) -> Result<RefreshKey, CliError> {

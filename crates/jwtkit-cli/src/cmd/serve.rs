@@ -144,7 +144,10 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
         introspection_digest: introspection_token()?.map(|t| http::digest(&t)),
         limiter: limiter.clone(),
     });
-    let app = http::router(state, metrics_listener.is_some());
+    let app = http::router(state);
+    let requests = metrics_listener
+        .is_some()
+        .then(|| metrics::RequestMetrics::new(http::ROUTES));
 
     if admin_token.generated {
         crate::diag(format_args!(
@@ -192,7 +195,7 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
     let _ = std::io::stdout().flush();
 
-    connections::serve(listener, app, limits, shutdown_signal()).await;
+    connections::serve(listener, app, requests, limits, shutdown_signal()).await;
     observer.abort();
     let _ = stop_metrics.send(());
     if let Some(server) = metrics_server {

@@ -22,6 +22,10 @@ pub(crate) enum AuthFailure {
     Missing,
     /// A bearer token that is not the expected one.
     Wrong,
+    /// The introspection token on a route that needs the admin token: a
+    /// known credential used where it has no right, not a guess (it does not
+    /// count toward the per-address limit).
+    NotAllowed,
 }
 
 impl AuthFailure {
@@ -30,6 +34,7 @@ impl AuthFailure {
         match self {
             AuthFailure::Missing => "missing",
             AuthFailure::Wrong => "wrong",
+            AuthFailure::NotAllowed => "not_allowed",
         }
     }
 }

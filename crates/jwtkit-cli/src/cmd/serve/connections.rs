@@ -19,6 +19,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::metrics::RequestMetrics;
+
 /// The connection settings of `jwtkit serve` (see `config.rs` for their bounds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -33,6 +35,13 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
 }
 
+/// What a connection serves: the router, and the request metrics to
+/// record around it (when metrics are on).
+struct Served {
+    router: Router,
+    requests: Option<Arc<RequestMetrics>>,
+}
+
 /// Pause after an accept error (e.g. `Too many open files`), so the loop does
 /// not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -44,9 +53,13 @@ const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open
 /// connections finish for at most `limits.shutdown_timeout` and closes the rest.
+///
+/// With `requests`, every request's duration is recorded by route and
+/// status class, around the whole router (its 408s and 413s included).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
+    requests: Option<Arc<RequestMetrics>>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -125,7 +138,10 @@ pub(crate) async fn serve(
         connections.spawn(serve_connection(
             stream,
             peer,
-            app.clone(),
+            Served {
+                router: app.clone(),
+                requests: requests.clone(),
+            },
             Arc::clone(&builder),
             limits,
             stop_rx.clone(),
@@ -169,7 +185,7 @@ pub(crate) async fn serve(
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: Served,
     builder: Arc<http1::Builder>,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -179,15 +195,26 @@ async fn serve_connection(
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = Arc::clone(&activity);
-        let app = TowerToHyperService::new(app);
+        let Served { router, requests } = app;
+        let app = TowerToHyperService::new(router);
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             // The client's address for the handlers, as axum's
             // `into_make_service_with_connect_info` would give it.
             request.extensions_mut().insert(ConnectInfo(peer));
             let busy = activity.begin();
+            let timed = requests.as_ref().map(|metrics| {
+                (
+                    Arc::clone(metrics),
+                    metrics.route_of(request.uri().path()),
+                    std::time::Instant::now(),
+                )
+            });
             let response = hyper::service::Service::call(&app, request);
             async move {
                 let response = response.await;
+                if let (Some((metrics, route, start)), Ok(response)) = (timed, &response) {
+                    metrics.record(route, response, start.elapsed());
+                }
                 drop(busy);
                 response
             }

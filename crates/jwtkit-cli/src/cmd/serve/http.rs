@@ -69,7 +69,7 @@ fn client_addr(extensions: &axum::http::Extensions) -> ClientAddr {
 }
 
 /// The route patterns of [`router`], for the request metrics.
-const ROUTES: &[&str] = &[
+pub(crate) const ROUTES: &[&str] = &[
     "/token",
     "/revoke",
     "/introspect",
@@ -85,15 +85,15 @@ const ROUTES: &[&str] = &[
 ];
 
 /// The router with every endpoint and the body limit, timeout and tracing
-/// layers; with `metrics`, the layers that record request durations and
-/// access-token refusals too.
-pub(crate) fn router(state: Arc<AppState>, metrics: bool) -> Router {
+/// layers. (Request durations are recorded around it, by the connection's
+/// service: `connections::serve`.)
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let userinfo = Router::new()
         .route("/userinfo", get(userinfo).post(userinfo))
         .layer(BearerAuthLayer::<Map<String, Value>>::new(
             state.tokens.clone(),
         ));
-    let router = Router::new()
+    Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
         .route("/introspect", post(introspect))
@@ -129,13 +129,7 @@ pub(crate) fn router(state: Arc<AppState>, metrics: bool) -> Router {
                     tracing::info_span!("request", method = %req.method(), path = %route)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        );
-    if metrics {
-        // Outermost: the duration includes the 413s and 408s of the layers inside.
-        router.layer(m::TrackRequestsLayer(m::RequestMetrics::new(ROUTES)))
-    } else {
-        router
-    }
+        )
 }
 
 /// Answers 413 at once when `Content-Length` announces a body over
@@ -228,14 +222,27 @@ fn gate(
     if right() {
         return Gate::Allowed;
     }
-    let reason = if bearer_token(headers).is_some() {
-        AuthFailure::Wrong
-    } else {
-        AuthFailure::Missing
+    let reason = match bearer_token(headers) {
+        None => AuthFailure::Missing,
+        Some(presented) => {
+            let presented = digest(&presented);
+            if state
+                .introspection_digest
+                .is_some_and(|d| same_digest(&presented, &d))
+            {
+                AuthFailure::NotAllowed
+            } else {
+                AuthFailure::Wrong
+            }
+        }
     };
     metrics::counter!(m::AUTH_FAILURES, "route" => route, "reason" => reason.as_str()).increment(1);
     let locked = match (&state.limiter, reason) {
-        (Some(limiter), AuthFailure::Wrong) => limiter.failed(client),
+        (Some(limiter), AuthFailure::Wrong) => {
+            let locked = limiter.failed(client);
+            metrics::gauge!(m::AUTH_LIMIT_TRACKED).set(limiter.tracked() as f64);
+            locked
+        }
         _ => None,
     };
     audit::auth_failed(client, route, reason, locked);
@@ -429,6 +436,26 @@ fn admin_refused(presented: bool) -> Response {
     response
 }
 
+/// The answer to the introspection token on a route that needs the admin
+/// token: `403 insufficient_scope` (RFC 6750 §3.1), the credential is known
+/// and right for introspection, so the client is told what it lacks.
+pub(crate) fn introspection_token_not_allowed() -> Response {
+    let mut response = oauth_error(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        "the introspection token may only introspect (POST /introspect); issuing tokens and \
+         listing or revoking sessions need `Authorization: Bearer $JWTKIT_ADMIN_TOKEN`",
+    );
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer error=\"insufficient_scope\", error_description=\"the introspection token \
+             may only introspect; this needs the admin token\"",
+        ),
+    );
+    response
+}
+
 /// The answer to a refresh grant sent as JSON: RFC 6749 §6 has it
 /// form-encoded, and a JSON body on `/token` is the admin's issue request.
 fn json_refresh_grant() -> Response {
@@ -455,6 +482,7 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
     }) {
         Gate::Allowed => {}
         Gate::Limited(response) => return response,
+        Gate::Refused(AuthFailure::NotAllowed) => return introspection_token_not_allowed(),
         Gate::Refused(reason) => {
             // A refresh grant sent as JSON by a client (which holds no admin
             // token) is told how to send it; an unreadable body changes nothing.
@@ -813,12 +841,16 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         "token_endpoint": format!("{base}/token"),
         "revocation_endpoint": format!("{base}/revoke"),
         "introspection_endpoint": format!("{base}/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_bearer"],
+        // Introspection takes a bearer token (RFC 7662 §2.1 allows it), for
+        // which no client authentication method is registered: the member is
+        // left out, which RFC 8414 §2 reads as "determined by other means"
+        // (docs/openapi.yaml and docs/operations.md say which).
         "userinfo_endpoint": format!("{base}/userinfo"),
         // Tokens are issued by the admin's JSON request, not an OAuth
         // grant; the one grant this endpoint takes is the refresh.
         "grant_types_supported": ["refresh_token"],
-        // There is no authorization endpoint.
+        // There is no authorization endpoint, so no response type; the
+        // member is required by both specifications, so it is there, empty.
         "response_types_supported": [],
         "subject_types_supported": ["public"],
         // Refresh and revocation need no client authentication: the refresh

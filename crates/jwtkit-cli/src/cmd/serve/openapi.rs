@@ -28,9 +28,13 @@ const OPENAPI_YAML: &str = include_str!(concat!(
     "/../../docs/openapi.yaml"
 ));
 
-/// `GET /openapi.json`: the description as `application/json`.
-pub(crate) async fn openapi_json() -> Response {
-    match served() {
+/// `GET /openapi.json`: the description as `application/json`, its
+/// `servers` naming this service's issuer URL (the base of its endpoints,
+/// as the discovery metadata gives them) rather than the example in the file.
+pub(crate) async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::http::AppState>>,
+) -> Response {
+    match served(state.tokens.issuer()) {
         Ok(json) => (
             [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             json.clone(),
@@ -55,11 +59,15 @@ pub(crate) async fn openapi_json() -> Response {
     }
 }
 
-/// The JSON bytes served, converted once.
-fn served() -> &'static Result<Bytes, SpecError> {
+/// The JSON bytes served, converted once (a process has one issuer).
+fn served(issuer: &str) -> &'static Result<Bytes, SpecError> {
     static SERVED: OnceLock<Result<Bytes, SpecError>> = OnceLock::new();
     SERVED.get_or_init(|| {
-        let document = yaml_to_json(OPENAPI_YAML)?;
+        let mut document = yaml_to_json(OPENAPI_YAML)?;
+        document["servers"] = json!([{
+            "url": issuer.trim_end_matches('/'),
+            "description": "this jwtkit serve (its --issuer)",
+        }]);
         serde_json::to_vec(&document)
             .map(Bytes::from)
             .map_err(|e| SpecError::new("", format!("cannot be written as JSON: {e}")))
@@ -187,8 +195,8 @@ mod tests {
 
     /// The compiled description converts, is OpenAPI 3.1, and what is
     /// served is exactly its JSON form.
-    #[tokio::test]
-    async fn the_compiled_description_is_served_as_its_json_form() {
+    #[test]
+    fn the_compiled_description_is_served_as_its_json_form() {
         let document = yaml_to_json(OPENAPI_YAML).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(document["openapi"], "3.1.0");
         assert_eq!(
@@ -196,14 +204,17 @@ mod tests {
             env!("CARGO_PKG_VERSION"),
             "docs/openapi.yaml's info.version is not this release's version"
         );
-        let response = openapi_json().await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let served: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(served, document);
+        let body = served("https://auth.example.com/")
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let served: Value = serde_json::from_slice(body).unwrap();
+        // Served as written, but for `servers`: the service's own base URL.
+        let mut expected = document;
+        expected["servers"] = json!([{
+            "url": "https://auth.example.com",
+            "description": "this jwtkit serve (its --issuer)",
+        }]);
+        assert_eq!(served, expected);
     }
 
     /// Every route of the router is described, with its methods.

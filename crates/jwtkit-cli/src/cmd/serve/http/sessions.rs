@@ -26,6 +26,7 @@ fn admin_only(
     }) {
         Gate::Allowed => None,
         Gate::Limited(response) => Some(response),
+        Gate::Refused(AuthFailure::NotAllowed) => Some(super::introspection_token_not_allowed()),
         Gate::Refused(reason) => Some(sessions_refused(reason == AuthFailure::Wrong)),
     }
 }
@@ -55,55 +56,121 @@ fn sessions_refused(presented: bool) -> Response {
     response
 }
 
-/// `?sub=` of `GET /sessions`.
+/// Sessions in one answer of `GET /sessions` unless `limit` says otherwise.
+pub(crate) const DEFAULT_SESSIONS_PAGE: usize = 100;
+/// The largest `limit` of `GET /sessions`.
+pub(crate) const MAX_SESSIONS_PAGE: usize = 1000;
+
+/// The query of `GET /sessions`.
 #[derive(Deserialize)]
-pub(super) struct SubjectQuery {
+pub(super) struct SessionsQuery {
     sub: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
 }
 
-/// `GET /sessions?sub=S`: the subject's live sessions, oldest first.
+/// Where a page of sessions starts: after this (created, sid) in the
+/// listing's order. Written as `CREATED.SID` in `next` and `after`.
+struct Cursor {
+    created_at: i64,
+    sid: String,
+}
+
+impl Cursor {
+    fn parse(text: &str) -> Option<Cursor> {
+        let (created, sid) = text.split_once('.')?;
+        let created_at = created.parse().ok()?;
+        (!sid.is_empty()).then(|| Cursor {
+            created_at,
+            sid: sid.to_owned(),
+        })
+    }
+
+    fn of(session: &jwtkit::SessionInfo) -> String {
+        format!("{}.{}", session.created_at, session.family)
+    }
+}
+
+fn bad_query(detail: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!(
+            "{detail}: GET /sessions?sub=<the sub of its tokens>[&limit=1..{MAX_SESSIONS_PAGE}]\
+             [&after=<the `next` of the previous answer>]"
+        ),
+    )
+}
+
+/// `GET /sessions?sub=S[&limit=N][&after=CURSOR]`: the subject's live
+/// sessions, oldest first, at most `limit` (default
+/// [`DEFAULT_SESSIONS_PAGE`], at most [`MAX_SESSIONS_PAGE`]) per answer;
+/// `next` (present when more follow) is the `after` of the next page, and
+/// `total` counts the subject's live sessions.
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    query: Result<Query<SubjectQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if let Some(refused) = admin_only(&state, client, "/sessions", &headers) {
         return refused;
     }
-    let sub = match query {
-        Ok(Query(SubjectQuery { sub: Some(sub) })) if !sub.is_empty() => sub,
-        _ => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "name the subject: GET /sessions?sub=<the sub of its tokens>",
-            )
-        }
+    let Ok(Query(query)) = query else {
+        return bad_query("the query string is unreadable");
     };
-    match state.tokens.sessions(&sub).await {
-        Ok(sessions) => {
-            let sessions: Vec<Value> = sessions
-                .iter()
-                .map(|s| {
-                    // Kept as the JSON text given at login; shown as JSON.
-                    let client = s
-                        .client
-                        .as_deref()
-                        .map(|c| serde_json::from_str::<Value>(c).unwrap_or_else(|_| c.into()));
-                    json!({
-                        "sid": s.family.to_string(),
-                        "created_at": s.created_at,
-                        "last_refreshed_at": s.last_refreshed_at,
-                        "expires_at": s.expires_at,
-                        "client": client,
-                    })
-                })
-                .collect();
-            no_store(Json(json!({"sub": sub, "sessions": sessions})))
-        }
-        Err(e) => service_error(&e),
+    let sub = match query.sub {
+        Some(sub) if !sub.is_empty() => sub,
+        _ => return bad_query("name the subject"),
+    };
+    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_SESSIONS_PAGE,
+        Some(Ok(n)) if (1..=MAX_SESSIONS_PAGE).contains(&n) => n,
+        Some(_) => return bad_query("`limit` must be a whole number from 1 to 1000"),
+    };
+    let after = match query.after.as_deref().map(Cursor::parse) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => return bad_query("`after` is not a `next` value of an earlier answer"),
+    };
+    let sessions = match state.tokens.sessions(&sub).await {
+        Ok(sessions) => sessions,
+        Err(e) => return service_error(&e),
+    };
+    let total = sessions.len();
+    // The listing is ordered by (created, sid): a page starts after the
+    // cursor's place even when that session has ended since.
+    let start = after.map_or(0, |c| {
+        sessions.partition_point(|s| {
+            (s.created_at, s.family.as_str()) <= (c.created_at, c.sid.as_str())
+        })
+    });
+    let page = &sessions[start..sessions.len().min(start.saturating_add(limit))];
+    let next = (start + page.len() < total)
+        .then(|| page.last().map(Cursor::of))
+        .flatten();
+    let listed: Vec<Value> = page
+        .iter()
+        .map(|s| {
+            // Kept as the JSON text given at login; shown as JSON.
+            let client = s
+                .client
+                .as_deref()
+                .map(|c| serde_json::from_str::<Value>(c).unwrap_or_else(|_| c.into()));
+            json!({
+                "sid": s.family.to_string(),
+                "created_at": s.created_at,
+                "last_refreshed_at": s.last_refreshed_at,
+                "expires_at": s.expires_at,
+                "client": client,
+            })
+        })
+        .collect();
+    let mut body = json!({"sub": sub, "sessions": listed, "total": total});
+    if let Some(next) = next {
+        body["next"] = next.into();
     }
+    no_store(Json(body))
 }
 
 /// `DELETE /sessions/{sid}`: revokes one session (its refresh tokens stop
