@@ -825,6 +825,16 @@ async fn the_introspection_token_on_admin_routes_is_forbidden_and_not_counted() 
         issue_as(&http, &server, Some(ADMIN)).await.status(),
         StatusCode::OK
     );
+    // An administrator's logout everywhere is counted by the sessions it ended.
+    issue(&http, &server, "carol").await;
+    let response = http
+        .post(server.url("/sessions/revoke"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sub": "mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         introspect(&http, &server, Some(INTROSPECTION), "x")
             .await
@@ -840,6 +850,17 @@ async fn the_introspection_token_on_admin_routes_is_forbidden_and_not_counted() 
         4.0
     );
     assert_eq!(scrape.get("jwtkit_auth_limit_tracked_addresses", &[]), 0.0);
+    assert_eq!(
+        scrape.get("jwtkit_admin_sessions_revoked_total", &[("by", "subject")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.get(
+            "jwtkit_admin_sessions_revoked_total",
+            &[("by", "session_id")]
+        ),
+        0.0
+    );
     // One wrong token: counted, and the gauge shows the address at once.
     assert_eq!(
         issue_as(&http, &server, Some(WRONG)).await.status(),

@@ -33,6 +33,9 @@ pub(crate) const TOKENS_REFRESHED: &str = "jwtkit_tokens_refreshed_total";
 pub(crate) const REFRESH_REFUSED: &str = "jwtkit_refresh_refused_total";
 /// `POST /revoke` requests, by `result`.
 pub(crate) const REVOCATIONS: &str = "jwtkit_revocations_total";
+/// Sessions ended by an administrator (`DELETE /sessions/{sid}`, `POST
+/// /sessions/revoke`), by `by`.
+pub(crate) const ADMIN_SESSIONS_REVOKED: &str = "jwtkit_admin_sessions_revoked_total";
 /// `POST /introspect` answers, by `result`.
 pub(crate) const INTROSPECTIONS: &str = "jwtkit_introspections_total";
 /// Access tokens refused at `/userinfo`, by `kind`.
@@ -97,6 +100,9 @@ impl Exporter {
         }
         for result in ["revoked", "not_active", "invalid", "error"] {
             counter!(REVOCATIONS, "result" => result).absolute(0);
+        }
+        for by in ["session_id", "subject"] {
+            counter!(ADMIN_SESSIONS_REVOKED, "by" => by).absolute(0);
         }
         for result in ["active", "inactive", "error"] {
             counter!(INTROSPECTIONS, "result" => result).absolute(0);
@@ -165,6 +171,11 @@ fn describe() {
     describe_counter!(
         REFRESH_REFUSED,
         "Refresh grants refused (invalid_grant), by reason: reused, revoked, expired, unknown, invalid."
+    );
+    describe_counter!(
+        ADMIN_SESSIONS_REVOKED,
+        "Live sessions ended by an administrator, by what named them: session_id (DELETE \
+         /sessions/{sid}) or subject (POST /sessions/revoke, logout everywhere)."
     );
     describe_counter!(
         REVOCATIONS,

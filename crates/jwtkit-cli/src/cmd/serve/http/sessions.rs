@@ -12,6 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::super::metrics as m;
 use super::{gate, no_store, oauth_error, service_error, AppState, AuthFailure, ClientAddr, Gate};
 
 /// `None` when the admin token is right; else the answer.
@@ -185,7 +186,12 @@ pub(super) async fn revoke_one(
         return refused;
     }
     match state.tokens.revoke_session_id(&sid).await {
-        Ok(revoked) => no_store(Json(json!({"sid": sid, "revoked": revoked}))),
+        Ok(revoked) => {
+            if revoked {
+                metrics::counter!(m::ADMIN_SESSIONS_REVOKED, "by" => "session_id").increment(1);
+            }
+            no_store(Json(json!({"sid": sid, "revoked": revoked})))
+        }
         Err(e) => service_error(&e),
     }
 }
@@ -229,7 +235,10 @@ pub(super) async fn revoke_subject(
         }
     };
     match state.tokens.revoke_subject(&sub).await {
-        Ok(n) => no_store(Json(json!({"sub": sub, "revoked": n}))),
+        Ok(n) => {
+            metrics::counter!(m::ADMIN_SESSIONS_REVOKED, "by" => "subject").increment(n as u64);
+            no_store(Json(json!({"sub": sub, "revoked": n})))
+        }
         Err(e) => service_error(&e),
     }
 }
