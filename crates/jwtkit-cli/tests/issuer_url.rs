@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 struct Provider {
     issuer: String,
     signer: Signer,
+    /// The same key, signing RFC 9068 access tokens (`typ` `at+jwt`).
+    access_signer: Signer,
     thumbprint: String,
 }
 
@@ -93,10 +95,18 @@ impl Provider {
             }
         });
         let thumbprint = key.verifying_key().thumbprint().unwrap();
+        let same_key = SigningKey::from_pem(key.to_pkcs8_pem().unwrap().as_bytes())
+            .unwrap()
+            .with_kid(kid);
+        let access_signer = Signer::new(same_key, Algorithm::ES256)
+            .unwrap()
+            .with_typ(Some("at+jwt"))
+            .unwrap();
         let signer = Signer::new(key, Algorithm::ES256).unwrap();
         Provider {
             issuer,
             signer,
+            access_signer,
             thumbprint,
         }
     }
@@ -168,6 +178,42 @@ fn a_token_of_the_issuer_verifies_with_its_discovered_key_and_no_alg() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("invalid subject"), "{}", run.stderr);
+}
+
+/// `--typ` goes with `--issuer-url`: an RFC 9068 access token (`at+jwt`)
+/// verifies when it is required, a token of another type is refused naming
+/// the type, and without `--typ` either is accepted.
+#[test]
+fn typ_is_required_of_the_issuers_tokens_when_given() {
+    let p = Provider::honest("k1");
+    let dir = tmp();
+    let plain = p.token(json!({}));
+    let access = {
+        let claims = json!({
+            "iss": p.issuer,
+            "aud": "api",
+            "sub": "alice",
+            "exp": jwt_core::time::now_unix() + 600,
+        });
+        p.access_signer.sign(&claims).unwrap()
+    };
+    let verify = |typ: Option<&str>, token: &str| {
+        let mut args = vec!["verify", "--issuer-url", &p.issuer, "--aud", "api"];
+        if let Some(typ) = typ {
+            args.extend(["--typ", typ]);
+        }
+        args.push(token);
+        jwtkit(dir.path(), &args)
+    };
+    let run = verify(Some("at+jwt"), &access);
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let run = verify(Some("at+jwt"), &plain);
+    assert_eq!(run.code, 1, "{} {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("typ"), "{}", run.stderr);
+    for token in [&plain, &access] {
+        let run = verify(None, token);
+        assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    }
 }
 
 #[test]

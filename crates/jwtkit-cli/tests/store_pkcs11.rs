@@ -10,6 +10,8 @@
 //! skips with a message; under `scripts/test.sh` or CI it is a failure.
 
 mod common;
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -631,4 +633,69 @@ fn serve_refuses_an_uninitialized_pkcs11_store() {
         list.stdout,
         list.stderr
     );
+}
+
+/// `jwtkit serve --store 'pkcs11:…'` serves from a store held in the HSM
+/// (step 2 of the PKCS#11 runbook): the access token it issues is signed in
+/// the token by the store's active key, its JWKS is the store's, `/userinfo`
+/// accepts the token, and `jsonwebtoken` verifies it with the served JWKS.
+/// A PIN given in the URI (`pin-value`) appears nowhere in its debug log.
+#[tokio::test]
+async fn serve_issues_and_publishes_from_a_pkcs11_store() {
+    let Some(token) = Token::create() else { return };
+    let dir = token.work();
+    let uri = format!(
+        "pkcs11:token={};object=signing?module-path={}&pin-value={PIN}",
+        token.label, token.module
+    );
+    ok(dir, &["store", "init", &uri, "--alg", "ES256"]);
+    let (active, _, _) = consistent(dir, &uri);
+    let server =
+        support::serve::Serve::start_with_env(dir, &["--store", &uri], &[("JWTKIT_LOG", "debug")]);
+    let http = reqwest::Client::new();
+    let pair: Value = http
+        .post(server.url("/token"))
+        .bearer_auth(support::serve::ADMIN_TOKEN)
+        .json(&serde_json::json!({"sub": "hsm-user"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = pair["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {pair}"));
+    assert_eq!(kid_of(access), active, "signed by the store's active key");
+    let served: Value = http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, json(dir, &["store", "jwks", &uri]));
+    let claims = independent_verify(&served, access, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(claims["sub"], "hsm-user");
+    let userinfo = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), reqwest::StatusCode::OK);
+    assert!(server.terminate().success());
+    let log: String = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(log.contains("jwtkit serve started"), "{log}");
+    assert!(
+        log.contains("pin-value"),
+        "serve warns about the PIN in the URI: {log}"
+    );
+    assert!(!log.contains(PIN), "the PIN is in the serve log:\n{log}");
 }
