@@ -8,6 +8,7 @@ use jwt_core::{Algorithm, Clock, SystemClock, Validation};
 use jwt_keys::{KeyStore, MultiIssuerVerifier, RotationPolicy, TokenCacheOptions};
 use jwt_refresh::{MemoryRefreshStore, RefreshPolicy, RefreshStore};
 
+use crate::dpop::{DpopOptions, DpopState};
 use crate::error::{Error, Result};
 use crate::refresh_key::RefreshKey;
 use crate::service::{
@@ -34,6 +35,7 @@ use crate::service::{
 /// | `init_key_store` | off | initializes an empty store with this algorithm |
 /// | `token_cache` | on: 10 000 tokens, 16 MiB | checked like [`TokenCacheOptions`]; `no_token_cache` turns it off |
 /// | `external_issuers` | none | the service's own issuer must not be one of them |
+/// | `dpop` | off | checked like [`DpopOptions`](crate::dpop::DpopOptions) says (`dpop.iat_window`, `dpop` for the algorithms) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -75,6 +77,8 @@ pub struct TokenServiceBuilder {
     token_cache: Option<TokenCacheOptions>,
     /// Identity providers whose tokens are accepted beside the service's own.
     external_issuers: Option<MultiIssuerVerifier>,
+    /// DPoP (RFC 9449); `None`: off.
+    dpop: Option<DpopOptions>,
 }
 
 impl Default for TokenServiceBuilder {
@@ -97,6 +101,7 @@ impl Default for TokenServiceBuilder {
             allow_long_access_ttl: false,
             token_cache: Some(TokenCacheOptions::default()),
             external_issuers: None,
+            dpop: None,
         }
     }
 }
@@ -115,6 +120,7 @@ impl std::fmt::Debug for TokenServiceBuilder {
             .field("reuse_grace", &self.reuse_grace)
             .field("token_cache", &self.token_cache)
             .field("external_issuers", &self.external_issuers)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -289,6 +295,16 @@ impl TokenServiceBuilder {
         self
     }
 
+    /// Sender-constrained tokens with DPoP (RFC 9449): the mode, the proof
+    /// algorithms, the `iat` window, the replay cache and server nonces
+    /// (see [`DpopOptions`] and the [`dpop`](crate::dpop) module). Off by
+    /// default: then no token is bound, and a bound token (of another
+    /// issuer) presented as a bearer token is still refused.
+    pub fn dpop(mut self, options: DpopOptions) -> Self {
+        self.dpop = Some(options);
+        self
+    }
+
     /// The checks that need no I/O.
     fn check(&self) -> Result<()> {
         if self.key_store.is_none() {
@@ -452,6 +468,10 @@ impl TokenServiceBuilder {
     /// verification keys.
     pub async fn build(self) -> Result<TokenService> {
         self.check()?;
+        let dpop = match self.dpop.clone() {
+            Some(options) => DpopState::build(options, self.clock.clone())?,
+            None => None,
+        };
         // Everything that can be refused is checked before an empty key store
         // is initialized: a refused start must not leave a store behind whose
         // policy is then fixed.
@@ -586,6 +606,7 @@ impl TokenServiceBuilder {
             clock: self.clock.clone(),
             access,
             issuers,
+            dpop,
         });
         service.reload_keys().await?;
         if service.loaded_kids().is_empty() {

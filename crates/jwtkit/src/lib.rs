@@ -68,13 +68,18 @@
 //!   they cannot be revoked; the key policy's grace must cover them.
 //! - Logs carry session and token ids, never tokens.
 //!
-//! With feature `axum`: [`axum::BearerAuthLayer`] and the
-//! [`axum::Claims`] extractor.
+//! - With [`dpop`] (RFC 9449, [`TokenServiceBuilder::dpop`]), tokens are
+//!   bound to a key the client holds: a stolen access or refresh token is
+//!   useless without it, and a bound token presented as `Bearer` is refused.
+//!
+//! With feature `axum`: [`axum::BearerAuthLayer`] (bearer and DPoP
+//! tokens) and the [`axum::Claims`] and [`axum::DpopKey`] extractors.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod builder;
 mod claims;
+pub mod dpop;
 mod error;
 mod refresh_key;
 mod service;
@@ -87,8 +92,9 @@ pub use jwt_keys as keys;
 pub use jwt_refresh as refresh;
 
 pub use builder::TokenServiceBuilder;
-pub use claims::{AccessClaims, Audience, RESERVED_CLAIMS};
-pub use error::{Error, ErrorKind, GrantRefusal, Result};
+pub use claims::{AccessClaims, Audience, Confirmation, RESERVED_CLAIMS};
+pub use dpop::{BoundClaims, DpopBinding, DpopClient, DpopMode, DpopOptions};
+pub use error::{DpopRefusal, Error, ErrorKind, GrantRefusal, Result};
 pub use refresh_key::{RefreshKey, RefreshKeyInfo, REFRESH_KEY_LEN};
 pub use service::{
     Health, MaintenanceTask, TokenPair, TokenService, ACCESS_TYP, DEFAULT_ACCESS_TTL,

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::builder::TokenServiceBuilder;
-use crate::claims::RESERVED_CLAIMS;
-use crate::error::{Error, GrantRefusal, Result};
+use crate::claims::{Confirmed, RESERVED_CLAIMS};
+use crate::dpop::{BoundClaims, DpopBinding, DpopMode, DpopState};
+use crate::error::{DpopRefusal, Error, GrantRefusal, Result};
 
 /// The header `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TYP: &str = "at+jwt";
@@ -58,9 +59,11 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 #[non_exhaustive]
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenPair {
-    /// The access token (`typ: at+jwt`), for `Authorization: Bearer`.
+    /// The access token (`typ: at+jwt`), for `Authorization: Bearer`, or
+    /// `Authorization: DPoP` with a proof when it is bound to a DPoP key.
     pub access_token: String,
-    /// Always `"Bearer"` (RFC 6750).
+    /// `"Bearer"` (RFC 6750), or `"DPoP"` for tokens bound to a DPoP key
+    /// (RFC 9449 §5: issued with a [`DpopBinding`]).
     pub token_type: &'static str,
     /// Lifetime of the access token in seconds (RFC 6749 §5.1 `expires_in`).
     pub expires_in: u64,
@@ -87,6 +90,10 @@ impl fmt::Debug for TokenPair {
 /// The claims of a refresh token.
 #[derive(Debug, Deserialize)]
 struct RefreshClaims {
+    /// The DPoP key the session is bound to (RFC 9449 §5): every refresh
+    /// needs a proof of it. Absent for unbound sessions.
+    #[serde(default)]
+    cnf: Option<RefreshConfirmation>,
     jti: String,
     sub: String,
     /// The audience of the access tokens the session gets: a service with
@@ -95,6 +102,20 @@ struct RefreshClaims {
     /// before it was added.
     #[serde(default)]
     access_aud: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshConfirmation {
+    #[serde(default)]
+    jkt: Option<String>,
+}
+
+/// A refresh token that verified: its store id, subject and key binding.
+struct VerifiedRefresh {
+    jti: TokenId,
+    sub: String,
+    /// `Some(None)`: a `cnf` without a usable `jkt` (refused for every key).
+    binding: Option<Option<String>>,
 }
 
 /// Health of the two stores, as [`TokenService::health`] found it.
@@ -169,6 +190,7 @@ impl fmt::Debug for TokenService {
             .field("refresh_store", &self.inner.refresh_store)
             .field("access_ttl", &self.inner.access_ttl)
             .field("refresh_ttl", &self.inner.refresh_ttl)
+            .field("dpop", &self.dpop_mode())
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +216,8 @@ pub(crate) struct Inner {
     /// With external issuers: them and `access` (for the service's own
     /// issuer), chosen by the token's `iss`.
     pub(crate) issuers: Option<jwt_keys::MultiIssuerVerifier>,
+    /// DPoP's verifier, replay cache and nonce key; `None` in mode `Off`.
+    pub(crate) dpop: Option<DpopState>,
 }
 
 impl TokenService {
@@ -248,15 +272,34 @@ impl TokenService {
     /// `claims` (any type that serializes to a JSON object, or `()` for none)
     /// go into every access token of the session, refreshed ones included —
     /// e.g. `client_id`, `scope`, roles. The registered claims the service
-    /// sets (`iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`, `sid`) are refused
+    /// sets (`iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`, `sid`, and
+    /// `cnf`, which only a DPoP proof sets) are refused
     /// ([`Error::InvalidRequest`]), as are claims over 4 KiB of JSON (they are
     /// kept with the session in the refresh store).
+    ///
+    /// In DPoP mode `required` this is refused ([`DpopRefusal::ProofRequired`]):
+    /// use [`issue_dpop`](Self::issue_dpop) with a proof.
     pub async fn issue<C: Serialize + ?Sized>(
         &self,
         subject: &str,
         claims: &C,
     ) -> Result<TokenPair> {
-        self.issue_inner(subject, claims, None).await
+        self.issue_inner(subject, claims, None, None).await
+    }
+
+    /// [`issue`](Self::issue), with the tokens bound to the key of a DPoP
+    /// proof when `binding` is given (from [`check_dpop`](Self::check_dpop)):
+    /// the access token carries `cnf: {"jkt": …}`, the refresh token its
+    /// key too (every refresh then needs a proof of that key), and
+    /// [`TokenPair::token_type`] is `"DPoP"`. `None` issues bearer tokens,
+    /// refused in DPoP mode `required`.
+    pub async fn issue_dpop<C: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &C,
+        binding: Option<&DpopBinding>,
+    ) -> Result<TokenPair> {
+        self.issue_inner(subject, claims, None, binding).await
     }
 
     /// [`issue`](Self::issue), recording a description of the client that
@@ -271,6 +314,19 @@ impl TokenService {
         claims: &C,
         client: &Map<String, Value>,
     ) -> Result<TokenPair> {
+        self.issue_with_client_dpop(subject, claims, client, None)
+            .await
+    }
+
+    /// [`issue_with_client`](Self::issue_with_client), bound to a DPoP key
+    /// like [`issue_dpop`](Self::issue_dpop).
+    pub async fn issue_with_client_dpop<C: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &C,
+        client: &Map<String, Value>,
+        binding: Option<&DpopBinding>,
+    ) -> Result<TokenPair> {
         let json = Value::Object(client.clone()).to_string();
         if json.len() > jwt_refresh::MAX_CLIENT_LEN {
             return Err(Error::InvalidRequest {
@@ -282,7 +338,7 @@ impl TokenService {
             });
         }
         let client = (!client.is_empty()).then_some(json);
-        self.issue_inner(subject, claims, client).await
+        self.issue_inner(subject, claims, client, binding).await
     }
 
     async fn issue_inner<C: Serialize + ?Sized>(
@@ -290,7 +346,9 @@ impl TokenService {
         subject: &str,
         claims: &C,
         client: Option<String>,
+        binding: Option<&DpopBinding>,
     ) -> Result<TokenPair> {
+        let jkt = self.issuance_binding(binding)?;
         let extra = claims_map(claims)?;
         let mut new = NewRefresh::login(subject).ttl(self.inner.refresh_ttl);
         if let Some(client) = client {
@@ -314,9 +372,21 @@ impl TokenService {
             .issue(new)
             .await
             .map_err(input_or_store_error)?;
-        let pair = self.mint(&record, &extra).await?;
-        tracing::info!(session = %record.family, "session started");
+        let pair = self.mint(&record, &extra, jkt).await?;
+        tracing::info!(session = %record.family, dpop_bound = jkt.is_some(), "session started");
         Ok(pair)
+    }
+
+    /// The key new tokens are bound to: the binding's; none without one,
+    /// unless DPoP is `required`.
+    fn issuance_binding<'b>(&self, binding: Option<&'b DpopBinding>) -> Result<Option<&'b str>> {
+        match (&self.inner.dpop, binding) {
+            (None, Some(_)) => Err(Error::dpop(DpopRefusal::NotEnabled)),
+            (Some(dpop), None) if dpop.mode == DpopMode::Required => {
+                Err(Error::dpop(DpopRefusal::ProofRequired))
+            }
+            (_, binding) => Ok(binding.map(DpopBinding::jkt)),
+        }
     }
 
     /// Verifies an access token (signature, `typ: at+jwt`, `iss`, `aud`,
@@ -340,12 +410,29 @@ impl TokenService {
     /// `stale_keys`, a [`Error::KeyStore`]: use
     /// [`verify_access_reloading`](Self::verify_access_reloading), which
     /// loads it); a token naming no accepted issuer is `invalid_issuer`.
+    ///
+    /// This is the bearer path: a token bound to a key (a `cnf` claim,
+    /// RFC 9449 §7.2) is refused ([`DpopRefusal::BoundTokenAsBearer`]; use
+    /// [`verify_access_dpop`](Self::verify_access_dpop) with its proof), and
+    /// so is every token in DPoP mode `required`
+    /// ([`DpopRefusal::UnboundToken`]).
     pub fn verify_access<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
         let verified = match &self.inner.issuers {
-            None => self.inner.access.verify_cached::<T>(token),
-            Some(issuers) => issuers.verify_cached::<T>(token),
+            None => self.inner.access.verify_cached::<Confirmed<T>>(token),
+            Some(issuers) => issuers.verify_cached::<Confirmed<T>>(token),
         };
-        verified.map(|d| d.claims).map_err(access_error)
+        self.as_bearer(verified.map_err(access_error)?.claims)
+    }
+
+    /// The claims of a token presented without a proof, if it may be.
+    fn as_bearer<T>(&self, verified: Confirmed<T>) -> Result<T> {
+        if verified.cnf {
+            return Err(Error::dpop(DpopRefusal::BoundTokenAsBearer));
+        }
+        if self.dpop_mode() == DpopMode::Required {
+            return Err(Error::dpop(DpopRefusal::UnboundToken));
+        }
+        Ok(verified.claims)
     }
 
     /// Verifies an access token like [`verify_access`](Self::verify_access),
@@ -355,12 +442,156 @@ impl TokenService {
     /// of made-up kids costs one load. Known kids never wait. The axum
     /// layer uses this. An external issuer's keys are loaded the same way,
     /// under that issuer's own cooldown.
+    ///
+    /// Bound tokens are refused as in [`verify_access`](Self::verify_access).
     pub async fn verify_access_reloading<T: DeserializeOwned>(&self, token: &str) -> Result<T> {
         let verified = match &self.inner.issuers {
-            None => self.inner.access.verify::<T>(token).await,
-            Some(issuers) => issuers.verify::<T>(token).await,
+            None => self.inner.access.verify::<Confirmed<T>>(token).await,
+            Some(issuers) => issuers.verify::<Confirmed<T>>(token).await,
         };
-        verified.map(|d| d.claims).map_err(access_error)
+        self.as_bearer(verified.map_err(access_error)?.claims)
+    }
+
+    /// Verifies a DPoP-bound access token and the proof that came with it
+    /// (`Authorization: DPoP <token>` and a `DPoP: <proof>` header, RFC 9449
+    /// §7.1): `method` and `htu` are the request's method and the absolute
+    /// URI the client sent it to (behind a proxy, the public one; query and
+    /// fragment are ignored).
+    ///
+    /// In order: the token, as [`verify_access`](Self::verify_access)
+    /// verifies it (the verified-token cache may answer this part; keys are
+    /// not reloaded, see [`verify_access_dpop_reloading`](Self::verify_access_dpop_reloading));
+    /// that it is bound (`cnf.jkt`, else [`DpopRefusal::UnboundToken`]); the
+    /// proof (RFC 9449 §4.3, its `ath` the token's hash, the server nonce
+    /// when nonces are on); that the proof's key is the token's
+    /// ([`DpopRefusal::KeyMismatch`]); and last the replay cache
+    /// ([`DpopRefusal::Replayed`]), so that only a proof that passed every
+    /// other check is remembered. The proof is checked on every call, whether
+    /// the token came from the cache or not.
+    ///
+    /// Errors: [`Error::InvalidToken`] for the token, [`Error::Dpop`] for
+    /// the proof and the binding ([`Error::needs_dpop_nonce`]: answer
+    /// `use_dpop_nonce` with [`dpop_nonce`](Self::dpop_nonce)), a retryable
+    /// [`Error::ReplayCache`] when the replay cache cannot decide (answer
+    /// 503: the request is refused, never let through).
+    pub async fn verify_access_dpop<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        htu: &str,
+    ) -> Result<BoundClaims<T>> {
+        let dpop = self.dpop_state()?;
+        let verified = match &self.inner.issuers {
+            None => self.inner.access.verify_cached::<Confirmed<T>>(token),
+            Some(issuers) => issuers.verify_cached::<Confirmed<T>>(token),
+        };
+        let verified = verified.map_err(access_error)?.claims;
+        self.check_bound_access(dpop, verified, token, proof, method, htu)
+            .await
+    }
+
+    /// [`verify_access_dpop`](Self::verify_access_dpop), loading keys for a
+    /// `kid` not loaded yet as [`verify_access_reloading`](Self::verify_access_reloading)
+    /// does. The axum layer uses this.
+    pub async fn verify_access_dpop_reloading<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        htu: &str,
+    ) -> Result<BoundClaims<T>> {
+        let dpop = self.dpop_state()?;
+        let verified = match &self.inner.issuers {
+            None => self.inner.access.verify::<Confirmed<T>>(token).await,
+            Some(issuers) => issuers.verify::<Confirmed<T>>(token).await,
+        };
+        let verified = verified.map_err(access_error)?.claims;
+        self.check_bound_access(dpop, verified, token, proof, method, htu)
+            .await
+    }
+
+    /// The checks of a bound token's use after the token itself verified.
+    async fn check_bound_access<T>(
+        &self,
+        dpop: &DpopState,
+        verified: Confirmed<T>,
+        token: &str,
+        proof: &str,
+        method: &str,
+        htu: &str,
+    ) -> Result<BoundClaims<T>> {
+        if !verified.cnf {
+            return Err(Error::dpop(DpopRefusal::UnboundToken));
+        }
+        let checked = dpop.verify(proof, method, htu, Some(token))?;
+        let jkt = match verified.jkt {
+            Some(jkt) if jkt == checked.jkt() => jkt,
+            _ => return Err(Error::dpop(DpopRefusal::KeyMismatch)),
+        };
+        dpop.check_replay(&checked).await?;
+        Ok(BoundClaims {
+            claims: verified.claims,
+            jkt,
+        })
+    }
+
+    /// Checks a DPoP proof at the token endpoint (RFC 9449 §4.3, §5):
+    /// `method` and `htu` are the token request's (e.g. `POST` and
+    /// `https://auth.example.com/token`, the public URI), `access_token` the
+    /// token the request presents, if any (the proof must then carry its
+    /// `ath`). The nonce is checked when nonces are on, and the proof's
+    /// `jti` recorded in the replay cache: a proof is accepted once. The
+    /// [`DpopBinding`] binds what [`issue_dpop`](Self::issue_dpop),
+    /// [`issue_with_client_dpop`](Self::issue_with_client_dpop) and
+    /// [`refresh_dpop`](Self::refresh_dpop) issue to the proof's key.
+    ///
+    /// Errors: [`Error::Dpop`] (`NotEnabled` in mode `off`; a rule of §4.3;
+    /// `Replayed`), [`Error::ReplayCache`] when the replay cache cannot
+    /// decide.
+    pub async fn check_dpop(
+        &self,
+        proof: &str,
+        method: &str,
+        htu: &str,
+        access_token: Option<&str>,
+    ) -> Result<DpopBinding> {
+        let dpop = self.dpop_state()?;
+        let checked = dpop.verify(proof, method, htu, access_token)?;
+        dpop.check_replay(&checked).await?;
+        Ok(DpopBinding::new(checked.jkt().to_owned()))
+    }
+
+    /// The DPoP mode ([`DpopMode::Off`] unless set with
+    /// [`TokenServiceBuilder::dpop`]).
+    pub fn dpop_mode(&self) -> DpopMode {
+        self.inner.dpop.as_ref().map_or(DpopMode::Off, |d| d.mode)
+    }
+
+    /// The algorithms DPoP proofs may be signed with, for `WWW-Authenticate:
+    /// DPoP algs="…"` and the `dpop_signing_alg_values_supported` metadata
+    /// (RFC 9449 §5.1); empty when DPoP is off.
+    pub fn dpop_algorithms(&self) -> &[Algorithm] {
+        self.inner
+            .dpop
+            .as_ref()
+            .map_or(&[], |d| d.verifier.algorithms())
+    }
+
+    /// The server nonce proofs must carry now, for the `DPoP-Nonce` header
+    /// (RFC 9449 §8, §9): with [`Error::needs_dpop_nonce`] refusals, and on
+    /// any response to keep clients current. `None` when nonces are off.
+    /// It changes every [`NONCE_STEP`](crate::dpop::NONCE_STEP); the
+    /// previous one stays accepted for one more step.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.inner.dpop.as_ref().and_then(DpopState::nonce)
+    }
+
+    fn dpop_state(&self) -> Result<&DpopState> {
+        self.inner
+            .dpop
+            .as_ref()
+            .ok_or_else(|| Error::dpop(DpopRefusal::NotEnabled))
     }
 
     /// The identity providers accepted beside the service's own issuer
@@ -375,8 +606,33 @@ impl TokenService {
     /// succeeds. A token that was already used revokes its whole session
     /// ([`GrantRefusal::Reused`]). Store failures are errors
     /// ([`Error::is_retryable`]), never a success.
+    ///
+    /// A session bound to a DPoP key refreshes only with
+    /// [`refresh_dpop`](Self::refresh_dpop) and a proof of that key.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        let (jti, sub) = self.verify_refresh(refresh_token)?;
+        self.refresh_dpop(refresh_token, None).await
+    }
+
+    /// [`refresh`](Self::refresh) with a DPoP proof's key (from
+    /// [`check_dpop`](Self::check_dpop)), RFC 9449 §5:
+    /// - a session bound to a key refreshes only with a proof of that key;
+    ///   without one, or with another key's, the refresh is refused
+    ///   ([`GrantRefusal::DpopKeyMismatch`]) *before* anything is consumed:
+    ///   the token stays valid, no reuse is recorded, the session lives on,
+    ///   and the key's holder can still refresh with it;
+    /// - the new access token is bound to the proof's key (`token_type`
+    ///   `"DPoP"`), and so is the new refresh token (an unbound session
+    ///   refreshed with a proof is bound from then on);
+    /// - without a binding, an unbound session gets bearer tokens, except in
+    ///   DPoP mode `required` ([`DpopRefusal::ProofRequired`]).
+    pub async fn refresh_dpop(
+        &self,
+        refresh_token: &str,
+        binding: Option<&DpopBinding>,
+    ) -> Result<TokenPair> {
+        let verified = self.verify_refresh(refresh_token)?;
+        let jkt = self.refresh_binding(&verified, binding)?;
+        let VerifiedRefresh { jti, sub, .. } = verified;
         // Sign the next access token BEFORE consuming the refresh token.
         // Signing can fail (KMS or Vault unreachable, throttled); a failure
         // after the rotation would have consumed the token with nothing
@@ -394,7 +650,7 @@ impl TokenService {
             Some(status) if status.is_active() && status.record.subject == sub => {
                 let extra = stored_claims(&status.record)?;
                 Some(
-                    self.sign_access(&sub, &status.record.family, &extra)
+                    self.sign_access(&sub, &status.record.family, &extra, jkt)
                         .await?,
                 )
             }
@@ -424,11 +680,11 @@ impl TokenService {
                     // A replay within the reuse grace (the token was already
                     // consumed when looked up): a retry gets the same successor.
                     None => {
-                        self.sign_access(&sub, &new.family, &stored_claims(&new)?)
+                        self.sign_access(&sub, &new.family, &stored_claims(&new)?, jkt)
                             .await?
                     }
                 };
-                let pair = self.finish_pair(&new, access_token)?;
+                let pair = self.finish_pair(&new, access_token, jkt)?;
                 tracing::info!(session = %new.family, generation = new.generation,
                     previous_generation = previous.generation, replayed_within_grace, "refreshed");
                 Ok(pair)
@@ -452,6 +708,27 @@ impl TokenService {
         }
     }
 
+    /// The key a refresh binds its new tokens to, after checking the
+    /// session's binding; nothing is consumed when this refuses.
+    fn refresh_binding<'b>(
+        &self,
+        verified: &VerifiedRefresh,
+        binding: Option<&'b DpopBinding>,
+    ) -> Result<Option<&'b str>> {
+        if let Some(bound) = &verified.binding {
+            let proven = binding.map(DpopBinding::jkt);
+            if bound.as_deref().is_none() || proven != bound.as_deref() {
+                let family = verified.jti.family();
+                tracing::warn!(target: "jwtkit::audit", event = "refresh.dpop_key_mismatch",
+                    session = %family, with_proof = binding.is_some(),
+                    "a DPoP-bound refresh token was presented without a proof of its key; \
+                     refused, nothing consumed");
+                return Err(Error::grant(GrantRefusal::DpopKeyMismatch));
+            }
+        }
+        self.issuance_binding(binding)
+    }
+
     /// Revokes the session (refresh family) of a refresh token: the token, its
     /// predecessors and successors stop refreshing. Access tokens already
     /// issued stay valid until they expire (a resource server that must see
@@ -460,8 +737,7 @@ impl TokenService {
     /// session was already revoked or gone; an invalid token is
     /// [`Error::InvalidGrant`].
     pub async fn revoke_session(&self, refresh_token: &str) -> Result<bool> {
-        let (jti, _) = self.verify_refresh(refresh_token)?;
-        let family = jti.family();
+        let family = self.verify_refresh(refresh_token)?.jti.family();
         let revoked = self.end_session(&family, "refresh_token").await?;
         tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
         Ok(revoked)
@@ -533,8 +809,9 @@ impl TokenService {
     /// `Ok(Some(members))` for a token that is valid now *and* whose session
     /// is live: the members of the introspection answer besides `active`
     /// (`sub`, `exp`, `iat`, `iss`, `aud`, `jti`, `sid`, `token_type` — `Bearer`
-    /// for an access token, `refresh_token` for a refresh token — and
-    /// `scope` and `client_id` when the session has them). `Ok(None)` for
+    /// for an access token, `DPoP` for one bound to a DPoP key,
+    /// `refresh_token` for a refresh token — `scope` and `client_id` when
+    /// the session has them, and `cnf` for a bound token, RFC 9449 §6.2). `Ok(None)` for
     /// anything else: expired, not yet valid, a bad signature, garbage, a
     /// token of another issuer, an unknown token, or one whose session was
     /// revoked, reused or ended — so a resource server that introspects sees
@@ -642,17 +919,23 @@ impl TokenService {
             "sid",
             "scope",
             "client_id",
+            "cnf",
         ] {
             if let Some(v) = claims.get(name) {
                 out.insert(name.into(), v.clone());
             }
         }
-        out.insert("token_type".into(), "Bearer".into());
+        let token_type = if claims.contains_key("cnf") {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        out.insert("token_type".into(), token_type.into());
         Ok(Some(out))
     }
 
     async fn introspect_refresh(&self, token: &str) -> Result<Option<Map<String, Value>>> {
-        let Ok((jti, sub)) = self.verify_refresh(token) else {
+        let Ok(VerifiedRefresh { jti, sub, binding }) = self.verify_refresh(token) else {
             return Ok(None);
         };
         let status = self
@@ -681,6 +964,9 @@ impl TokenService {
                     out.insert(name.into(), v.clone());
                 }
             }
+        }
+        if let Some(jkt) = binding {
+            out.insert("cnf".into(), confirmation(jkt.as_deref()));
         }
         out.insert("token_type".into(), "refresh_token".into());
         Ok(Some(out))
@@ -844,7 +1130,7 @@ impl TokenService {
         self.inner.access.cached_kids()
     }
 
-    fn verify_refresh(&self, token: &str) -> Result<(TokenId, String)> {
+    fn verify_refresh(&self, token: &str) -> Result<VerifiedRefresh> {
         let data = self
             .inner
             .refresh_verifier
@@ -878,29 +1164,40 @@ impl TokenService {
         }
         let jti = TokenId::parse(&data.claims.jti)
             .map_err(|_| Error::grant(GrantRefusal::Invalid(jwt_core::ErrorKind::InvalidClaim)))?;
-        Ok((jti, data.claims.sub))
+        Ok(VerifiedRefresh {
+            jti,
+            sub: data.claims.sub,
+            binding: data.claims.cnf.map(|c| c.jkt),
+        })
     }
 
-    async fn mint(&self, record: &RefreshRecord, extra: &Map<String, Value>) -> Result<TokenPair> {
+    async fn mint(
+        &self,
+        record: &RefreshRecord,
+        extra: &Map<String, Value>,
+        jkt: Option<&str>,
+    ) -> Result<TokenPair> {
         let access_token = self
-            .sign_access(&record.subject, &record.family, extra)
+            .sign_access(&record.subject, &record.family, extra, jkt)
             .await?;
-        self.finish_pair(record, access_token)
+        self.finish_pair(record, access_token, jkt)
     }
 
     /// Signs an access token for `subject` in session `family` (through the
-    /// key store: this is the step that can fail on a remote backend).
+    /// key store: this is the step that can fail on a remote backend),
+    /// bound to the DPoP key `jkt` when given.
     async fn sign_access(
         &self,
         subject: &str,
         family: &FamilyId,
         extra: &Map<String, Value>,
+        jkt: Option<&str>,
     ) -> Result<String> {
         let now = self.inner.clock.now();
         let access_jti = random_id()?;
-        let mut claims = Map::with_capacity(7 + extra.len());
+        let mut claims = Map::with_capacity(8 + extra.len());
         // Custom claims first, registered claims last: stored claims can never
-        // override `iss`, `sub`, `aud`, `exp`, `iat`, `jti` or `sid`.
+        // override `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `sid` or `cnf`.
         for (k, v) in extra {
             claims.insert(k.clone(), v.clone());
         }
@@ -914,6 +1211,9 @@ impl TokenService {
         claims.insert("iat".into(), now.into());
         claims.insert("jti".into(), access_jti.clone().into());
         claims.insert("sid".into(), family.to_string().into());
+        if let Some(jkt) = jkt {
+            claims.insert("cnf".into(), confirmation(Some(jkt)));
+        }
         let access_token = self
             .inner
             .key_store
@@ -924,9 +1224,15 @@ impl TokenService {
         Ok(access_token)
     }
 
-    /// Adds the refresh token for `record` (signed in-process) to `access_token`.
-    fn finish_pair(&self, record: &RefreshRecord, access_token: String) -> Result<TokenPair> {
-        let refresh_claims = serde_json::json!({
+    /// Adds the refresh token for `record` (signed in-process) to
+    /// `access_token`; both are bound to the DPoP key `jkt` when given.
+    fn finish_pair(
+        &self,
+        record: &RefreshRecord,
+        access_token: String,
+        jkt: Option<&str>,
+    ) -> Result<TokenPair> {
+        let mut refresh_claims = serde_json::json!({
             "iss": self.inner.issuer,
             "sub": record.subject,
             "aud": self.inner.issuer,
@@ -935,6 +1241,9 @@ impl TokenService {
             "jti": record.jti.as_str(),
             "access_aud": self.inner.audience,
         });
+        if let Some(jkt) = jkt {
+            refresh_claims["cnf"] = confirmation(Some(jkt));
+        }
         let refresh_token = self
             .inner
             .refresh_signer
@@ -943,7 +1252,7 @@ impl TokenService {
         tracing::debug!(session = %record.family, "tokens minted");
         Ok(TokenPair {
             access_token,
-            token_type: "Bearer",
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.inner.access_ttl.as_secs(),
             refresh_token,
             refresh_expires_at: record.expires_at,
@@ -970,6 +1279,16 @@ impl Drop for MaintenanceTask {
     fn drop(&mut self) {
         self.handle.abort();
     }
+}
+
+/// `{"jkt": …}`, the `cnf` of a token bound to a DPoP key (RFC 9449 §6.1);
+/// `{}` for a binding without a usable key (never written by this service).
+fn confirmation(jkt: Option<&str>) -> Value {
+    let mut cnf = Map::with_capacity(1);
+    if let Some(jkt) = jkt {
+        cnf.insert("jkt".into(), jkt.into());
+    }
+    Value::Object(cnf)
 }
 
 /// The custom claims kept with a session (its refresh record's metadata),
@@ -1157,7 +1476,7 @@ mod tests {
             .await
             .unwrap();
         tokens
-            .finish_pair(&record, String::new())
+            .finish_pair(&record, String::new(), None)
             .unwrap()
             .refresh_token
     }
