@@ -272,6 +272,13 @@ impl<C> BearerAuthLayer<C> {
         Ok(self)
     }
 
+    /// [`public_url`](Self::public_url) with an origin already checked (one
+    /// a token endpoint builds its proofs' URIs with too).
+    pub fn with_origin(mut self, origin: PublicOrigin) -> Self {
+        self.origin = origin;
+        self
+    }
+
     /// Without [`public_url`](Self::public_url), the scheme put before the
     /// request's `Host` header to make the URI a proof must name: `https`
     /// (the default) or `http` (see the [module docs](self) for the risk).

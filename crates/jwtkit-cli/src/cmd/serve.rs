@@ -37,6 +37,9 @@ const ADMIN_TOKEN_ENV: &str = "JWTKIT_ADMIN_TOKEN";
 const INTROSPECTION_TOKEN_ENV: &str = "JWTKIT_INTROSPECTION_TOKEN";
 /// Environment variable holding the refresh-token secret (base64url, 32+ bytes).
 const REFRESH_KEY_ENV: &str = "JWTKIT_REFRESH_KEY";
+/// Environment variable with the secret of the DPoP nonces (`--dpop-nonce`),
+/// shared by replicas.
+const DPOP_NONCE_KEY_ENV: &str = "JWTKIT_DPOP_NONCE_KEY";
 /// Environment variable with the log filter.
 const LOG_ENV: &str = "JWTKIT_LOG";
 /// Shortest admin token accepted from the environment.
@@ -143,6 +146,8 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
         admin_digest: http::digest(&admin_token.value),
         introspection_digest: introspection_token()?.map(|t| http::digest(&t)),
         limiter: limiter.clone(),
+        public: jwtkit::axum::PublicOrigin::url(&issuer)
+            .map_err(|e| CliError::config(format!("--issuer: {e}")))?,
     });
     let app = http::router(state);
     let requests = metrics_listener
@@ -468,13 +473,18 @@ async fn build_service(
         Some(options) => builder.token_cache(options.clone()),
         None => builder.no_token_cache(),
     };
+    let nonce_key = dpop_nonce_key(settings)?;
     builder = match &settings.refresh {
         RefreshBackend::Memory => {
             let mut b = builder.session_lifetime(settings.session_lifetime);
             if let Some(grace) = settings.reuse_grace {
                 b = b.reuse_grace(grace);
             }
-            b
+            // Proofs are remembered in memory (the library's default cache).
+            match dpop_options(settings, nonce_key) {
+                Some(options) => b.dpop(options),
+                None => b,
+            }
         }
         backend => {
             let mut redis = jwtkit::RedisRefreshStore::builder()
@@ -495,9 +505,16 @@ async fn build_service(
                 .connect()
                 .await
                 .map_err(|e| CliError::config(format!("--refresh: {e}")))?;
-            builder
+            // Proofs are remembered in the same Redis (or Cluster), so that
+            // no replica accepts a proof another one has seen.
+            let replay = jwtkit::refresh::RedisReplayCache::new(&store);
+            let builder = builder
                 .refresh_store(store)
-                .refresh_key(refresh_key(settings, refresh_env)?)
+                .refresh_key(refresh_key(settings, refresh_env)?);
+            match dpop_options(settings, nonce_key) {
+                Some(options) => builder.dpop(options.replay_cache(Arc::new(replay))),
+                None => builder,
+            }
         }
     };
     builder.build().await.map_err(|e| match e {
@@ -512,6 +529,57 @@ async fn build_service(
             ))
         }
         e => CliError::config(e.to_string()),
+    })
+}
+
+/// The DPoP settings of the token service; `None` with `--dpop off`.
+fn dpop_options(
+    settings: &Settings,
+    nonce_key: Option<jwtkit::dpop::NonceKey>,
+) -> Option<jwtkit::DpopOptions> {
+    let mode = settings.dpop.mode();
+    if mode == jwtkit::DpopMode::Off {
+        return None;
+    }
+    let options = jwtkit::DpopOptions::new(mode);
+    Some(match nonce_key {
+        Some(key) => options.nonces(key),
+        None => options,
+    })
+}
+
+/// The key of the server's DPoP nonces with `--dpop-nonce`:
+/// `JWTKIT_DPOP_NONCE_KEY` when set (read like `JWTKIT_REFRESH_KEY`:
+/// surrounding whitespace trimmed, `base64url:` decoded), else a random
+/// one of this process. `None` without `--dpop-nonce`.
+fn dpop_nonce_key(settings: &Settings) -> Result<Option<jwtkit::dpop::NonceKey>, CliError> {
+    if !settings.dpop_nonce {
+        return Ok(None);
+    }
+    if settings.dpop == config::DpopSetting::Off {
+        return Err(CliError::config(
+            "--dpop-nonce needs DPoP: drop it, or set --dpop allowed or --dpop required",
+        ));
+    }
+    let key = match std::env::var(DPOP_NONCE_KEY_ENV) {
+        Err(std::env::VarError::NotPresent) => jwtkit::dpop::NonceKey::generate(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(CliError::config(format!(
+                "{DPOP_NONCE_KEY_ENV} is not valid UTF-8; set it to 32 or more random bytes as \
+                 `base64url:…` (e.g. the line `jwtkit keys generate --alg HS256` prints)"
+            )))
+        }
+        Ok(text) => {
+            let secret = jwt_keys::env::hmac_secret_from_value(&text)
+                .map_err(|e| CliError::config(format!("{DPOP_NONCE_KEY_ENV}: {e}")))?;
+            jwtkit::dpop::NonceKey::from_secret(&secret)
+        }
+    };
+    key.map(Some).map_err(|e| {
+        CliError::config(format!(
+            "{DPOP_NONCE_KEY_ENV}: {e}; set it to 32 or more random bytes as `base64url:…` \
+             (e.g. the line `jwtkit keys generate --alg HS256` prints), or unset it"
+        ))
     })
 }
 

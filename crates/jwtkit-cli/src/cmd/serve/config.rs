@@ -60,6 +60,30 @@ pub(crate) const MAX_AUTH_FAILURE_LIMIT: u32 = 10_000;
 /// Upper bound of `--auth-failure-window`.
 pub(crate) const MAX_AUTH_FAILURE_WINDOW: Duration = HOUR;
 
+/// Sender-constrained tokens (DPoP, RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DpopSetting {
+    /// No DPoP: bearer tokens only; a `DPoP` header is refused.
+    Off,
+    /// Tokens issued or refreshed with a DPoP proof are bound to its key;
+    /// without one, bearer tokens as before.
+    Allowed,
+    /// Every issue, refresh and /userinfo request needs a DPoP proof.
+    Required,
+}
+
+impl DpopSetting {
+    /// The library's mode.
+    pub(crate) fn mode(self) -> jwtkit::DpopMode {
+        match self {
+            DpopSetting::Off => jwtkit::DpopMode::Off,
+            DpopSetting::Allowed => jwtkit::DpopMode::Allowed,
+            DpopSetting::Required => jwtkit::DpopMode::Required,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -192,6 +216,22 @@ pub(crate) struct ServeArgs {
     /// The window of --auth-failure-limit; 1s to 1h [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
     pub(crate) auth_failure_window: Option<Duration>,
+    /// Sender-constrained tokens (DPoP, RFC 9449): `allowed` binds the tokens
+    /// of a /token request that carries a `DPoP` proof to the proof's key
+    /// (token_type DPoP; /userinfo then needs `Authorization: DPoP` and a
+    /// fresh proof, and the session refreshes only with that key), bearer
+    /// tokens otherwise; `required` refuses every request without a proof;
+    /// `off` refuses DPoP. Proofs are remembered in the refresh store's
+    /// backend (memory, or Redis) so none is accepted twice [default: allowed].
+    #[arg(long, value_name = "MODE")]
+    pub(crate) dpop: Option<DpopSetting>,
+    /// Server-issued DPoP nonces (RFC 9449 §8): proofs must carry the nonce
+    /// of the last `DPoP-Nonce` header (a request without it is answered
+    /// `use_dpop_nonce` with one); a nonce lasts 5 to 10 minutes. Replicas
+    /// share nonces when they share `JWTKIT_DPOP_NONCE_KEY` (32 bytes or more,
+    /// `base64url:…`); without it each instance makes its own [default: off].
+    #[arg(long)]
+    pub(crate) dpop_nonce: bool,
 }
 
 /// The TOML file: the same keys as the options.
@@ -229,6 +269,8 @@ struct FileConfig {
     metrics_listen: Option<SocketAddr>,
     auth_failure_limit: Option<u32>,
     auth_failure_window: Option<String>,
+    dpop: Option<DpopSetting>,
+    dpop_nonce: Option<bool>,
     vault: Option<VaultConfig>,
 }
 
@@ -305,6 +347,10 @@ pub(crate) struct Settings {
     pub(crate) auth_failure_limit: Option<std::num::NonZeroU32>,
     /// The window of `auth_failure_limit`.
     pub(crate) auth_failure_window: Duration,
+    /// DPoP: off, allowed or required.
+    pub(crate) dpop: DpopSetting,
+    /// Server-issued DPoP nonces.
+    pub(crate) dpop_nonce: bool,
 }
 
 impl Settings {
@@ -517,6 +563,8 @@ impl Settings {
             metrics_listen,
             auth_failure_limit,
             auth_failure_window,
+            dpop: args.dpop.or(file.dpop).unwrap_or(DpopSetting::Allowed),
+            dpop_nonce: args.dpop_nonce || file.dpop_nonce.unwrap_or(false),
         })
     }
 }

@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
-use jwtkit::axum::{bearer_token, BearerAuthLayer, Claims};
+use jwtkit::axum::{bearer_token, BearerAuthLayer, Claims, PublicOrigin};
+use jwtkit::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER};
+use jwtkit::DpopBinding;
 use jwtkit::{Error, TokenService};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -44,6 +46,9 @@ pub(crate) struct AppState {
     /// The per-address limit on failed admin and introspection
     /// authentications; `None`: off (`--auth-failure-limit 0`).
     pub(crate) limiter: Option<Arc<AuthFailureLimiter>>,
+    /// The URL clients reach the service at (`--issuer`): DPoP proofs name
+    /// it with the endpoint's path (`htu`).
+    pub(crate) public: PublicOrigin,
 }
 
 /// The client's address: the TCP peer, which the accept loop puts in every
@@ -90,9 +95,10 @@ pub(crate) const ROUTES: &[&str] = &[
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let userinfo = Router::new()
         .route("/userinfo", get(userinfo).post(userinfo))
-        .layer(BearerAuthLayer::<Map<String, Value>>::new(
-            state.tokens.clone(),
-        ));
+        .layer(
+            BearerAuthLayer::<Map<String, Value>>::new(state.tokens.clone())
+                .with_origin(state.public.clone()),
+        );
     Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
@@ -308,6 +314,13 @@ fn service_error(err: &Error) -> Response {
         Error::InvalidRequest { reason } => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_request", reason)
         }
+        // RFC 9449 §5 and §8: DPoP refusals at the token endpoint are 400s
+        // with their own codes (`invalid_dpop_proof`, `use_dpop_nonce`).
+        e @ Error::Dpop { .. } => oauth_error(
+            StatusCode::BAD_REQUEST,
+            e.oauth_error().unwrap_or("invalid_request"),
+            &e.to_string(),
+        ),
         e if e.is_retryable() => {
             tracing::warn!(error = %e, "a store is unavailable");
             let mut r = oauth_error(
@@ -494,6 +507,7 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
             return admin_refused(reason == AuthFailure::Wrong);
         }
     }
+    let (headers, uri) = (req.headers().clone(), req.uri().clone());
     // The body is read as bytes and parsed with the verifier's strict parser
     // (duplicate member names, serde_json's private member names, depth),
     // never by `Json` into a `Value`: under serde_json's `raw_value` feature
@@ -531,29 +545,80 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
         Err(e) => return bad_body(&e),
     };
     let claims = body.claims.unwrap_or_default();
+    let binding = match dpop_binding(&state, &headers, &uri).await {
+        Ok(binding) => binding,
+        Err(response) => return response,
+    };
     let issued = {
         let _timer = StoreTimer::start("issue");
-        match &body.client {
-            Some(client) => {
-                state
-                    .tokens
-                    .issue_with_client(&body.sub, &claims, client)
-                    .await
-            }
-            None => state.tokens.issue(&body.sub, &claims).await,
-        }
+        let client = body.client.unwrap_or_default();
+        state
+            .tokens
+            .issue_with_client_dpop(&body.sub, &claims, &client, binding.as_ref())
+            .await
     };
-    match issued {
+    let response = match issued {
         Ok(pair) => {
             metrics::counter!(m::TOKENS_ISSUED).increment(1);
             audit::token_issued(client, &pair.session);
             no_store(Json(pair))
         }
         Err(e) => service_error(&e),
+    };
+    with_dpop_nonce(&state, response)
+}
+
+/// The DPoP binding of a `/token` request (RFC 9449 §5): `None` without a
+/// `DPoP` header; the proof's key when its one `DPoP` header holds a proof
+/// for `POST` to this endpoint's public URL, fresh, not seen before (and
+/// with the server's nonce when nonces are on). Otherwise the answer: `400
+/// invalid_dpop_proof` or `use_dpop_nonce` (with `DPoP-Nonce`), `400
+/// invalid_request` when DPoP is off, `503` when the replay cache is down.
+async fn dpop_binding(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<Option<DpopBinding>, Response> {
+    let mut proofs = headers.get_all(DPOP_HEADER).iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    let refuse = |description: &str| {
+        with_dpop_nonce(
+            state,
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description),
+        )
+    };
+    if proofs.next().is_some() {
+        return Err(refuse(
+            "more than one DPoP header; send exactly one proof (RFC 9449 §4.3)",
+        ));
+    }
+    let Ok(proof) = proof.to_str() else {
+        return Err(refuse("the DPoP header is not a JWT (visible ASCII only)"));
+    };
+    let Some(htu) = state.public.htu(headers, uri) else {
+        return Err(refuse("the request path cannot be named in a proof"));
+    };
+    match state.tokens.check_dpop(proof, "POST", &htu, None).await {
+        Ok(binding) => Ok(Some(binding)),
+        Err(e) => Err(with_dpop_nonce(state, service_error(&e))),
     }
 }
 
+/// `response` with the server's current DPoP nonce when nonces are on (RFC
+/// 9449 §8.2: a client keeps the latest).
+fn with_dpop_nonce(state: &AppState, mut response: Response) -> Response {
+    if let Some(nonce) = state.tokens.dpop_nonce() {
+        if let Ok(value) = HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(DPOP_NONCE_HEADER, value);
+        }
+    }
+    response
+}
+
 async fn refresh(state: Arc<AppState>, req: Request) -> Response {
+    let (headers, uri) = (req.headers().clone(), req.uri().clone());
     let form = match Form::<GrantForm>::from_request(req, &()).await {
         Ok(Form(form)) => form,
         Err(rejection) => {
@@ -586,15 +651,23 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
             "refresh_token is missing",
         );
     };
+    let binding = match dpop_binding(&state, &headers, &uri).await {
+        Ok(binding) => binding,
+        Err(response) => return response,
+    };
     let refreshed = {
         let _timer = StoreTimer::start("refresh");
-        state.tokens.refresh(&refresh_token).await
+        state
+            .tokens
+            .refresh_dpop(&refresh_token, binding.as_ref())
+            .await
     };
     m::refresh_outcome(&refreshed);
-    match refreshed {
+    let response = match refreshed {
         Ok(pair) => no_store(Json(pair)),
         Err(e) => service_error(&e),
-    }
+    };
+    with_dpop_nonce(&state, response)
 }
 
 /// `POST /revoke` form body (RFC 7009 §2.1). Its `Debug` never shows the
@@ -865,6 +938,13 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         // RFC 9701: the signed introspection answer uses the same keys.
         "introspection_signing_alg_values_supported": algs,
     });
+    let mut body = body;
+    let dpop_algs = state.tokens.dpop_algorithms();
+    if !dpop_algs.is_empty() {
+        // RFC 9449 §5.1: the algorithms DPoP proofs may use.
+        body["dpop_signing_alg_values_supported"] =
+            dpop_algs.iter().map(|a| a.as_str()).collect::<Vec<_>>().into();
+    }
     let max_age = state.tokens.jwks_max_age().as_secs();
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
