@@ -942,8 +942,11 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
     let dpop_algs = state.tokens.dpop_algorithms();
     if !dpop_algs.is_empty() {
         // RFC 9449 §5.1: the algorithms DPoP proofs may use.
-        body["dpop_signing_alg_values_supported"] =
-            dpop_algs.iter().map(|a| a.as_str()).collect::<Vec<_>>().into();
+        body["dpop_signing_alg_values_supported"] = dpop_algs
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .into();
     }
     let max_age = state.tokens.jwks_max_age().as_secs();
     let mut response = Json(body).into_response();
