@@ -55,7 +55,8 @@ enum Command {
     Store(cmd::store::StoreCommand),
     /// Measure sign/verify speed per algorithm next to the bare primitive.
     Speed(cmd::speed::SpeedArgs),
-    /// Run a token service over HTTP (issue, refresh, revoke, JWKS, userinfo).
+    /// Run a token service over HTTP (issue, refresh, revoke, introspect, sessions, JWKS,
+    /// discovery, userinfo).
     Serve(cmd::serve::ServeArgs),
     /// Rotate the key that signs `jwtkit serve`'s refresh tokens: show, stage, promote, rotate.
     #[command(subcommand)]

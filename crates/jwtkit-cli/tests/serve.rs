@@ -1443,3 +1443,98 @@ async fn the_refresh_key_rotates_without_logging_anyone_out() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no refresh key is staged"));
 }
+
+/// The refresh key's path is checked like every key path (the attacker's
+/// review): under a directory other users may write (not sticky), or
+/// through a link another user owns, someone else could swap the key or
+/// remove it (a fresh key would log everyone out). `jwtkit serve` refuses
+/// to start with it, and so do the `refresh-key` commands.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_refresh_key_path_others_control_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("shared");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let prefix = unique_prefix("refresh-key-path");
+    let started = Server::try_start(
+        dir.path(),
+        &[
+            "--refresh",
+            &url,
+            "--refresh-prefix",
+            &prefix,
+            "--refresh-key",
+            "shared/refresh.key",
+        ],
+    );
+    let stderr = match started {
+        Ok(_) => panic!("jwtkit serve started with a refresh key in a world-writable directory"),
+        Err(stderr) => stderr,
+    };
+    assert!(stderr.contains("--refresh-key"), "{stderr}");
+    assert!(stderr.contains("shared"), "{stderr}");
+    assert!(
+        !open.join("refresh.key").exists(),
+        "no key was created there"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["refresh-key", "show", "shared/refresh.key"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not safe"), "{stderr}");
+}
+
+/// `jwtkit refresh-key` commands on one file run one after the other (an
+/// flock beside the file): eight concurrent `stage`s stage exactly one key
+/// and the other seven are told a key is already staged. Without the lock
+/// all eight succeeded, audited eight keys and kept one (the attacker's
+/// review).
+#[test]
+fn concurrent_refresh_key_commands_do_not_undo_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    jwtkit::RefreshKey::load_or_create(dir.path().join("refresh.key")).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+                .args(["refresh-key", "stage", "refresh.key"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<Option<i32>> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code())
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(2)).count(),
+        7,
+        "{codes:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
+        .args(["refresh-key", "show", "--json", "refresh.key"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let roles: Vec<&str> = shown["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["signs", "next"], "{shown}");
+}

@@ -418,15 +418,58 @@ fn an_announced_oversized_body_gets_413_at_once() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// An unfinished request head is buffered up to 64 KiB, then answered 431:
+/// hyper's default (about 400 KiB per connection) let 512 unauthenticated
+/// connections that never finish their headers hold 200 MB (the attacker's
+/// review). A whole head just under the limit is still served.
+#[test]
+fn unfinished_request_heads_are_buffered_up_to_64_kib() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], None);
+    // No blank line: the head never ends.
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}",
+        "a".repeat(100 * 1024)
+    );
+    let answer = exchange(&server, &request, Duration::from_secs(5)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(60 * 1024)
+    );
+    let answer = exchange(&server, &request, Duration::from_secs(5)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The introspection token goes to resource servers: the admin token as
+/// its value would give them the power to issue tokens, so `jwtkit serve`
+/// refuses to start (the operator's review).
+#[test]
+fn an_introspection_token_equal_to_the_admin_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = refused_with_env(dir.path(), &[], &[("JWTKIT_INTROSPECTION_TOKEN", ADMIN)]);
+    assert!(
+        stderr.contains("JWTKIT_INTROSPECTION_TOKEN is the admin token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(ADMIN), "the token is not shown: {stderr}");
+}
+
 /// Runs `jwtkit serve` with `args`, expecting it to refuse them before
 /// listening: exit 2 and its stderr.
 fn refused(dir: &Path, args: &[&str]) -> String {
+    refused_with_env(dir, args, &[])
+}
+
+/// [`refused`] with extra environment variables.
+fn refused_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .current_dir(dir)
         .env("JWTKIT_ADMIN_TOKEN", ADMIN)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -835,6 +835,17 @@ async fn the_introspection_token_on_admin_routes_is_forbidden_and_not_counted() 
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // Who ended them is an audit record of its own.
+    let records = server.log_records();
+    let ended: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["fields"]["event"] == "admin.sessions_revoked")
+        .collect();
+    assert_eq!(ended.len(), 1, "{records:#?}");
+    assert_eq!(ended[0]["target"], "jwtkit::audit");
+    assert_eq!(ended[0]["fields"]["client"], "127.0.0.1");
+    assert_eq!(ended[0]["fields"]["route"], "/sessions/revoke");
+    assert_eq!(ended[0]["fields"]["revoked"], 1);
     assert_eq!(
         introspect(&http, &server, Some(INTROSPECTION), "x")
             .await

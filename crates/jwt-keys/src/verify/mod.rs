@@ -780,9 +780,18 @@ impl Inner {
         }
         match self.load(now, trigger == Trigger::Forced).await {
             Ok(snap) => {
-                tracing::info!(source = %self.name, keys = snap.kids.len(),
-                    ttl_secs = snap.times.fresh_until - now, ?trigger, "key set loaded");
-                *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snap));
+                let mut current = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+                // A reload that changed nothing (the maintenance tick's) is
+                // not news: INFO only when the keys did change.
+                if current.as_ref().is_some_and(|old| old.kids == snap.kids) {
+                    tracing::debug!(source = %self.name, keys = snap.kids.len(),
+                        ttl_secs = snap.times.fresh_until - now, ?trigger, "key set loaded (unchanged)");
+                } else {
+                    tracing::info!(source = %self.name, keys = snap.kids.len(),
+                        ttl_secs = snap.times.fresh_until - now, ?trigger, "key set loaded");
+                }
+                *current = Some(Arc::new(snap));
+                drop(current);
                 self.fetches.fetch_add(1, Ordering::SeqCst);
                 Ok(true)
             }

@@ -81,6 +81,7 @@ pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
             print(&ring, args.json, None)
         }
         RefreshKeyCommand::Stage(args) => {
+            let _lock = lock(&args.file)?;
             let mut ring = load(&args.file)?;
             let staged = ring.stage().map_err(refused)?.to_owned();
             save(&ring, &args.file)?;
@@ -95,6 +96,7 @@ pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
             )
         }
         RefreshKeyCommand::Promote(args) | RefreshKeyCommand::Rotate(args) => {
+            let _lock = lock(&args.file.file)?;
             let mut ring = load(&args.file.file)?;
             if matches!(command, RefreshKeyCommand::Rotate(_)) {
                 ring.stage().map_err(refused)?;
@@ -107,6 +109,14 @@ pub(crate) fn run(command: &RefreshKeyCommand) -> Result<(), CliError> {
                      session lives, --session-lifetime, 30d by default); got {}s",
                     grace.as_secs()
                 )));
+            }
+            if grace < DEFAULT_GRACE {
+                crate::diag(format_args!(
+                    "warning: --grace {} is shorter than 30d, jwtkit serve's default \
+                     --session-lifetime: a session that does not refresh within it is logged out; \
+                     give at least the --session-lifetime your jwtkit serve runs with",
+                    crate::duration::display(grace)
+                ));
             }
             let until = now.saturating_add(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
             let previous = ring.kid().to_owned();
@@ -144,7 +154,34 @@ fn audit_logging(json: bool) {
     };
 }
 
+/// An exclusive lock on `FILE.lock` beside the key file, held while a
+/// command reads, changes and writes the file: two commands at once (a
+/// `rotate` racing a `promote`, two `stage`s) run one after the other
+/// instead of one silently undoing the other.
+fn lock(path: &std::path::Path) -> Result<std::fs::File, CliError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    crate::keyfile::check_path_trust(&lock_path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(|e| {
+        CliError::io(format!(
+            "cannot open the lock file {}: {e}; it sits beside the key file, whose directory \
+             must be writable by you",
+            lock_path.display()
+        ))
+    })?;
+    fs4::FileExt::lock(&file)
+        .map_err(|e| CliError::io(format!("cannot lock {}: {e}", lock_path.display())))?;
+    Ok(file)
+}
+
 fn load(path: &std::path::Path) -> Result<RefreshKey, CliError> {
+    // The same path rules as serve's --refresh-key and every key file.
+    crate::keyfile::check_path_trust(path)?;
     if !path.exists() {
         return Err(CliError::config(format!(
             "no refresh-key file at {}: `jwtkit serve` creates it at its first start \

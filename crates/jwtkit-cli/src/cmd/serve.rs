@@ -144,7 +144,7 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     let state = Arc::new(http::AppState {
         tokens: tokens.clone(),
         admin_digest: http::digest(&admin_token.value),
-        introspection_digest: introspection_token()?.map(|t| http::digest(&t)),
+        introspection_digest: introspection_token(&admin_token.value)?.map(|t| http::digest(&t)),
         limiter: limiter.clone(),
         public: jwtkit::axum::PublicOrigin::url(&issuer)
             .map_err(|e| CliError::config(format!("--issuer: {e}")))?,
@@ -228,10 +228,18 @@ fn spawn_limiter_pruning(
 
 /// The introspection token (`JWTKIT_INTROSPECTION_TOKEN`), if set: lets
 /// resource servers introspect without the admin token, which issues.
-fn introspection_token() -> Result<Option<Zeroizing<String>>, CliError> {
+fn introspection_token(admin: &str) -> Result<Option<Zeroizing<String>>, CliError> {
     match std::env::var(INTROSPECTION_TOKEN_ENV) {
         Ok(value) if !value.trim().is_empty() => {
             let value = Zeroizing::new(value.trim().to_owned());
+            if value.as_str() == admin {
+                // Resource servers get it: they would hold the admin's power.
+                return Err(CliError::config(format!(
+                    "{INTROSPECTION_TOKEN_ENV} is the admin token ({ADMIN_TOKEN_ENV}); the \
+                     introspection token goes to resource servers and must not issue tokens: \
+                     give it a value of its own (e.g. `head -c 32 /dev/urandom | base64`)"
+                )));
+            }
             if value.len() < MIN_ADMIN_TOKEN_LEN {
                 return Err(CliError::config(format!(
                     "{INTROSPECTION_TOKEN_ENV} is {} characters; use at least {MIN_ADMIN_TOKEN_LEN} random ones \
@@ -589,8 +597,15 @@ fn refresh_key(settings: &Settings, env: Option<&str>) -> Result<RefreshKey, Cli
     match env {
         Some(text) => RefreshKey::from_base64(text)
             .map_err(|e| CliError::config(format!("{REFRESH_KEY_ENV}: {e}"))),
-        None => RefreshKey::load_or_create(&settings.refresh_key)
-            .map_err(|e| CliError::config(format!("--refresh-key: {e}"))),
+        None => {
+            // Like every key path: not a link or directory another user
+            // controls (they could swap the key, or remove it so that a
+            // fresh one logs everyone out).
+            crate::keyfile::check_path_trust(&settings.refresh_key)
+                .map_err(|e| e.context(format_args!("--refresh-key")))?;
+            RefreshKey::load_or_create(&settings.refresh_key)
+                .map_err(|e| CliError::config(format!("--refresh-key: {e}")))
+        }
     }
 }
 

@@ -45,6 +45,15 @@ pub(crate) fn token_issued(client: IpAddr, session: &str) {
         route = "/token", session, "admin issued a token pair");
 }
 
+/// `admin.sessions_revoked`: an administrator ended sessions through
+/// `route` (`/sessions/{sid}` or `/sessions/revoke`): who asked (the client
+/// address) and how many live sessions ended. The library's own
+/// `session.revoked` and `subject.revoked` records say which ones.
+pub(crate) fn sessions_revoked(client: IpAddr, route: &'static str, revoked: usize) {
+    tracing::info!(target: TARGET, event = "admin.sessions_revoked", client = %client,
+        route, revoked, "an administrator ended sessions");
+}
+
 /// `admin.auth_failed`: a request to `route` without the admin (or
 /// introspection) token. `locked_for` is set when this failure used up
 /// the address's allowance: its admin and introspection requests are now

@@ -98,6 +98,16 @@ pub(crate) enum LogFormat {
 /// `--config` TOML file under the same name (e.g. `access-ttl = "15m"`);
 /// options given on the command line win.
 #[derive(Debug, Default, clap::Args)]
+#[command(after_help = "Environment:\n  \
+    JWTKIT_ADMIN_TOKEN           the bearer token that issues tokens and manages sessions (16+ \
+    characters; printed once at start when unset)\n  \
+    JWTKIT_INTROSPECTION_TOKEN   a second token, for resource servers: POST /introspect only\n  \
+    JWTKIT_REFRESH_KEY           the refresh-token secret (instead of the --refresh-key file)\n  \
+    JWTKIT_REFRESH_URL           the refresh store URL (instead of --refresh)\n  \
+    JWTKIT_DPOP_NONCE_KEY        the secret of --dpop-nonce nonces, shared by replicas\n  \
+    JWTKIT_LOG                   what is logged (default info,vaultrs=off,rustify=off,\
+    cryptoki::mechanism=off; e.g. jwtkit::audit=info for audit events alone)\n\n\
+    Endpoints, options and examples: docs/configuration.md; operating it: docs/operations.md.")]
 pub(crate) struct ServeArgs {
     /// TOML file with the same keys as these options (e.g. `listen = "0.0.0.0:8080"`).
     #[arg(long, value_name = "FILE")]
@@ -185,7 +195,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
     /// Log format on stderr [default: text]. What is logged comes from
-    /// `JWTKIT_LOG` (e.g. `debug`, `jwtkit=debug`; `info` when unset).
+    /// `JWTKIT_LOG` (e.g. `debug`, `jwtkit=debug`; see Environment below).
     #[arg(long, value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
     /// Verified-token cache for /userinfo: at most N access tokens are kept

@@ -42,6 +42,10 @@ struct Served {
     requests: Option<Arc<RequestMetrics>>,
 }
 
+/// The most a connection buffers while reading a request's head (request
+/// line and headers).
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Pause after an accept error (e.g. `Too many open files`), so the loop does
 /// not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -68,6 +72,10 @@ pub(crate) async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
+        // hyper buffers up to ~400 KiB of request head by default: 512
+        // connections sending unfinished heads held 200 MB. 64 KiB fits any
+        // real request (a large token is a few KiB); more is answered 431.
+        .max_buf_size(MAX_HEAD_BYTES)
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(!limits.keep_alive_timeout.is_zero());
     let builder = Arc::new(builder);

@@ -78,10 +78,16 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Only what [`of`](Self::of) writes: digits, a dot, a session id.
     fn parse(text: &str) -> Option<Cursor> {
         let (created, sid) = text.split_once('.')?;
+        if created.is_empty() || created.len() > 19 || !created.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
         let created_at = created.parse().ok()?;
-        (!sid.is_empty()).then(|| Cursor {
+        jwtkit::refresh::FamilyId::parse(sid).ok()?;
+        Some(Cursor {
             created_at,
             sid: sid.to_owned(),
         })
@@ -190,6 +196,7 @@ pub(super) async fn revoke_one(
             if revoked {
                 metrics::counter!(m::ADMIN_SESSIONS_REVOKED, "by" => "session_id").increment(1);
             }
+            super::audit::sessions_revoked(client, "/sessions/{sid}", usize::from(revoked));
             no_store(Json(json!({"sid": sid, "revoked": revoked})))
         }
         Err(e) => service_error(&e),
@@ -237,6 +244,7 @@ pub(super) async fn revoke_subject(
     match state.tokens.revoke_subject(&sub).await {
         Ok(n) => {
             metrics::counter!(m::ADMIN_SESSIONS_REVOKED, "by" => "subject").increment(n as u64);
+            super::audit::sessions_revoked(client, "/sessions/revoke", n);
             no_store(Json(json!({"sub": sub, "revoked": n})))
         }
         Err(e) => service_error(&e),
