@@ -880,3 +880,75 @@ async fn the_introspection_token_on_admin_routes_is_forbidden_and_not_counted() 
     let scrape = server.scrape(&http).await;
     assert_eq!(scrape.get("jwtkit_auth_limit_tracked_addresses", &[]), 1.0);
 }
+
+/// Behind a load balancer (`--trusted-proxy`), the failed-authentication
+/// limit and the audit records follow the client `X-Forwarded-For` names,
+/// not the proxy's address: one client's wrong tokens lock that client out,
+/// not every resource server behind the same proxy (the operator's
+/// review). Without `--trusted-proxy` the header is ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_follows_the_forwarded_client() {
+    let wrong_from = |http: &reqwest::Client, server: &Server, client: &str| {
+        http.post(server.url("/token"))
+            .bearer_auth(WRONG)
+            .header("x-forwarded-for", format!("198.51.100.77, {client}"))
+            .json(&json!({"sub": "mallory"}))
+            .send()
+    };
+    let http = client();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--trusted-proxy",
+            "127.0.0.0/8",
+            "--auth-failure-limit",
+            "2",
+            "--auth-failure-window",
+            "60s",
+        ],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            wrong_from(&http, &server, "203.0.113.5")
+                .await
+                .unwrap()
+                .status(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // Another client behind the same proxy is not locked out.
+    let other = wrong_from(&http, &server, "203.0.113.6").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    let clients: Vec<String> = server
+        .log_records()
+        .iter()
+        .filter(|r| r["fields"]["event"] == "admin.auth_failed")
+        .map(|r| r["fields"]["client"].as_str().unwrap().to_owned())
+        .collect();
+    // The third failure is the one that locked .5 (audited with rate_limited).
+    assert_eq!(
+        clients,
+        ["203.0.113.5", "203.0.113.5", "203.0.113.5", "203.0.113.6"]
+    );
+    drop(server);
+
+    // Without --trusted-proxy anyone could write the header: ignored.
+    let server = Server::start(
+        dir.path(),
+        &["--auth-failure-limit", "2", "--auth-failure-window", "60s"],
+    );
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.5", "203.0.113.6", "203.0.113.7"] {
+        statuses.push(wrong_from(&http, &server, client).await.unwrap().status());
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}

@@ -200,7 +200,16 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
     crate::write_stdout(format!("jwtkit serve: listening on http://{local}\n").as_bytes())?;
     let _ = std::io::stdout().flush();
 
-    connections::serve(listener, app, requests, limits, shutdown_signal()).await;
+    let trusted_proxies: Arc<[ipnet::IpNet]> = settings.trusted_proxies.clone().into();
+    connections::serve(
+        listener,
+        app,
+        requests,
+        trusted_proxies,
+        limits,
+        shutdown_signal(),
+    )
+    .await;
     observer.abort();
     let _ = stop_metrics.send(());
     if let Some(server) = metrics_server {

@@ -235,6 +235,14 @@ pub(crate) struct ServeArgs {
     /// backend (memory, or Redis) so none is accepted twice [default: allowed].
     #[arg(long, value_name = "MODE")]
     pub(crate) dpop: Option<DpopSetting>,
+    /// A reverse proxy or load balancer in front of the service (an address
+    /// or a CIDR network, e.g. 10.0.0.0/8; repeatable). For a request from
+    /// one, the client address (for the failed-authentication limit and the
+    /// audit records) is the last `X-Forwarded-For` address that is not a
+    /// trusted proxy, instead of the proxy's own. Without it the header is
+    /// ignored: anyone can write it [default: none].
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Server-issued DPoP nonces (RFC 9449 §8): proofs must carry the nonce
     /// of the last `DPoP-Nonce` header (a request without it is answered
     /// `use_dpop_nonce` with one); a nonce lasts 5 to 10 minutes. Replicas
@@ -281,6 +289,7 @@ struct FileConfig {
     auth_failure_window: Option<String>,
     dpop: Option<DpopSetting>,
     dpop_nonce: Option<bool>,
+    trusted_proxy: Option<Vec<String>>,
     vault: Option<VaultConfig>,
 }
 
@@ -361,6 +370,8 @@ pub(crate) struct Settings {
     pub(crate) dpop: DpopSetting,
     /// Server-issued DPoP nonces.
     pub(crate) dpop_nonce: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -575,6 +586,19 @@ impl Settings {
             auth_failure_window,
             dpop: args.dpop.or(file.dpop).unwrap_or(DpopSetting::Allowed),
             dpop_nonce: args.dpop_nonce || file.dpop_nonce.unwrap_or(false),
+            trusted_proxies: if args.trusted_proxies.is_empty() {
+                file.trusted_proxy
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|text| {
+                        parse_network(text).map_err(|e| {
+                            CliError::config(format!("config file: trusted-proxy: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                args.trusted_proxies.clone()
+            },
         })
     }
 }
@@ -620,6 +644,23 @@ fn token_cache(
         options = options.with_max_bytes(n);
     }
     Ok(Some(options))
+}
+
+/// A network of `--trusted-proxy`: `10.0.0.0/8`, `fd00::/8`, or one
+/// address (`10.1.2.3`, a /32 or /128).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| {
+            format!(
+                "{:?} is not an IP address or a CIDR network (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)",
+                text.chars().take(64).collect::<String>()
+            )
+        })
 }
 
 /// A setting as it was given: `--key VALUE`, or as the config file writes

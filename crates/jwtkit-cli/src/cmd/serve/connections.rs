@@ -5,7 +5,7 @@
 //! shutdown) for as long as they like.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -40,6 +41,62 @@ pub(crate) struct Limits {
 struct Served {
     router: Router,
     requests: Option<Arc<RequestMetrics>>,
+    /// `--trusted-proxy`: peers whose `X-Forwarded-For` names the client.
+    trusted_proxies: Arc<[IpNet]>,
+}
+
+/// The client's address as the handlers see it (the failed-authentication
+/// limit, the audit records): the TCP peer, or for a peer that is a trusted
+/// proxy, what its `X-Forwarded-For` says (see [`forwarded_client`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+/// The client behind `peer`: `peer` itself unless it is a trusted proxy;
+/// then the last `X-Forwarded-For` address that is not a trusted proxy
+/// (each proxy appends the address it received the request from, so the
+/// entries left of the first untrusted one may be anything the client
+/// wrote). An entry that is not an address stops the walk at the last
+/// trusted hop; with no header, or nothing but trusted hops, it is the
+/// leftmost trusted address seen.
+pub(crate) fn forwarded_client(
+    peer: IpAddr,
+    headers: &hyper::HeaderMap,
+    trusted: &[IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let values: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Some(ip) = parse_forwarded(entry.trim()) else {
+            return client;
+        };
+        // An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is that address.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if !is_trusted(&ip) {
+            return ip;
+        }
+        client = ip;
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The most a connection buffers while reading a request's head (request
@@ -64,6 +121,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     requests: Option<Arc<RequestMetrics>>,
+    trusted_proxies: Arc<[IpNet]>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -149,6 +207,7 @@ pub(crate) async fn serve(
             Served {
                 router: app.clone(),
                 requests: requests.clone(),
+                trusted_proxies: Arc::clone(&trusted_proxies),
             },
             Arc::clone(&builder),
             limits,
@@ -203,12 +262,18 @@ async fn serve_connection(
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = Arc::clone(&activity);
-        let Served { router, requests } = app;
+        let Served {
+            router,
+            requests,
+            trusted_proxies,
+        } = app;
         let app = TowerToHyperService::new(router);
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             // The client's address for the handlers, as axum's
             // `into_make_service_with_connect_info` would give it.
             request.extensions_mut().insert(ConnectInfo(peer));
+            let client = forwarded_client(peer.ip(), request.headers(), &trusted_proxies);
+            request.extensions_mut().insert(ClientIp(client));
             let busy = activity.begin();
             let timed = requests.as_ref().map(|metrics| {
                 (
@@ -333,5 +398,67 @@ impl Drop for Busy {
                 s.idle_since = Some(Instant::now());
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> hyper::HeaderMap {
+        let mut map = hyper::HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", v.parse().unwrap());
+        }
+        map
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    /// The client is the last untrusted hop; the header is believed only
+    /// from a trusted peer, and only as far as the proxies are trusted.
+    #[test]
+    fn the_client_is_the_last_address_no_trusted_proxy_wrote() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        let cases: &[(&str, &[&str], &str)] = &[
+            // Not from a proxy: the header is anyone's writing.
+            ("203.0.113.9", &["198.51.100.1"], "203.0.113.9"),
+            // From a proxy: the address it saw.
+            ("10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
+            // A client's forged entries are left of the one the proxy wrote.
+            ("10.0.0.2", &["1.2.3.4, 198.51.100.1"], "198.51.100.1"),
+            // Two proxies, in two headers.
+            (
+                "10.0.0.2",
+                &["6.6.6.6, 198.51.100.1", "10.0.0.7"],
+                "198.51.100.1",
+            ),
+            // Ports and IPv4-mapped IPv6 addresses.
+            ("10.0.0.2", &["198.51.100.1:4711"], "198.51.100.1"),
+            ("10.0.0.2", &["[2001:db8::1]:443"], "2001:db8::1"),
+            ("10.0.0.2", &["::ffff:198.51.100.1"], "198.51.100.1"),
+            ("fd00::1", &["2001:db8::5"], "2001:db8::5"),
+            // Garbage stops the walk at the last trusted hop.
+            ("10.0.0.2", &["198.51.100.1, unknown"], "10.0.0.2"),
+            ("10.0.0.2", &["198.51.100.1, 10.0.0.3, garbage"], "10.0.0.2"),
+            ("10.0.0.2", &["198.51.100.1, garbage, 10.0.0.3"], "10.0.0.3"),
+            // Nothing but proxies, or no header: the leftmost proxy.
+            ("10.0.0.2", &["10.0.0.5, 10.0.0.6"], "10.0.0.5"),
+            ("10.0.0.2", &[], "10.0.0.2"),
+        ];
+        for (peer, values, client) in cases {
+            assert_eq!(
+                forwarded_client(ip(peer), &headers(values), &trusted),
+                ip(client),
+                "peer {peer}, X-Forwarded-For {values:?}"
+            );
+        }
+        // Without trusted proxies the header is never read.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &headers(&["198.51.100.1"]), &[]),
+            ip("10.0.0.2")
+        );
     }
 }

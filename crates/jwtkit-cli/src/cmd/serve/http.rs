@@ -66,6 +66,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 fn client_addr(extensions: &axum::http::Extensions) -> ClientAddr {
+    if let Some(client) = extensions.get::<super::connections::ClientIp>() {
+        return ClientAddr(client.0);
+    }
     ClientAddr(
         extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -154,7 +154,7 @@ impl Exporter {
                 }),
             )
             .fallback(|| async { (StatusCode::NOT_FOUND, "metrics are at /metrics\n") });
-        super::connections::serve(listener, app, None, limits, stop).await;
+        super::connections::serve(listener, app, None, Arc::from([]), limits, stop).await;
         upkeep.abort();
     }
 }
