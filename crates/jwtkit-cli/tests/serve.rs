@@ -1538,3 +1538,53 @@ fn concurrent_refresh_key_commands_do_not_undo_each_other() {
         .collect();
     assert_eq!(roles, ["signs", "next"], "{shown}");
 }
+
+/// RFC 7009 with an access token: `POST /revoke` ends the session its `sid`
+/// names (the operator's review: it used to answer 200 and do nothing). Its
+/// refresh token stops refreshing and introspection reports the access token
+/// inactive at once; `token_type_hint` only orders the attempts; anything
+/// else is still answered 200 and changes nothing.
+#[tokio::test]
+async fn revoking_an_access_token_ends_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    for hint in [None, Some("access_token"), Some("refresh_token")] {
+        let pair = issue(&http, &server, "vera", json!({})).await;
+        let access = str_of(&pair, "access_token");
+        let mut form = vec![("token", access)];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint", hint));
+        }
+        let response = http
+            .post(server.url("/revoke"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{hint:?}");
+        assert_eq!(
+            introspect(&http, &server, access).await,
+            json!({"active": false}),
+            "{hint:?}"
+        );
+        let (status, body) = refresh(&http, &server, str_of(&pair, "refresh_token")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hint:?}: {body}");
+        assert_eq!(body["error"], "invalid_grant");
+    }
+    // Garbage, and another service's token: 200, nothing revoked.
+    let live = issue(&http, &server, "walt", json!({})).await;
+    for token in ["garbage", "e30.e30.e30"] {
+        let response = http
+            .post(server.url("/revoke"))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        introspect(&http, &server, str_of(&live, "access_token")).await["active"],
+        true
+    );
+}

@@ -743,6 +743,50 @@ impl TokenService {
         Ok(revoked)
     }
 
+    /// Revokes the session of `token`, a refresh token or an access token of
+    /// this service (RFC 7009 §2.1: `hint` is `token_type_hint`,
+    /// `refresh_token` or `access_token`, and says which kind is tried
+    /// first; any other value is ignored). An access token ends the session
+    /// its `sid` names: its refresh tokens stop refreshing, introspection
+    /// reports its access tokens inactive at once, and they leave the
+    /// verified-token cache (other resource servers that verify them
+    /// themselves accept them until `exp`). Holding the token is the
+    /// credential, as for a refresh token; a DPoP-bound token needs no proof
+    /// here (ending a session gives its holder nothing).
+    ///
+    /// `Ok(false)` when the session was already revoked or is gone; a token
+    /// that is neither (invalid, expired, another issuer's, an access token
+    /// without `sid`) is [`Error::InvalidGrant`] — RFC 7009 §2.2 answers it
+    /// like a success.
+    pub async fn revoke_token(&self, token: &str, hint: Option<&str>) -> Result<bool> {
+        if hint == Some("access_token") {
+            if let Some(family) = self.session_of_access_token(token).await {
+                return self.end_session(&family, "access_token").await;
+            }
+            return self.revoke_session(token).await;
+        }
+        match self.revoke_session(token).await {
+            Err(Error::InvalidGrant { reason }) => {
+                match self.session_of_access_token(token).await {
+                    Some(family) => self.end_session(&family, "access_token").await,
+                    None => Err(Error::InvalidGrant { reason }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The session an access token of this service names (`sid`), when the
+    /// token verifies (signature, issuer, audience, time; bound or not).
+    async fn session_of_access_token(&self, token: &str) -> Option<FamilyId> {
+        #[derive(serde::Deserialize)]
+        struct Session {
+            sid: Option<String>,
+        }
+        let verified = self.inner.access.verify::<Session>(token).await.ok()?;
+        FamilyId::parse(verified.claims.sid.as_deref()?).ok()
+    }
+
     /// Revokes the session `sid` (the `sid` of its access tokens, the
     /// `session` of [`TokenPair`], an id from [`sessions`](Self::sessions)),
     /// for an administrator or a "log out that device" page. `Ok(false)`

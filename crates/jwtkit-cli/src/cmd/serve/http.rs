@@ -678,12 +678,14 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
 #[derive(Deserialize)]
 struct RevokeForm {
     token: Option<String>,
+    token_type_hint: Option<String>,
 }
 
 impl std::fmt::Debug for RevokeForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RevokeForm")
             .field("token", &redacted(&self.token))
+            .field("token_type_hint", &self.token_type_hint)
             .finish()
     }
 }
@@ -692,8 +694,11 @@ async fn revoke(
     State(state): State<Arc<AppState>>,
     form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let token = match form {
-        Ok(Form(RevokeForm { token: Some(t) })) if !t.is_empty() => t,
+    let (token, hint) = match form {
+        Ok(Form(RevokeForm {
+            token: Some(t),
+            token_type_hint,
+        })) if !t.is_empty() => (t, token_type_hint),
         Ok(_) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -711,7 +716,7 @@ async fn revoke(
     };
     let revoked = {
         let _timer = StoreTimer::start("revoke");
-        state.tokens.revoke_session(&token).await
+        state.tokens.revoke_token(&token, hint.as_deref()).await
     };
     let result = match &revoked {
         Ok(true) => "revoked",
@@ -722,8 +727,7 @@ async fn revoke(
     metrics::counter!(m::REVOCATIONS, "result" => result).increment(1);
     match revoked {
         Ok(_) => no_store(StatusCode::OK),
-        // RFC 7009 §2.2: an invalid token (or an access token, which cannot be
-        // revoked) is answered 200 like a revoked one.
+        // RFC 7009 §2.2: an invalid token is answered 200 like a revoked one.
         Err(Error::InvalidGrant { .. }) => no_store(StatusCode::OK),
         Err(e) => service_error(&e),
     }
