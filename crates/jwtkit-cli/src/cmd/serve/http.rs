@@ -1031,12 +1031,19 @@ mod tests {
         );
         let revoke = RevokeForm {
             token: Some(secret.into()),
+            token_type_hint: Some("access_token".into()),
         };
         assert_eq!(
             format!("{revoke:?}"),
-            r#"RevokeForm { token: "<redacted>" }"#
+            r#"RevokeForm { token: "<redacted>", token_type_hint: Some("access_token") }"#
         );
-        let empty = RevokeForm { token: None };
-        assert_eq!(format!("{empty:?}"), r#"RevokeForm { token: "<none>" }"#);
+        let empty = RevokeForm {
+            token: None,
+            token_type_hint: None,
+        };
+        assert_eq!(
+            format!("{empty:?}"),
+            r#"RevokeForm { token: "<none>", token_type_hint: None }"#
+        );
     }
 }
