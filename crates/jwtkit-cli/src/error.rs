@@ -68,6 +68,13 @@ impl CliError {
         Self::new("insecure_permissions", message, EXIT_CONFIG)
     }
 
+    /// A server the command needs (Redis, Vault, KMS, an HSM) did not answer:
+    /// an outage, not a mistake in the settings (exit 2; starting again once
+    /// it answers may work).
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new("unavailable", message, EXIT_CONFIG)
+    }
+
     /// Reading input or writing output failed (exit 2).
     pub(crate) fn io(message: impl Into<String>) -> Self {
         Self::new("io", message, EXIT_CONFIG)

@@ -455,6 +455,21 @@ fn an_introspection_token_equal_to_the_admin_token_is_refused() {
     assert!(!stderr.contains(ADMIN), "the token is not shown: {stderr}");
 }
 
+/// A refresh store that does not answer at start is an outage, not a
+/// configuration mistake: exit 2 with `[unavailable]`, saying what to do
+/// (the operator's review: it was reported as `[config]`).
+#[test]
+fn a_refresh_store_down_at_start_is_reported_as_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1.
+    let stderr = refused(dir.path(), &["--refresh", "redis://127.0.0.1:1"]);
+    assert!(stderr.contains("[unavailable]"), "{stderr}");
+    assert!(
+        stderr.contains("needs its refresh store at start"),
+        "{stderr}"
+    );
+}
+
 /// Runs `jwtkit serve` with `args`, expecting it to refuse them before
 /// listening: exit 2 and its stderr.
 fn refused(dir: &Path, args: &[&str]) -> String {

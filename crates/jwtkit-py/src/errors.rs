@@ -24,7 +24,9 @@ fn class_for_kind(kind: &str) -> &'static str {
         "invalid_audience" => "InvalidAudienceError",
         "invalid_subject" => "InvalidSubjectError",
         "missing_claim" => "MissingRequiredClaimError",
-        "unknown_key" | "invalid_type" | "invalid_claim" | "invalid_token" => "InvalidTokenError",
+        "unknown_key" | "invalid_type" | "invalid_claim" | "invalid_token" | "dpop" => {
+            "InvalidTokenError"
+        }
         // Keys and settings: configuration errors.
         "invalid_key" | "weak_key" => "InvalidKeyError",
         "config" | "usage" | "invalid_config" | "invalid_uri" | "invalid_request"
@@ -49,9 +51,8 @@ fn class_for_kind(kind: &str) -> &'static str {
         | "key_store"
         | "not_found" => "KeyStoreError",
         // Remote backends (KMS, Vault, Redis).
-        "backend" | "unavailable" | "timeout" | "unexpected_reply" | "refresh_store" => {
-            "BackendError"
-        }
+        "backend" | "unavailable" | "timeout" | "unexpected_reply" | "refresh_store"
+        | "replay_cache" => "BackendError",
         // jwtkit's token service and jwt-refresh: refresh tokens refused.
         "invalid_grant" | "unknown_family" | "family_revoked" | "family_expired"
         | "subject_mismatch" => "InvalidGrantError",

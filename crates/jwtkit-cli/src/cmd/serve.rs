@@ -518,10 +518,18 @@ async fn build_service(
             if let Some(grace) = settings.reuse_grace {
                 redis = redis.reuse_grace(grace);
             }
-            let store = redis
-                .connect()
-                .await
-                .map_err(|e| CliError::config(format!("--refresh: {e}")))?;
+            let store = redis.connect().await.map_err(|e| {
+                if e.is_retryable() {
+                    // Down, not misconfigured: say so, and what happens next.
+                    CliError::unavailable(format!(
+                        "--refresh: {e}; jwtkit serve needs its refresh store at start: \
+                             start it (or correct --refresh) and start jwtkit serve again (under \
+                             a supervisor, a restart with back-off rides out a short outage)"
+                    ))
+                } else {
+                    CliError::config(format!("--refresh: {e}"))
+                }
+            })?;
             // Proofs are remembered in the same Redis (or Cluster), so that
             // no replica accepts a proof another one has seen.
             let replay = jwtkit::refresh::RedisReplayCache::new(&store);
