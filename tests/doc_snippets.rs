@@ -1,8 +1,8 @@
 //! The documentation's shell and Python snippets, run as written (see
 //! `support/markdown.rs` for how a page runs): the README's command-line
-//! quick start and token-service tour, `docs/operations.md`'s tour, and
-//! every snippet of `docs/from-pyjwt.md`. Rust snippets are doctests of the
-//! `jwtkit` crate instead.
+//! quick start and token-service tour (its DPoP part included),
+//! `docs/operations.md`'s tour, every snippet of `docs/from-pyjwt.md` and of
+//! `docs/dpop.md`. Rust snippets are doctests of the `jwtkit` crate instead.
 //!
 //! Every ```` ```sh ```` / ```` ```python ```` block of README.md and docs/
 //! must be either run here or listed in [`NOT_RUN`] with the reason, so a new
@@ -31,6 +31,7 @@ const RUN: &[(&str, Option<&str>)] = &[
         Some("Try it with OpenBao (or Vault)"),
     ),
     ("docs/backends/pkcs11.md", Some("Try it with SoftHSM2")),
+    ("docs/dpop.md", None),
 ];
 
 /// Snippets deliberately not run, by (page, heading), and why.
@@ -125,16 +126,31 @@ fn tour_port() -> String {
 /// The token-service tour of README.md and docs/operations.md, on a free
 /// port, with the promises of its prose checked: the reused refresh token
 /// gets `invalid_grant` and takes the rotated one (pair2.json's) down with
-/// it; SIGTERM stops the service with exit 0.
+/// it; SIGTERM stops the service with exit 0. README's DPoP part: a token
+/// bound to the client's key (`cnf.jkt` its thumbprint) and accepted at
+/// /userinfo with a proof.
 fn token_service_tour(page: &str, section: &str) {
     let port = tour_port();
-    let Some(run) = MarkdownSession::new(page)
+    let mut session = MarkdownSession::new(page)
         .sections(&[section])
         .replace(
             "cargo run --release -p jwtkit-cli -- serve",
             &format!("jwtkit serve --listen 127.0.0.1:{port}"),
         )
         .replace("localhost:8080", &format!("localhost:{port}"))
+        // The server's issuer (its default, the listen address), which the
+        // README's DPoP proofs name; in the other lines only a comment.
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    if page == "README.md" {
+        // The jwtkit cargo built for this test run is first on PATH; the
+        // page's `cargo run` wrapper would build it again, in the test's
+        // empty directory, where there is no workspace.
+        session = session.replace_line(
+            "jwtkit() { cargo run",
+            "# (test) the jwtkit() wrapper left out: the jwtkit built for this test run is first on PATH",
+        );
+    }
+    let Some(run) = session
         // Before `kill %1`: the page says pair2.json's refresh token is revoked too.
         .replace(
             "kill %1",
@@ -161,6 +177,11 @@ fn token_service_tour(page: &str, section: &str) {
         run.assert_stdout_contains("{\"active\":false}");
         run.assert_stdout_contains("\"sessions\":[]");
         run.assert_stdout_contains("\"introspection_endpoint\"");
+        // DPoP: a bound pair, and its token accepted with a proof.
+        run.assert_stdout_contains("\"token_type\":\"DPoP\"");
+        let jkt = thumbprint(&run, "client.pem");
+        run.assert_stdout_contains(&format!("\"cnf\":{{\"jkt\":\"{jkt}\"}}"));
+        run.assert_stdout_contains("\"sub\":\"bob\"");
     }
     let pair: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.work_dir().join("pair.json")).unwrap())
@@ -176,6 +197,130 @@ fn token_service_tour(page: &str, section: &str) {
     assert!(
         run.work_dir().join(".jwtkit/keys/keys.json").is_file(),
         "the embedded default created its key store in the current directory"
+    );
+}
+
+/// The RFC 7638 thumbprint of the key in `file` of the session's directory
+/// (what `cnf.jkt` of the tokens bound to it holds), as `jwtkit dpop proof
+/// --json` reports it.
+fn thumbprint(run: &support::markdown::SessionRun, file: &str) -> String {
+    let out = support::run(
+        {
+            let mut cmd = std::process::Command::new(support::jwtkit_bin());
+            cmd.args([
+                "dpop",
+                "proof",
+                "--key",
+                file,
+                "--htm",
+                "GET",
+                "--htu",
+                "http://127.0.0.1/",
+                "--json",
+            ])
+            .current_dir(run.work_dir());
+            cmd
+        },
+        None,
+    )
+    .expect_code(0, "jwtkit dpop proof --json");
+    out.json()["jkt"]
+        .as_str()
+        .expect("a jkt in jwtkit dpop proof --json")
+        .to_owned()
+}
+
+/// The claims of a compact JWS (not verified: the server did that).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a compact JWS");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// docs/dpop.md as written, on a free port: every sh and python block, in
+/// order, as one session. The page promises: a bound pair (`token_type`
+/// DPoP, `cnf.jkt` the client key's thumbprint), /userinfo with a proof,
+/// the bound token refused as Bearer, a replayed proof and another key's
+/// proof refused, a refresh without a proof refused and one with a proof
+/// bound to the same key; then, with `--dpop required --dpop-nonce`, the
+/// nonce challenge and its retry, a request without a proof refused, and
+/// the PyJWT client through the same challenge.
+#[test]
+fn dpop_page_runs_as_written() {
+    let port = tour_port();
+    let page = "docs/dpop.md";
+    let Some(run) = MarkdownSession::new(page)
+        .replace_line(
+            "cargo install --locked --path crates/jwtkit-cli",
+            "# (test) cargo install left out: the jwtkit built for this test run is first on PATH",
+        )
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .run()
+    else {
+        return;
+    };
+    let markdown = std::fs::read_to_string(workspace_root().join(page)).unwrap();
+    let expected: Vec<usize> = blocks(&markdown)
+        .iter()
+        .filter(|b| b.is_shell() || b.is_python())
+        .map(|b| b.line)
+        .collect();
+    assert_eq!(
+        run.blocks_run, expected,
+        "every sh and python block ran, in order"
+    );
+
+    let jkt = thumbprint(&run, "client.pem");
+    run.assert_stdout_contains(&format!("client key thumbprint: {jkt}\n"));
+    // Bound issuance, and /userinfo with a proof (twice: the first session
+    // and the nonce session).
+    run.assert_stdout_contains("\"token_type\":\"DPoP\"");
+    assert_eq!(
+        run.stdout
+            .matches(&format!("\"cnf\":{{\"jkt\":\"{jkt}\"}}"))
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    // The refusals the comments promise.
+    run.assert_stdout_contains(
+        "{\"error\":\"invalid_token\",\"error_description\":\"the access token was refused: bound_token_as_bearer\"}",
+    );
+    run.assert_stdout_contains("\n200\n");
+    run.assert_stdout_contains(
+        "error=\"invalid_dpop_proof\", error_description=\"the DPoP proof was refused: replayed\"",
+    );
+    run.assert_stdout_contains("error=\"invalid_dpop_proof\", error_description=\"the DPoP proof was refused: key_mismatch\"");
+    run.assert_stdout_contains("{\"error\":\"invalid_grant\"");
+    run.assert_stdout_contains("{\"error\":\"use_dpop_nonce\"");
+    run.assert_stdout_contains(
+        "{\"error\":\"invalid_request\",\"error_description\":\"a DPoP proof is required",
+    );
+    // The PyJWT client went through the nonce challenge, got a bound pair
+    // and refreshed it.
+    run.assert_stdout_contains("python: DPoP token for alice-py, bound to ");
+    run.assert_stdout_contains("; refreshed: DPoP\n");
+
+    // The refresh with a proof rotated the pair and kept the key.
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.work_dir().join(name)).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let (pair, pair2, pair3) = (read("pair.json"), read("pair2.json"), read("pair3.json"));
+    assert_ne!(pair["refresh_token"], pair2["refresh_token"], "{pair2}");
+    for p in [&pair, &pair2, &pair3] {
+        assert_eq!(p["token_type"], "DPoP", "{p}");
+        let claims = claims_of(p["access_token"].as_str().unwrap());
+        assert_eq!(claims["cnf"]["jkt"], jkt.as_str(), "{claims}");
+    }
+    let headers = std::fs::read_to_string(run.work_dir().join("headers.txt")).unwrap();
+    assert!(
+        headers.starts_with("HTTP/1.1 400") && headers.to_lowercase().contains("dpop-nonce: "),
+        "the challenge is a 400 with a DPoP-Nonce header: {headers}"
     );
 }
 

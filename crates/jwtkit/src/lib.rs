@@ -147,6 +147,8 @@ mod doc_pages {
     struct BackendPkcs11;
     #[doc = include_str!("../../../docs/python.md")]
     struct Python;
+    #[doc = include_str!("../../../docs/dpop.md")]
+    struct Dpop;
 }
 
 #[cfg(test)]

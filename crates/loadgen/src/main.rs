@@ -4,10 +4,19 @@
 //!
 //! ```text
 //! jwtkit-loadgen --url http://127.0.0.1:8080 --admin-token TOKEN --mode userinfo --concurrency 32 --seconds 20
+//! jwtkit-loadgen --url http://127.0.0.1:8080 --admin-token TOKEN --mode userinfo-dpop --concurrency 32 --seconds 20
 //! jwtkit-loadgen --url http://127.0.0.1:8080 --admin-token TOKEN --mode refresh  --concurrency 32 --seconds 20
 //! ```
 //!
 //! `userinfo`: every worker sends `GET /userinfo` with one access token; 200 expected.
+//! `userinfo-dpop`: every worker holds its own ES256 DPoP key
+//! (`jwtkit::DpopClient`), gets a token bound to it (`POST /token` with a
+//! proof), then sends `GET /userinfo` with `Authorization: DPoP` and a
+//! proof signed afresh for every request (RFC 9449: the server refuses a
+//! proof seen before); 200 expected. A `use_dpop_nonce` answer (a server
+//! with `--dpop-nonce`) is retried once with the nonce, inside the same
+//! timed request. `--url` must be the server's `--issuer` (the proofs name
+//! it).
 //! `refresh`: every worker holds its own session and refreshes it in a loop
 //! (`POST /token`, `grant_type=refresh_token`), always presenting the newest
 //! refresh token; 200 expected. Exit status 1 if any request failed.
@@ -18,11 +27,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use jwtkit::{Algorithm, DpopClient};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    /// `GET /userinfo` with a bearer token.
     Userinfo,
+    /// `GET /userinfo` with a DPoP-bound token and a fresh proof per request.
+    UserinfoDpop,
+    /// The refresh grant, one session per worker.
     Refresh,
 }
 
@@ -63,28 +77,119 @@ struct Tally {
     first_failure: Option<String>,
 }
 
-async fn issue(client: &reqwest::Client, args: &Args, sub: &str) -> Result<TokenResponse, String> {
-    let resp = client
-        .post(format!("{}/token", args.url))
-        .bearer_auth(&args.admin_token)
-        .json(&serde_json::json!({"sub": sub, "claims": {"scope": "load"}}))
-        .send()
-        .await
-        .map_err(|e| format!("POST /token: {e}"))?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| format!("POST /token body: {e}"))?;
-    if !status.is_success() {
+/// A new session for `sub`: bound to `dpop`'s key when given (a nonce
+/// challenge is answered once).
+async fn issue(
+    client: &reqwest::Client,
+    args: &Args,
+    sub: &str,
+    dpop: Option<&DpopClient>,
+) -> Result<TokenResponse, String> {
+    let url = format!("{}/token", args.url);
+    let mut nonce_retried = false;
+    loop {
+        let mut request = client
+            .post(&url)
+            .bearer_auth(&args.admin_token)
+            .json(&serde_json::json!({"sub": sub, "claims": {"scope": "load"}}));
+        if let Some(key) = dpop {
+            let proof = key
+                .proof("POST", &url, None)
+                .map_err(|e| format!("DPoP proof: {e}"))?;
+            request = request.header("DPoP", proof);
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| format!("POST /token: {e}"))?;
+        let status = resp.status();
+        let nonce = observe_nonce(dpop, resp.headers());
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| format!("POST /token body: {e}"))?;
+        if status.is_success() {
+            return serde_json::from_str(&body)
+                .map_err(|e| format!("POST /token answered {body}: {e}"));
+        }
+        if nonce && !nonce_retried && body.contains("\"use_dpop_nonce\"") {
+            nonce_retried = true;
+            continue;
+        }
         return Err(format!("POST /token answered {status}: {body}"));
     }
-    serde_json::from_str(&body).map_err(|e| format!("POST /token answered {body}: {e}"))
+}
+
+/// Remembers a response's `DPoP-Nonce` in `dpop`; `true` when there was one.
+fn observe_nonce(dpop: Option<&DpopClient>, headers: &reqwest::header::HeaderMap) -> bool {
+    match (
+        dpop,
+        headers.get("dpop-nonce").and_then(|v| v.to_str().ok()),
+    ) {
+        (Some(key), Some(nonce)) if !nonce.trim().is_empty() => {
+            key.observe_nonce(nonce);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `GET /userinfo` with `Authorization: DPoP` and a proof made for this
+/// request (its `jti` is new, its `ath` the token's hash); one retry when
+/// the server asks for its nonce.
+async fn dpop_userinfo(
+    client: &reqwest::Client,
+    args: &Args,
+    key: &DpopClient,
+    access: &str,
+) -> Result<(), String> {
+    let url = format!("{}/userinfo", args.url);
+    for _ in 0..2 {
+        let proof = key
+            .proof("GET", &url, Some(access))
+            .map_err(|e| format!("DPoP proof: {e}"))?;
+        let resp = client
+            .get(&url)
+            .header("authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let nonce = observe_nonce(Some(key), resp.headers());
+        if status.is_success() {
+            return Ok(());
+        }
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !(nonce && challenge.contains("use_dpop_nonce")) {
+            return Err(format!(
+                "GET /userinfo (DPoP) answered {status}: {challenge}"
+            ));
+        }
+    }
+    Err("GET /userinfo (DPoP) still asks for a nonce after a retry with it".into())
 }
 
 async fn worker(client: reqwest::Client, args: Arc<Args>, id: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
-    let mut pair = match issue(&client, &args, &format!("load-{id}")).await {
+    // Each worker is one DPoP client with a key of its own.
+    let dpop = match args.mode {
+        Mode::UserinfoDpop => match DpopClient::generate(Algorithm::ES256) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tally.failed += 1;
+                tally.first_failure = Some(format!("DPoP key: {e}"));
+                return tally;
+            }
+        },
+        _ => None,
+    };
+    let mut pair = match issue(&client, &args, &format!("load-{id}"), dpop.as_ref()).await {
         Ok(p) => p,
         Err(e) => {
             tally.failed += 1;
@@ -108,6 +213,12 @@ async fn worker(client: reqwest::Client, args: Arc<Args>, id: usize, deadline: I
                         Err(format!("GET /userinfo answered {}", r.status()))
                     }
                 }),
+            Mode::UserinfoDpop => match &dpop {
+                Some(key) => dpop_userinfo(&client, &args, key, &pair.access_token)
+                    .await
+                    .map(|()| None),
+                None => Err("no DPoP key".into()),
+            },
             Mode::Refresh => {
                 let form = [
                     ("grant_type", "refresh_token"),
@@ -224,8 +335,13 @@ async fn main() -> ExitCode {
     }
     let elapsed = started.elapsed().as_secs_f64();
     total.latencies_us.sort_unstable();
+    let mode = args
+        .mode
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
     let report = serde_json::json!({
-        "mode": format!("{:?}", args.mode).to_lowercase(),
+        "mode": mode,
         "concurrency": args.concurrency,
         "seconds": elapsed,
         "ok": total.ok,
@@ -240,8 +356,8 @@ async fn main() -> ExitCode {
         println!("{report}");
     } else {
         println!(
-            "{:?}: {} ok, {} failed in {:.1}s at concurrency {} → {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            args.mode,
+            "{}: {} ok, {} failed in {:.1}s at concurrency {} → {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            mode,
             total.ok,
             total.failed,
             elapsed,
