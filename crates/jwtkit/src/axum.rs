@@ -555,6 +555,10 @@ where
                 };
             }
             let Some(token) = bearer_token(req.headers()) else {
+                if dpop.is_none() && dpop_token(req.headers()).is_some() {
+                    // `Authorization: DPoP` where DPoP is off: say so.
+                    return Ok(dpop_not_enabled());
+                }
                 return Ok(with_dpop_challenge(dpop, challenge(None)));
             };
             match tokens.verify::<C>(&token).await {
@@ -569,6 +573,28 @@ where
             }
         })
     }
+}
+
+/// The answer to `Authorization: DPoP` where DPoP is off: `401
+/// invalid_request` with a `Bearer` challenge, saying that DPoP is off.
+fn dpop_not_enabled() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": Error::dpop(crate::error::DpopRefusal::NotEnabled).to_string(),
+        })),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer error=\"invalid_request\", error_description=\"DPoP is not enabled here: send Authorization: Bearer\"",
+        ),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The DPoP path's inputs: the one `DPoP` header, and the URI the client

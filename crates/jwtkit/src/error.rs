@@ -325,7 +325,8 @@ impl fmt::Display for DpopRefusal {
                  (then get a token with a DPoP proof)",
             ),
             DpopRefusal::NotEnabled => f.write_str(
-                "DPoP is not enabled on this service; present the token as a bearer token",
+                "DPoP is not enabled on this service (jwtkit serve --dpop off): send the request \
+                 without a DPoP header, and access tokens as `Authorization: Bearer`",
             ),
         }
     }

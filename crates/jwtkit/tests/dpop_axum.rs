@@ -573,7 +573,7 @@ async fn with_dpop_off_the_layer_answers_as_before_and_required_refuses_bearer()
     let off = service(&clock, None).await;
     let app_off = app(BearerAuthLayer::new(off.clone()));
     let pair = off.issue("alice", &()).await.unwrap();
-    let (status, headers, _) = send(
+    let (status, headers, body) = send(
         &app_off,
         get_request(
             "/userinfo",
@@ -582,11 +582,15 @@ async fn with_dpop_off_the_layer_answers_as_before_and_required_refuses_bearer()
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        challenges(&headers),
-        ["Bearer"],
-        "no DPoP challenge when off"
+    // No DPoP challenge when off, and the answer says DPoP is off (it used to
+    // say an access token was required, though one was sent).
+    let offered = challenges(&headers);
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert!(
+        offered[0].starts_with("Bearer error=\"invalid_request\""),
+        "{offered:?}"
     );
+    assert!(body.contains("DPoP is not enabled"), "{body}");
     let (status, _, body) = send(
         &app_off,
         get_request(
