@@ -338,13 +338,44 @@ async fn replicas_sharing_redis_refuse_each_others_proofs() {
     );
 }
 
-/// `--dpop-nonce`: a proof without the server's nonce is answered
-/// `use_dpop_nonce` with a `DPoP-Nonce` header, at the token endpoint (400)
-/// and at the resource (401); the retry with that nonce goes through.
+/// `--dpop-nonce` with the memory store, Redis and the Cluster.
 #[tokio::test]
 async fn the_nonce_challenge_and_its_retry() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Serve::start(dir.path(), &["--dpop-nonce"]);
+    nonce_flow(&Serve::start(dir.path(), &["--dpop-nonce"])).await;
+    if let Some(url) = jwtkit_test_support::service("JWTKIT_TEST_REDIS_URL", "Redis") {
+        let prefix = format!("{}:", support::unique("jwtkit-test:serve-dpop-nonce:"));
+        let args = [
+            "--dpop-nonce",
+            "--refresh",
+            &url,
+            "--refresh-prefix",
+            &prefix,
+        ];
+        nonce_flow(&Serve::start(dir.path(), &args)).await;
+    }
+    if let Some(nodes) =
+        jwtkit_test_support::service("JWTKIT_TEST_REDIS_CLUSTER", "a Redis Cluster")
+    {
+        let prefix = format!(
+            "{}:",
+            support::unique("jwtkit-test:serve-dpop-nonce-cluster:")
+        );
+        let args = [
+            "--dpop-nonce",
+            "--refresh",
+            &nodes,
+            "--refresh-prefix",
+            &prefix,
+        ];
+        nonce_flow(&Serve::start(dir.path(), &args)).await;
+    }
+}
+
+/// A proof without the server's nonce is answered `use_dpop_nonce` with a
+/// `DPoP-Nonce` header, at the token endpoint (400) and at the resource
+/// (401); the retry with that nonce goes through.
+async fn nonce_flow(server: &Serve) {
     let alice = key();
     let first = issue(&server, "nina", Some(&alice)).await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST, "{}", first.body);
