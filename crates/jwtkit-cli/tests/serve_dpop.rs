@@ -377,17 +377,17 @@ async fn the_nonce_challenge_and_its_retry() {
 /// (401); the retry with that nonce goes through.
 async fn nonce_flow(server: &Serve) {
     let alice = key();
-    let first = issue(&server, "nina", Some(&alice)).await;
+    let first = issue(server, "nina", Some(&alice)).await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST, "{}", first.body);
     assert_eq!(first.body["error"], "use_dpop_nonce");
     assert!(first.headers.contains_key("dpop-nonce"));
     assert!(alice.observe_headers(&first.headers));
-    let pair = issue(&server, "nina", Some(&alice)).await;
+    let pair = issue(server, "nina", Some(&alice)).await;
     assert_eq!(pair.status, StatusCode::OK, "{}", pair.body);
     assert!(pair.headers.contains_key("dpop-nonce"), "kept current");
     let access = pair.str("access_token").to_owned();
     let info = userinfo(
-        &server,
+        server,
         "DPoP",
         &access,
         Some(
@@ -399,9 +399,9 @@ async fn nonce_flow(server: &Serve) {
     .await;
     assert_eq!(info.status, StatusCode::OK, "{}", info.body);
     // A client that lost the nonce is challenged at the resource too.
-    let (client, access_without) = issue_and_forget_nonce(&server).await;
+    let (client, access_without) = issue_and_forget_nonce(server).await;
     let answer = userinfo(
-        &server,
+        server,
         "DPoP",
         &access_without,
         Some(
@@ -421,7 +421,7 @@ async fn nonce_flow(server: &Serve) {
     );
     assert!(client.observe_headers(&answer.headers));
     let retry = userinfo(
-        &server,
+        server,
         "DPoP",
         &access_without,
         Some(
@@ -628,4 +628,145 @@ print(json.dumps({"token_type": pair["token_type"], "sub": info["sub"], "cnf": i
     let proof = cli_proof("GET", &server.url("/userinfo"), Some(&access));
     let info = userinfo(&server, "DPoP", &access, Some(&proof)).await;
     assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+}
+
+/// `JWTKIT_DPOP_NONCE_KEY` is read as `JWTKIT_REFRESH_KEY` is: base64 text,
+/// with or without the `base64url:` prefix, so two replicas given the same
+/// secret in either form accept each other's nonces (the new user's review:
+/// they disagreed); text that is not base64 is refused at start.
+#[tokio::test]
+async fn the_nonce_key_reads_the_same_with_or_without_its_prefix() {
+    let secret = "5UZN9o3KXcEaRAGeDkWwLi0l8tDZnnQfgxVx8oQ1xkA";
+    let with_prefix = format!("base64url:{secret}");
+    let dir = tempfile::tempdir().unwrap();
+    let a = Serve::start_with_env(
+        dir.path(),
+        &["--dpop-nonce"],
+        &[("JWTKIT_DPOP_NONCE_KEY", &with_prefix)],
+    );
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Serve::start_with_env(
+        b_dir.path(),
+        &["--dpop-nonce"],
+        &[("JWTKIT_DPOP_NONCE_KEY", secret)],
+    );
+    let alice = key();
+    let challenge = issue(&a, "nils", Some(&alice)).await;
+    assert_eq!(
+        challenge.body["error"], "use_dpop_nonce",
+        "{}",
+        challenge.body
+    );
+    assert!(alice.observe_headers(&challenge.headers));
+    let pair = issue(&b, "nils", Some(&alice)).await;
+    assert_eq!(pair.status, StatusCode::OK, "A's nonce at B: {}", pair.body);
+
+    let run = support::run(
+        {
+            let mut cmd = std::process::Command::new(support::jwtkit_bin());
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--dpop-nonce"])
+                .current_dir(dir.path())
+                .env("JWTKIT_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env("JWTKIT_DPOP_NONCE_KEY", "correct horse battery staple!");
+            cmd
+        },
+        None,
+    );
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("JWTKIT_DPOP_NONCE_KEY"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A refresh grant with a made-up refresh token is refused before its
+/// proof is remembered: requests anyone can send do not fill the replay
+/// cache (the attacker's review: 50 junk grants left 50 Redis keys; on the
+/// memory cache, a flood reaches its cap and every DPoP request gets 503).
+/// Seen from outside: a proof first sent with junk still works once with a
+/// real refresh token, and then no more. Memory and Redis.
+#[tokio::test]
+async fn made_up_refresh_grants_do_not_fill_the_replay_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    junk_is_not_remembered(&Serve::start(dir.path(), &[])).await;
+    if let Some(url) = jwtkit_test_support::service("JWTKIT_TEST_REDIS_URL", "Redis") {
+        let prefix = format!("{}:", support::unique("jwtkit-test:serve-dpop-flood:"));
+        let args = ["--refresh", &url, "--refresh-prefix", &prefix];
+        junk_is_not_remembered(&Serve::start(dir.path(), &args)).await;
+    }
+}
+
+async fn junk_is_not_remembered(server: &Serve) {
+    let alice = key();
+    let pair = issue(server, "tess", Some(&alice)).await;
+    assert_eq!(pair.status, StatusCode::OK, "{}", pair.body);
+    let proof = alice.proof("POST", &server.url("/token"), None).unwrap();
+    let grant = |token: String| {
+        let request = http()
+            .post(server.url("/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+            .header("DPoP", &proof);
+        async move { Answer::of(request.send().await.unwrap()).await }
+    };
+    for junk in ["x", "e30.e30.e30", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"] {
+        let refused = grant(junk.to_owned()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(refused.body["error"], "invalid_grant", "{}", refused.body);
+    }
+    let real = grant(pair.str("refresh_token").to_owned()).await;
+    assert_eq!(
+        real.status,
+        StatusCode::OK,
+        "the junk did not use the proof up: {}",
+        real.body
+    );
+    let again = grant(real.str("refresh_token").to_owned()).await;
+    assert_eq!(again.body["error"], "invalid_dpop_proof", "{}", again.body);
+}
+
+/// `POST /revoke` with a DPoP-bound token needs a proof of its key: a thief
+/// holding the bound access or refresh token cannot log its owner out (the
+/// attacker's review); the owner, with a proof, can.
+#[tokio::test]
+async fn a_bound_token_revokes_its_session_only_with_a_proof_of_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serve::start(dir.path(), &[]);
+    let alice = key();
+    let mallory = key();
+    let pair = issue(&server, "ursula", Some(&alice)).await;
+    assert_eq!(pair.status, StatusCode::OK, "{}", pair.body);
+    let revoke = |token: String, key: Option<&DpopClient>| {
+        let mut request = http().post(server.url("/revoke")).form(&[("token", token)]);
+        if let Some(key) = key {
+            request = request.header(
+                "DPoP",
+                key.proof("POST", &server.url("/revoke"), None).unwrap(),
+            );
+        }
+        async move { Answer::of(request.send().await.unwrap()).await }
+    };
+    for token in ["access_token", "refresh_token"] {
+        for key in [None, Some(&mallory)] {
+            let refused = revoke(pair.str(token).to_owned(), key).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{token}: {}",
+                refused.body
+            );
+            assert_eq!(
+                refused.body["error"], "invalid_dpop_proof",
+                "{}",
+                refused.body
+            );
+            assert!(active(&server, pair.str("access_token")).await, "{token}");
+        }
+    }
+    let done = revoke(pair.str("access_token").to_owned(), Some(&alice)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(!active(&server, pair.str("access_token")).await);
+    // A made-up token with a proof: 200, nothing stored or revoked.
+    let junk = revoke("not-a-token".into(), Some(&mallory)).await;
+    assert_eq!(junk.status, StatusCode::OK);
 }

@@ -110,6 +110,25 @@ struct RefreshConfirmation {
     jkt: Option<String>,
 }
 
+/// What an access token says about its session, for revocation.
+struct AccessSession {
+    family: FamilyId,
+    /// As [`VerifiedRefresh::binding`].
+    jkt: Option<Option<String>>,
+}
+
+/// A token bound to a DPoP key (`cnf.jkt`: `Some(Some(jkt))`; `Some(None)`:
+/// a `cnf` without a usable `jkt`) acts only with a proof of that key:
+/// holding a stolen bound token is not enough to end its owner's session.
+fn holds_binding(bound: Option<Option<&str>>, binding: Option<&DpopBinding>) -> Result<()> {
+    match (bound, binding) {
+        (None, _) => Ok(()),
+        (Some(Some(jkt)), Some(b)) if b.jkt() == jkt => Ok(()),
+        (Some(_), None) => Err(Error::dpop(DpopRefusal::MissingProof)),
+        (Some(_), Some(_)) => Err(Error::dpop(DpopRefusal::KeyMismatch)),
+    }
+}
+
 /// A refresh token that verified: its store id, subject and key binding.
 struct VerifiedRefresh {
     jti: TokenId,
@@ -562,6 +581,36 @@ impl TokenService {
         Ok(DpopBinding::new(checked.jkt().to_owned()))
     }
 
+    /// [`check_dpop`](Self::check_dpop) for a request that presents one of
+    /// this service's tokens without any other credential (a refresh grant,
+    /// a revocation): the proof is checked, then the token (its signature
+    /// and claims, no store), and only then is the proof remembered in the
+    /// replay cache. A made-up token is refused before anything is stored,
+    /// so requests anyone can send cannot fill the replay cache. Call
+    /// [`check_dpop`](Self::check_dpop) only behind other authentication
+    /// (the admin's issue request).
+    ///
+    /// Errors: those of [`check_dpop`](Self::check_dpop), and
+    /// [`Error::InvalidGrant`] when `token` is neither a refresh nor an
+    /// access token of this service.
+    pub async fn check_dpop_with_token(
+        &self,
+        proof: &str,
+        method: &str,
+        htu: &str,
+        token: &str,
+    ) -> Result<DpopBinding> {
+        let dpop = self.dpop_state()?;
+        let checked = dpop.verify(proof, method, htu, None)?;
+        if let Err(refused) = self.verify_refresh(token) {
+            if self.access_session(token).await.is_none() {
+                return Err(refused);
+            }
+        }
+        dpop.check_replay(&checked).await?;
+        Ok(DpopBinding::new(checked.jkt().to_owned()))
+    }
+
     /// The DPoP mode ([`DpopMode::Off`] unless set with
     /// [`TokenServiceBuilder::dpop`]).
     pub fn dpop_mode(&self) -> DpopMode {
@@ -751,40 +800,85 @@ impl TokenService {
     /// reports its access tokens inactive at once, and they leave the
     /// verified-token cache (other resource servers that verify them
     /// themselves accept them until `exp`). Holding the token is the
-    /// credential, as for a refresh token; a DPoP-bound token needs no proof
-    /// here (ending a session gives its holder nothing).
+    /// credential, as for a refresh token, except for a token bound to a
+    /// DPoP key: it ends its session only with `binding`, from a proof of
+    /// that key ([`check_dpop_with_token`](Self::check_dpop_with_token));
+    /// without one it is [`Error::Dpop`] (`missing_proof`, or
+    /// `key_mismatch` for another key's), so a stolen bound token cannot log
+    /// its owner out.
     ///
     /// `Ok(false)` when the session was already revoked or is gone; a token
     /// that is neither (invalid, expired, another issuer's, an access token
     /// without `sid`) is [`Error::InvalidGrant`] — RFC 7009 §2.2 answers it
     /// like a success.
-    pub async fn revoke_token(&self, token: &str, hint: Option<&str>) -> Result<bool> {
+    pub async fn revoke_token(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+        binding: Option<&DpopBinding>,
+    ) -> Result<bool> {
         if hint == Some("access_token") {
-            if let Some(family) = self.session_of_access_token(token).await {
-                return self.end_session(&family, "access_token").await;
-            }
-            return self.revoke_session(token).await;
+            return match self.revoke_by_access_token(token, binding).await {
+                Err(Error::InvalidGrant { .. }) => {
+                    self.revoke_by_refresh_token(token, binding).await
+                }
+                other => other,
+            };
         }
-        match self.revoke_session(token).await {
+        match self.revoke_by_refresh_token(token, binding).await {
             Err(Error::InvalidGrant { reason }) => {
-                match self.session_of_access_token(token).await {
-                    Some(family) => self.end_session(&family, "access_token").await,
-                    None => Err(Error::InvalidGrant { reason }),
+                match self.revoke_by_access_token(token, binding).await {
+                    Err(Error::InvalidGrant { .. }) => Err(Error::InvalidGrant { reason }),
+                    other => other,
                 }
             }
             other => other,
         }
     }
 
-    /// The session an access token of this service names (`sid`), when the
-    /// token verifies (signature, issuer, audience, time; bound or not).
-    async fn session_of_access_token(&self, token: &str) -> Option<FamilyId> {
+    async fn revoke_by_refresh_token(
+        &self,
+        token: &str,
+        binding: Option<&DpopBinding>,
+    ) -> Result<bool> {
+        let verified = self.verify_refresh(token)?;
+        holds_binding(verified.binding.as_ref().map(Option::as_deref), binding)?;
+        let family = verified.jti.family();
+        let revoked = self.end_session(&family, "refresh_token").await?;
+        tracing::info!(session = %family, newly_revoked = revoked, "session revoked");
+        Ok(revoked)
+    }
+
+    async fn revoke_by_access_token(
+        &self,
+        token: &str,
+        binding: Option<&DpopBinding>,
+    ) -> Result<bool> {
+        let Some(session) = self.access_session(token).await else {
+            return Err(Error::grant(GrantRefusal::Invalid(
+                jwt_core::ErrorKind::Malformed,
+            )));
+        };
+        holds_binding(session.jkt.as_ref().map(Option::as_deref), binding)?;
+        self.end_session(&session.family, "access_token").await
+    }
+
+    /// The session an access token of this service names (`sid`) and the
+    /// DPoP key it is bound to, when the token verifies (signature, issuer,
+    /// audience, time; bound or not).
+    async fn access_session(&self, token: &str) -> Option<AccessSession> {
         #[derive(serde::Deserialize)]
-        struct Session {
+        struct Claims {
             sid: Option<String>,
+            #[serde(default)]
+            cnf: Option<RefreshConfirmation>,
         }
-        let verified = self.inner.access.verify::<Session>(token).await.ok()?;
-        FamilyId::parse(verified.claims.sid.as_deref()?).ok()
+        let verified = self.inner.access.verify::<Claims>(token).await.ok()?;
+        let family = FamilyId::parse(verified.claims.sid.as_deref()?).ok()?;
+        Some(AccessSession {
+            family,
+            jkt: verified.claims.cnf.map(|c| c.jkt),
+        })
     }
 
     /// Revokes the session `sid` (the `sid` of its access tokens, the

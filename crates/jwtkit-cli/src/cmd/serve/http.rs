@@ -548,9 +548,9 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
         Err(e) => return bad_body(&e),
     };
     let claims = body.claims.unwrap_or_default();
-    let binding = match dpop_binding(&state, &headers, &uri).await {
+    let binding = match dpop_binding(&state, &headers, &uri, None).await {
         Ok(binding) => binding,
-        Err(response) => return response,
+        Err(refused) => return dpop_refused(&state, refused),
     };
     let issued = {
         let _timer = StoreTimer::start("issue");
@@ -571,26 +571,32 @@ async fn issue(state: Arc<AppState>, req: Request) -> Response {
     with_dpop_nonce(&state, response)
 }
 
-/// The DPoP binding of a `/token` request (RFC 9449 §5): `None` without a
-/// `DPoP` header; the proof's key when its one `DPoP` header holds a proof
-/// for `POST` to this endpoint's public URL, fresh, not seen before (and
-/// with the server's nonce when nonces are on). Otherwise the answer: `400
-/// invalid_dpop_proof` or `use_dpop_nonce` (with `DPoP-Nonce`), `400
-/// invalid_request` when DPoP is off, `503` when the replay cache is down.
+/// The DPoP binding of a request to the token or revocation endpoint (RFC
+/// 9449 §5): `None` without a `DPoP` header; the proof's key when its one
+/// `DPoP` header holds a proof for `POST` to this endpoint's public URL,
+/// fresh, not seen before (and with the server's nonce when nonces are on).
+/// `presented` is the token a request without other credentials presents
+/// (a refresh grant's, a revocation's): it is checked before the proof is
+/// remembered, so that made-up requests cannot fill the replay cache.
+/// Otherwise the refusal: `Err(Ok(answer))` (`400 invalid_dpop_proof`, or
+/// `use_dpop_nonce` with `DPoP-Nonce`), or `Err(Err(error))` for the caller
+/// to answer (`presented` is not a token of this service, DPoP is off, the
+/// replay cache is down).
 async fn dpop_binding(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
-) -> Result<Option<DpopBinding>, Response> {
+    presented: Option<&str>,
+) -> Result<Option<DpopBinding>, Result<Response, Error>> {
     let mut proofs = headers.get_all(DPOP_HEADER).iter();
     let Some(proof) = proofs.next() else {
         return Ok(None);
     };
     let refuse = |description: &str| {
-        with_dpop_nonce(
+        Ok(with_dpop_nonce(
             state,
             oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description),
-        )
+        ))
     };
     if proofs.next().is_some() {
         return Err(refuse(
@@ -603,9 +609,23 @@ async fn dpop_binding(
     let Some(htu) = state.public.htu(headers, uri) else {
         return Err(refuse("the request path cannot be named in a proof"));
     };
-    match state.tokens.check_dpop(proof, "POST", &htu, None).await {
-        Ok(binding) => Ok(Some(binding)),
-        Err(e) => Err(with_dpop_nonce(state, service_error(&e))),
+    let checked = match presented {
+        Some(token) => {
+            state
+                .tokens
+                .check_dpop_with_token(proof, "POST", &htu, token)
+                .await
+        }
+        None => state.tokens.check_dpop(proof, "POST", &htu, None).await,
+    };
+    checked.map(Some).map_err(Err)
+}
+
+/// The answer to a refused [`dpop_binding`] at the token endpoint.
+fn dpop_refused(state: &AppState, refused: Result<Response, Error>) -> Response {
+    match refused {
+        Ok(response) => response,
+        Err(e) => with_dpop_nonce(state, service_error(&e)),
     }
 }
 
@@ -654,9 +674,15 @@ async fn refresh(state: Arc<AppState>, req: Request) -> Response {
             "refresh_token is missing",
         );
     };
-    let binding = match dpop_binding(&state, &headers, &uri).await {
+    let binding = match dpop_binding(&state, &headers, &uri, Some(&refresh_token)).await {
         Ok(binding) => binding,
-        Err(response) => return response,
+        Err(refused) => {
+            if let Err(e) = &refused {
+                // Counted like the refresh it refuses (an invalid token).
+                m::refresh_refused(e);
+            }
+            return dpop_refused(&state, refused);
+        }
     };
     let refreshed = {
         let _timer = StoreTimer::start("refresh");
@@ -692,6 +718,8 @@ impl std::fmt::Debug for RevokeForm {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let (token, hint) = match form {
@@ -714,14 +742,28 @@ async fn revoke(
             )
         }
     };
+    // A token bound to a DPoP key revokes its session only with a proof of
+    // that key (a stolen bound token must not log its owner out).
+    let binding = match dpop_binding(&state, &headers, &uri, Some(&token)).await {
+        Ok(binding) => binding,
+        // RFC 7009 §2.2: a token that is not one of ours changes nothing.
+        Err(Err(Error::InvalidGrant { .. })) => {
+            metrics::counter!(m::REVOCATIONS, "result" => "invalid").increment(1);
+            return no_store(StatusCode::OK);
+        }
+        Err(refused) => return dpop_refused(&state, refused),
+    };
     let revoked = {
         let _timer = StoreTimer::start("revoke");
-        state.tokens.revoke_token(&token, hint.as_deref()).await
+        state
+            .tokens
+            .revoke_token(&token, hint.as_deref(), binding.as_ref())
+            .await
     };
     let result = match &revoked {
         Ok(true) => "revoked",
         Ok(false) => "not_active",
-        Err(Error::InvalidGrant { .. }) => "invalid",
+        Err(Error::InvalidGrant { .. } | Error::Dpop { .. }) => "invalid",
         Err(_) => "error",
     };
     metrics::counter!(m::REVOCATIONS, "result" => result).increment(1);

@@ -392,10 +392,15 @@ impl Drop for StoreTimer {
 pub(crate) fn refresh_outcome(result: &Result<jwtkit::TokenPair, Error>) {
     match result {
         Ok(_) => counter!(TOKENS_REFRESHED).increment(1),
-        Err(Error::InvalidGrant { reason }) => {
-            counter!(REFRESH_REFUSED, "reason" => refusal_label(reason)).increment(1);
-        }
-        Err(_) => {}
+        Err(e) => refresh_refused(e),
+    }
+}
+
+/// Counts a refresh grant refused (an invalid grant; other errors are not
+/// refusals).
+pub(crate) fn refresh_refused(error: &Error) {
+    if let Error::InvalidGrant { reason } = error {
+        counter!(REFRESH_REFUSED, "reason" => refusal_label(reason)).increment(1);
     }
 }
 
