@@ -528,6 +528,11 @@ where
         let tokens = self.tokens.clone();
         let origin = self.origin.clone();
         Box::pin(async move {
+            if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+                // One credential per request (RFC 9110 §11.6.2): with two, a
+                // proxy reading the other one would judge another request.
+                return Ok(two_authorizations());
+            }
             let dpop = tokens.dpop();
             if let (Some(service), Some(token)) = (dpop, dpop_token(req.headers())) {
                 // Owned: the request's body need not be `Sync` across the await.
@@ -573,6 +578,28 @@ where
             }
         })
     }
+}
+
+/// The answer to a request with more than one `Authorization` header:
+/// `400 invalid_request` (RFC 6750 §3.1).
+fn two_authorizations() -> Response {
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "more than one Authorization header; send exactly one",
+        })),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer error=\"invalid_request\", error_description=\"more than one Authorization header\"",
+        ),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The answer to `Authorization: DPoP` where DPoP is off: `401

@@ -129,6 +129,7 @@ impl RefreshKey {
                 ),
             ));
         }
+
         Ok(RefreshKey {
             secret: Zeroizing::new(secret.to_vec()),
             kid: kid_of(secret),
@@ -315,6 +316,7 @@ impl RefreshKey {
             path: PathBuf::from(path),
             source,
         };
+        refuse_special_file(path).map_err(io)?;
         match std::fs::File::open(path) {
             Ok(file) => Self::read_checked(path, file).map_err(io)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -348,6 +350,7 @@ impl RefreshKey {
             path: PathBuf::from(path),
             source,
         };
+        refuse_special_file(path).map_err(io)?;
         let file = std::fs::File::open(path).map_err(io)?;
         Self::read_checked(path, file).map_err(io)?
     }
@@ -398,9 +401,18 @@ impl RefreshKey {
         use std::io::Read as _;
         let meta = file.metadata()?;
         check_protection(path, &meta, Protection::Secret)?;
+        if !meta.is_file() {
+            return Err(not_a_key_file("it is not a regular file"));
+        }
+        // A ring is a few lines of base64; 64 KiB is far beyond any.
+        if meta.len() > MAX_KEY_FILE_BYTES {
+            return Err(not_a_key_file(&format!(
+                "it is {} bytes; a refresh-key file holds a few lines of base64 (at most {MAX_KEY_FILE_BYTES} bytes)",
+                meta.len()
+            )));
+        }
         let mut text = Zeroizing::new(String::new());
-        // A secret is a line of base64; 64 KiB is far beyond any.
-        file.take(64 << 10).read_to_string(&mut text)?;
+        file.take(MAX_KEY_FILE_BYTES).read_to_string(&mut text)?;
         Ok(Self::from_base64(&text))
     }
 
@@ -466,6 +478,30 @@ fn parse_entry(entry: &str) -> Result<(Zeroizing<Vec<u8>>, Option<Role>)> {
     Ok((secret, role))
 }
 
+/// The largest refresh-key file read.
+const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
+/// An I/O error saying why the file at the key path is no key file.
+fn not_a_key_file(why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not a refresh-key file: {why}"),
+    )
+}
+
+/// Refuses what is at `path` when it is there and is not a regular file (a
+/// FIFO would block the open for ever, a device would be read as the key),
+/// before it is opened.
+fn refuse_special_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(not_a_key_file(
+            "it is not a regular file (a directory, a FIFO or a device); give the path of the \
+             key file jwtkit serve created (default .jwtkit/refresh.key)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// [`jwt_keys::file::check_protection`], as an I/O error of the file (its
 /// source is the typed [`jwt_keys::Error`] naming the path and the fix).
 fn check_protection(
@@ -512,6 +548,30 @@ mod tests {
                 .unwrap_or_else(|| panic!("no jwt_keys::Error inside {err:?}")),
             other => panic!("expected RefreshKeyFile, got {other:?}"),
         }
+    }
+
+    /// What is at the key path must be a small regular file (the attacker's
+    /// review): a FIFO made `jwtkit serve` wait for ever at start, and a
+    /// 100 MB file was read whole.
+    #[test]
+    fn only_a_small_regular_file_of_random_bytes_is_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.key");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for load in [RefreshKey::load_or_create, RefreshKey::load] {
+            let err = load(&fifo).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, "A".repeat(100 << 10)).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = RefreshKey::load(&big).unwrap_err().to_string();
+        assert!(err.contains("at most 65536 bytes"), "{err}");
     }
 
     /// Issue 15 item 5: a ring is staged, promoted and saved; its text

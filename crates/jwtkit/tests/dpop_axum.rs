@@ -647,3 +647,39 @@ async fn with_dpop_off_the_layer_answers_as_before_and_required_refuses_bearer()
     };
     assert_eq!(dpop_get(&app, &s, "/userinfo").await.0, StatusCode::OK);
 }
+
+/// One credential per request: two `Authorization` headers (say `Bearer
+/// <one token>` and `DPoP <another>`) are refused with 400 rather than
+/// judged by the first, which a proxy reading the last would not agree
+/// with (the attacker's review).
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let tokens = service(&clock, None).await;
+    let app = app(BearerAuthLayer::new(tokens.clone()));
+    let pair = tokens.issue("alice", &()).await.unwrap();
+    let bearer = format!("Bearer {}", pair.access_token);
+    let (status, headers, body) = send(
+        &app,
+        get_request(
+            "/userinfo",
+            &[("authorization", &bearer), ("authorization", &bearer)],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("more than one Authorization header"),
+        "{body}"
+    );
+    assert!(
+        challenges(&headers)[0].starts_with("Bearer error=\"invalid_request\""),
+        "{headers:?}"
+    );
+    let (status, _, _) = send(
+        &app,
+        get_request("/userinfo", &[("authorization", &bearer)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

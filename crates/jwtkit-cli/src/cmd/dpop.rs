@@ -39,8 +39,9 @@ pub(crate) enum DpopCommand {
     after_help = "Example (a DPoP-bound token against jwtkit serve):\n  \
         curl -H \"Authorization: DPoP $ACCESS\" \\\n       \
         -H \"DPoP: $(jwtkit dpop proof --key client.pem --htm GET \\\n                 \
-        --htu http://localhost:8080/userinfo --ath \"$ACCESS\")\" \\\n       \
-        http://localhost:8080/userinfo"
+        --htu http://127.0.0.1:8080/userinfo --ath \"$ACCESS\")\" \\\n       \
+        http://127.0.0.1:8080/userinfo\n\
+        (the URL is the server's --issuer and the path: jwtkit serve's default is http://127.0.0.1:8080)"
 )]
 pub(crate) struct ProofArgs {
     #[command(flatten)]

@@ -595,9 +595,12 @@ fn dpop_nonce_key(settings: &Settings) -> Result<Option<jwtkit::dpop::NonceKey>,
             )))
         }
         Ok(text) => {
-            let secret = jwt_keys::env::hmac_secret_from_value(&text)
-                .map_err(|e| CliError::config(format!("{DPOP_NONCE_KEY_ENV}: {e}")))?;
-            jwtkit::dpop::NonceKey::from_secret(&secret)
+            // Read as JWTKIT_REFRESH_KEY is: base64 text, with or without the
+            // `base64url:` prefix `jwtkit keys generate` prints, so that two
+            // replicas given the same secret in either form agree.
+            let text = text.trim().trim_start_matches('\u{feff}').trim();
+            let text = jwt_keys::env::base64url_text(text).unwrap_or(text);
+            jwtkit::dpop::NonceKey::from_base64(text)
         }
     };
     key.map(Some).map_err(|e| {

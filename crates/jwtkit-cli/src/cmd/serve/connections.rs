@@ -64,6 +64,9 @@ pub(crate) fn forwarded_client(
     trusted: &[IpNet],
 ) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // A listener on `[::]` sees IPv4 peers as `::ffff:a.b.c.d`: they are
+    // the IPv4 addresses `--trusted-proxy` names (and the audit shows).
+    let peer = unmapped(peer);
     if !is_trusted(&peer) {
         return peer;
     }
@@ -77,17 +80,21 @@ pub(crate) fn forwarded_client(
         let Some(ip) = parse_forwarded(entry.trim()) else {
             return client;
         };
-        // An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is that address.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = unmapped(ip);
         if !is_trusted(&ip) {
             return ip;
         }
         client = ip;
     }
     client
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is that address.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// One `X-Forwarded-For` entry: an address, or an address with a port
@@ -425,6 +432,9 @@ mod forwarded_tests {
         let cases: &[(&str, &[&str], &str)] = &[
             // Not from a proxy: the header is anyone's writing.
             ("203.0.113.9", &["198.51.100.1"], "203.0.113.9"),
+            // A proxy seen by a `[::]` listener as an IPv4-mapped address.
+            ("::ffff:10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
+            ("::ffff:203.0.113.9", &["198.51.100.1"], "203.0.113.9"),
             // From a proxy: the address it saw.
             ("10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
             // A client's forged entries are left of the one the proxy wrote.
