@@ -583,43 +583,36 @@ where
 /// The answer to a request with more than one `Authorization` header:
 /// `400 invalid_request` (RFC 6750 §3.1).
 fn two_authorizations() -> Response {
-    let mut response = (
+    invalid_request(
         StatusCode::BAD_REQUEST,
-        axum::Json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "more than one Authorization header; send exactly one",
-        })),
+        "more than one Authorization header; send exactly one",
+        "Bearer error=\"invalid_request\", error_description=\"more than one Authorization header\"",
     )
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static(
-            "Bearer error=\"invalid_request\", error_description=\"more than one Authorization header\"",
-        ),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// The answer to `Authorization: DPoP` where DPoP is off: `401
 /// invalid_request` with a `Bearer` challenge, saying that DPoP is off.
 fn dpop_not_enabled() -> Response {
-    let mut response = (
+    invalid_request(
         StatusCode::UNAUTHORIZED,
+        &Error::dpop(crate::error::DpopRefusal::NotEnabled).to_string(),
+        "Bearer error=\"invalid_request\", error_description=\"DPoP is not enabled here: send \
+         Authorization: Bearer\"",
+    )
+}
+
+/// An `invalid_request` answer with `description` and the challenge.
+fn invalid_request(status: StatusCode, description: &str, challenge: &'static str) -> Response {
+    let mut response = (
+        status,
         axum::Json(serde_json::json!({
             "error": "invalid_request",
-            "error_description": Error::dpop(crate::error::DpopRefusal::NotEnabled).to_string(),
+            "error_description": description,
         })),
     )
         .into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static(
-            "Bearer error=\"invalid_request\", error_description=\"DPoP is not enabled here: send Authorization: Bearer\"",
-        ),
-    );
+    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
