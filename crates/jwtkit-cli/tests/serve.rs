@@ -1588,3 +1588,39 @@ async fn revoking_an_access_token_ends_its_session() {
         true
     );
 }
+
+/// `--introspection-audience`: the signed introspection answer (RFC 9701)
+/// names the resource servers that asked, not the access-token audience, so
+/// it can never pass for an access token at a verifier that ignores `typ`
+/// (the attacker's review); without it, the audience as before.
+#[tokio::test]
+async fn the_signed_introspection_answer_names_the_introspection_audience() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    for (args, aud) in [
+        (
+            &["--introspection-audience", "https://rs.example"][..],
+            "https://rs.example",
+        ),
+        (&[][..], "api"),
+    ] {
+        let server = Server::start(dir.path(), args);
+        let pair = issue(&http, &server, "yara", json!({})).await;
+        let jwt = http
+            .post(server.url("/introspect"))
+            .bearer_auth(INTROSPECTION)
+            .header("accept", "application/token-introspection+jwt")
+            .form(&[("token", str_of(&pair, "access_token"))])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let claims = jwt_core::dangerous::insecure_decode(&jwt)
+            .unwrap_or_else(|e| panic!("{e}: {jwt}"))
+            .claims;
+        assert_eq!(claims["aud"], aud, "{claims:?}");
+        assert_eq!(claims["token_introspection"]["active"], true);
+    }
+}

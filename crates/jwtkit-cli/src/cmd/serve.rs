@@ -148,6 +148,7 @@ async fn serve(settings: Settings, refresh_env: Option<Zeroizing<String>>) -> Re
         limiter: limiter.clone(),
         public: jwtkit::axum::PublicOrigin::url(&issuer)
             .map_err(|e| CliError::config(format!("--issuer: {e}")))?,
+        introspection_audience: settings.introspection_audience.clone(),
     });
     let app = http::router(state);
     let requests = metrics_listener

@@ -243,6 +243,13 @@ pub(crate) struct ServeArgs {
     /// ignored: anyone can write it [default: none].
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// The `aud` of signed introspection answers (RFC 9701 §5: the resource
+    /// servers that hold JWTKIT_INTROSPECTION_TOKEN, which check it is
+    /// theirs); set it to their identifier, distinct from --audience, so an
+    /// answer can never be taken for an access token by a verifier that
+    /// ignores `typ` [default: --audience].
+    #[arg(long, value_name = "ID")]
+    pub(crate) introspection_audience: Option<String>,
     /// Server-issued DPoP nonces (RFC 9449 §8): proofs must carry the nonce
     /// of the last `DPoP-Nonce` header (a request without it is answered
     /// `use_dpop_nonce` with one); a nonce lasts 5 to 10 minutes. Replicas
@@ -290,6 +297,7 @@ struct FileConfig {
     dpop: Option<DpopSetting>,
     dpop_nonce: Option<bool>,
     trusted_proxy: Option<Vec<String>>,
+    introspection_audience: Option<String>,
     vault: Option<VaultConfig>,
 }
 
@@ -372,6 +380,8 @@ pub(crate) struct Settings {
     pub(crate) dpop_nonce: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// The `aud` of signed introspection answers; `None`: the audience.
+    pub(crate) introspection_audience: Option<String>,
 }
 
 impl Settings {
@@ -598,6 +608,17 @@ impl Settings {
                     .collect::<Result<_, _>>()?
             } else {
                 args.trusted_proxies.clone()
+            },
+            introspection_audience: match args
+                .introspection_audience
+                .clone()
+                .or(file.introspection_audience)
+            {
+                Some(aud) if aud.trim().is_empty() => return Err(CliError::config(
+                    "--introspection-audience is empty: give the resource servers' identifier, \
+                         or leave it out to use --audience",
+                )),
+                other => other,
             },
         })
     }

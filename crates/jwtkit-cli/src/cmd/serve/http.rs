@@ -49,6 +49,9 @@ pub(crate) struct AppState {
     /// The URL clients reach the service at (`--issuer`): DPoP proofs name
     /// it with the endpoint's path (`htu`).
     pub(crate) public: PublicOrigin,
+    /// `--introspection-audience`: the `aud` of signed introspection
+    /// answers (`None`: the access-token audience).
+    pub(crate) introspection_audience: Option<String>,
 }
 
 /// The client's address: the TCP peer, which the accept loop puts in every
@@ -867,7 +870,11 @@ async fn introspect(
     if wants_jwt_answer(&headers) {
         // RFC 9701: the same answer as a JWT signed with the service's key.
         return match found {
-            Ok(answer) => match state.tokens.introspection_jwt(answer, None).await {
+            Ok(answer) => match state
+                .tokens
+                .introspection_jwt(answer, state.introspection_audience.as_deref())
+                .await
+            {
                 Ok(jwt) => no_store(([(CONTENT_TYPE, INTROSPECTION_JWT_MEDIA_TYPE)], jwt)),
                 Err(e) => service_error(&e),
             },
