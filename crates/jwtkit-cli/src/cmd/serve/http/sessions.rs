@@ -140,10 +140,13 @@ pub(super) async fn list(
         Some(Some(cursor)) => Some(cursor),
         Some(None) => return bad_query("`after` is not a `next` value of an earlier answer"),
     };
-    let sessions = match state.tokens.sessions(&sub).await {
+    let mut sessions = match state.tokens.sessions(&sub).await {
         Ok(sessions) => sessions,
         Err(e) => return service_error(&e),
     };
+    // The cursor's order, whatever order a store lists them in.
+    sessions
+        .sort_by(|a, b| (a.created_at, a.family.as_str()).cmp(&(b.created_at, b.family.as_str())));
     let total = sessions.len();
     // The listing is ordered by (created, sid): a page starts after the
     // cursor's place even when that session has ended since.
