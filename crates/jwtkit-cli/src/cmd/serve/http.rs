@@ -424,19 +424,27 @@ const ISSUE_NEEDS_ADMIN: &str = "issuing tokens needs `Authorization: Bearer $JW
      refreshing needs no admin token: send application/x-www-form-urlencoded \
      grant_type=refresh_token&refresh_token=…";
 
-/// The answer to an issue request without the admin token (RFC 6750 §3):
-/// 401 with `invalid_request` when no bearer token came, `invalid_token`
-/// when another one did. The same words for every wrong token, so the
-/// answer never says how close one was.
-fn admin_refused(presented: bool) -> Response {
-    let (error, what) = if presented {
+/// Why a request that needs the admin token came without it, for its
+/// answer: the error (`invalid_request` without a bearer token,
+/// `invalid_token` with another one) and what was wrong, in the same words
+/// for every wrong token.
+pub(crate) fn admin_token_refusal(presented: bool) -> (&'static str, &'static str) {
+    if presented {
         ("invalid_token", "the bearer token is not the admin token")
     } else {
         (
             "invalid_request",
             "no admin token (no `Authorization: Bearer …` header)",
         )
-    };
+    }
+}
+
+/// The answer to an issue request without the admin token (RFC 6750 §3):
+/// 401 with `invalid_request` when no bearer token came, `invalid_token`
+/// when another one did. The same words for every wrong token, so the
+/// answer never says how close one was.
+fn admin_refused(presented: bool) -> Response {
+    let (error, what) = admin_token_refusal(presented);
     let mut response = oauth_error(
         StatusCode::UNAUTHORIZED,
         error,

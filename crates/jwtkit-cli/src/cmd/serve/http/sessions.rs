@@ -34,14 +34,7 @@ fn admin_only(
 
 /// The answer to a sessions request without the admin token (RFC 6750 §3).
 fn sessions_refused(presented: bool) -> Response {
-    let (error, what) = if presented {
-        ("invalid_token", "the bearer token is not the admin token")
-    } else {
-        (
-            "invalid_request",
-            "no admin token (no `Authorization: Bearer …` header)",
-        )
-    };
+    let (error, what) = super::admin_token_refusal(presented);
     let mut response = oauth_error(
         StatusCode::UNAUTHORIZED,
         error,
