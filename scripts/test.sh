@@ -112,6 +112,17 @@ if ! command -v cargo >/dev/null && [[ -f ${CARGO_HOME:-$HOME/.cargo}/env ]]; th
 fi
 command -v cargo >/dev/null || fail "cargo is not installed (install Rust with rustup)"
 
+# A full run writes about 8 GB under target/ (the test binaries, the release
+# binaries the CLI tests run, the Python extension): say so up front rather
+# than fail with "No space left on device" in the middle of a link.
+target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
+mkdir -p "$target_dir"
+free_kb=$(df -Pk "$target_dir" | awk 'NR == 2 { print $4 }')
+if [[ $free_kb =~ ^[0-9]+$ ]] && ((free_kb < 10 * 1024 * 1024)); then
+    printf 'test.sh: warning: %s MB free for %s; a full run needs about 10 GB (free some space, or point CARGO_TARGET_DIR at a larger disk)\n' \
+        "$((free_kb / 1024))" "$target_dir" >&2
+fi
+
 # rustfmt/clippy come with the toolchain; rustup can add them when missing.
 ensure_component() {
     local sub=$1 component=$2
