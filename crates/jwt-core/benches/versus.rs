@@ -24,8 +24,44 @@ use common::{jsonwebtoken_alg, jsonwebtoken_keys, jsonwebtoken_validation};
 const BATCH: Duration = Duration::from_millis(20);
 
 fn median(values: &mut [f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// The `q` quantile (nearest rank) of `values`.
+fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A ratio's median and interquartile range over the rounds.
+#[derive(Clone, Copy)]
+struct Spread {
+    median: f64,
+    q1: f64,
+    q3: f64,
+}
+
+impl Spread {
+    fn of(values: &mut [f64]) -> Spread {
+        Spread {
+            median: quantile(values, 0.5),
+            q1: quantile(values, 0.25),
+            q3: quantile(values, 0.75),
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ({:.2}–{:.2})", self.median, self.q1, self.q3)
+    }
+}
+
+/// What [`compare`] measured: medians in ns, and the ratios' spreads.
+struct Measured {
+    ns: [f64; 3],
+    vs_primitive: Spread,
+    vs_jsonwebtoken: Spread,
 }
 
 /// Times `f` over `iters` calls, in nanoseconds per call.
@@ -37,9 +73,10 @@ fn per_call(iters: u64, f: &mut dyn FnMut()) -> f64 {
     start.elapsed().as_nanos() as f64 / iters as f64
 }
 
-/// Medians over `rounds` of (jwtkit ns, primitive ns, jsonwebtoken ns,
-/// jwtkit/primitive, jwtkit/jsonwebtoken), the ratios taken per round.
-fn compare(rounds: usize, contenders: &mut [&mut dyn FnMut(); 3]) -> [f64; 5] {
+/// Medians over `rounds` of jwtkit, primitive and jsonwebtoken ns, and the
+/// spreads of jwtkit/primitive and jwtkit/jsonwebtoken, the ratios taken
+/// per round.
+fn compare(rounds: usize, contenders: &mut [&mut dyn FnMut(); 3]) -> Measured {
     // Calibrate each contender's batch to about `BATCH`.
     let iters: Vec<u64> = contenders
         .iter_mut()
@@ -68,13 +105,11 @@ fn compare(rounds: usize, contenders: &mut [&mut dyn FnMut(); 3]) -> [f64; 5] {
         vs_prim.push(t[0] / t[1]);
         vs_jwt.push(t[0] / t[2]);
     }
-    [
-        median(&mut ns[0]),
-        median(&mut ns[1]),
-        median(&mut ns[2]),
-        median(&mut vs_prim),
-        median(&mut vs_jwt),
-    ]
+    Measured {
+        ns: [median(&mut ns[0]), median(&mut ns[1]), median(&mut ns[2])],
+        vs_primitive: Spread::of(&mut vs_prim),
+        vs_jsonwebtoken: Spread::of(&mut vs_jwt),
+    }
 }
 
 fn fmt(ns: f64) -> String {
@@ -163,18 +198,19 @@ fn main() {
         );
         for (op, m) in [("sign", sign), ("verify", verify)] {
             println!(
-                "| {alg} | {op} | {} | {} | {} | {:.2} | {:.2} |",
-                fmt(m[0]),
-                fmt(m[1]),
-                fmt(m[2]),
-                m[3],
-                m[4]
+                "| {alg} | {op} | {} | {} | {} | {} | {} |",
+                fmt(m.ns[0]),
+                fmt(m.ns[1]),
+                fmt(m.ns[2]),
+                m.vs_primitive,
+                m.vs_jsonwebtoken
             );
         }
     }
     if !quick {
         println!(
-            "\n(medians of {rounds} alternating rounds of ~{} ms per contender)",
+            "\n(medians of {rounds} alternating rounds of ~{} ms per contender; \
+             ratios taken per round, interquartile range in brackets)",
             BATCH.as_millis()
         );
     }
