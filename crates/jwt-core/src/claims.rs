@@ -155,6 +155,32 @@ impl Slot {
         })
     }
 
+    /// [`Slot::of`] for a name of exactly three bytes, compared as one
+    /// integer.
+    #[inline]
+    pub(crate) fn of_bytes3(name: [u8; 3]) -> Option<Slot> {
+        const fn word(name: &[u8; 3]) -> u32 {
+            u32::from_le_bytes([name[0], name[1], name[2], 0])
+        }
+        const EXP: u32 = word(b"exp");
+        const NBF: u32 = word(b"nbf");
+        const IAT: u32 = word(b"iat");
+        const ISS: u32 = word(b"iss");
+        const SUB: u32 = word(b"sub");
+        const AUD: u32 = word(b"aud");
+        const JTI: u32 = word(b"jti");
+        Some(match word(&name) {
+            EXP => Slot::Exp,
+            NBF => Slot::Nbf,
+            IAT => Slot::Iat,
+            ISS => Slot::Iss,
+            SUB => Slot::Sub,
+            AUD => Slot::Aud,
+            JTI => Slot::Jti,
+            _ => return None,
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             Slot::Exp => "exp",

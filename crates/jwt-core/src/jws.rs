@@ -74,15 +74,22 @@ fn split_memo<'t>(
             limit: max_size,
         });
     }
-    // One vectorized scan finds both separators and refuses a third.
-    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
-    let first = dots
-        .next()
-        .ok_or_else(|| Error::malformed("the token has no `.` separators"))?;
-    let second = dots.next().ok_or_else(|| {
-        Error::malformed("the token has 2 parts; a JWS has 3 (JWE tokens are not supported)")
-    })?;
-    if dots.next().is_some() {
+    let bytes = token.as_bytes();
+    // A token whose header is memoized has its first `.` right after it: no
+    // scan for it, and no parse (parsing is a pure function of the text).
+    let memoized = memo.and_then(|m| m.get_prefix(bytes));
+    let first = match &memoized {
+        Some((_, len)) => *len,
+        None => memchr::memchr(b'.', bytes)
+            .ok_or_else(|| Error::malformed("the token has no `.` separators"))?,
+    };
+    // Vectorized scans find the second separator and refuse a third.
+    let second = first
+        + 1
+        + memchr::memchr(b'.', &bytes[first + 1..]).ok_or_else(|| {
+            Error::malformed("the token has 2 parts; a JWS has 3 (JWE tokens are not supported)")
+        })?;
+    if memchr::memchr(b'.', &bytes[second + 1..]).is_some() {
         return Err(Error::malformed(
             "the token has more than 3 parts (JWE tokens, with 5 parts, are not supported)",
         ));
@@ -98,8 +105,8 @@ fn split_memo<'t>(
     // The header (and so its `alg`) is judged before the signature part: an
     // unsigned token (`alg: none`, empty signature) is an algorithm attack and
     // must be reported as `invalid_algorithm`, not as a malformed token.
-    let (header, header_memoized) = match memo.and_then(|m| m.get(header_b64)) {
-        Some(header) => (header, true),
+    let (header, header_memoized) = match memoized {
+        Some((header, _)) => (header, true),
         None => (parse_header(header_b64)?, false),
     };
     if sig_b64.is_empty() {
@@ -147,12 +154,14 @@ struct HeaderMemo {
 }
 
 impl HeaderMemo {
-    /// The parsed header for this text, if memoized.
-    fn get(&self, header_b64: &str) -> Option<Header> {
+    /// The parsed header of `token` and its length, if `token` starts with a
+    /// memoized header text followed by `.`.
+    fn get_prefix(&self, token: &[u8]) -> Option<(Header, usize)> {
         self.slots.iter().find_map(|slot| {
-            slot.get()
-                .filter(|(text, _)| **text == *header_b64)
-                .map(|(_, header)| header.clone())
+            let (text, header) = slot.get()?;
+            let len = text.len();
+            (token.get(len) == Some(&b'.') && token[..len] == *text.as_bytes())
+                .then(|| (header.clone(), len))
         })
     }
 

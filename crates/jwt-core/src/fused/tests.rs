@@ -533,3 +533,97 @@ proptest! {
         agree_flat::<Option<Map<String, Value>>>(&p);
     }
 }
+
+/// Numbers around the eight-digit step of the flat scanner: every length
+/// up to past `u64::MAX`, leading zeros, fractions, exponents and stray
+/// bytes right after the digits.
+fn flat_number() -> impl Strategy<Value = String> {
+    (
+        "(0|[1-9])[0-9]{0,21}",
+        prop_oneof![
+            Just(""),
+            Just(""),
+            Just(".5"),
+            Just("e3"),
+            Just("E-1"),
+            Just("x"),
+            Just("-")
+        ],
+    )
+        .prop_map(|(digits, tail)| format!("{digits}{tail}"))
+}
+
+/// Member names around the three-letter step: registered claims, other
+/// short names, names with digits, non-ASCII letters, escapes and quotes.
+fn flat_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        json_string(),
+        "[a-zA-Z0-9_é:]{0,5}".prop_map(|s| format!("\"{s}\"")),
+        Just("\"ex\\u0070\"".to_owned()),
+        Just("\"e\\\"p\"".to_owned()),
+        // Three raw bytes that are not a three-character name.
+        Just("\"a\\\"\"".to_owned()),
+        Just("\"\\\\a\"".to_owned()),
+        Just("\"\u{1}ab\"".to_owned()),
+    ]
+}
+
+fn flat_number_payload() -> impl Strategy<Value = String> {
+    let value = prop_oneof![flat_number(), flat_value()];
+    prop::collection::vec((flat_name(), ws(), value), 0..7).prop_map(|members| {
+        let body: Vec<String> = members
+            .into_iter()
+            .map(|(k, w, v)| format!("{k}{w}:{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #[test]
+    fn flat_numbers_and_short_names_never_disagree(p in flat_number_payload()) {
+        agree_flat::<Map<String, Value>>(&p);
+        agree_flat::<Value>(&p);
+        agree_flat::<Sample>(&p);
+        agree_flat::<Loose>(&p);
+        agree_flat::<Flat>(&p);
+        agree_flat::<Strict>(&p);
+    }
+}
+
+#[test]
+fn eight_digit_steps_read_every_length_exactly() {
+    for text in [
+        "0",
+        "7",
+        "12345678",
+        "123456789",
+        "4000000000",
+        "99999999",
+        "10000000",
+        "18446744073709551615",
+        "18446744073709551616",
+        "012345678",
+        "00000000",
+        "1234567a",
+        "12345678.0",
+        "12345678e1",
+        "9999999999999999999",
+    ] {
+        let payload = format!("{{\"exp\":{text}}}");
+        let expected = serde_json::from_str::<Map<String, Value>>(&payload)
+            .ok()
+            .and_then(|m| m["exp"].as_u64());
+        let mut reg = Registered::default();
+        let flat = flat::parse::<Map<String, Value>>(&payload, &mut reg).map(|m| m["exp"].as_u64());
+        match flat {
+            // The flat path reads it exactly as serde_json does, or not at all.
+            Some(n) => assert_eq!(n, expected, "{text}"),
+            None => assert!(
+                expected.is_none() || text.contains(['.', 'e']),
+                "{text}: a plain u64 fell off the flat path"
+            ),
+        }
+    }
+}
