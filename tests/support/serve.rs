@@ -19,6 +19,29 @@ pub struct Serve {
     log: std::path::PathBuf,
 }
 
+/// Runs `jwtkit serve --listen 127.0.0.1:0 ARGS` in `dir` with extra
+/// environment variables, expecting it to refuse them before listening:
+/// exit 2, nothing on stdout; returns its stderr.
+pub fn refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(super::jwtkit_bin());
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(dir)
+        .env("JWTKIT_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("JWTKIT_REFRESH_KEY")
+        .env_remove("JWTKIT_REFRESH_URL")
+        .envs(env.iter().copied());
+    let out = super::run(cmd, None);
+    assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} never listened: {}",
+        out.stdout
+    );
+    out.stderr
+}
+
 impl Serve {
     /// Starts `jwtkit serve --listen 127.0.0.1:0 ARGS` in `dir` and waits
     /// (at most 60 s) until it listens.

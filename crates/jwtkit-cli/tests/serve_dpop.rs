@@ -500,29 +500,8 @@ async fn mode_off_refuses_dpop_and_a_nonce_setting_without_it() {
         "{metadata}"
     );
     drop(server);
-    let run = support::run(
-        {
-            let mut cmd = std::process::Command::new(support::jwtkit_bin());
-            cmd.args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--dpop",
-                "off",
-                "--dpop-nonce",
-            ])
-            .current_dir(dir.path())
-            .env("JWTKIT_ADMIN_TOKEN", ADMIN_TOKEN);
-            cmd
-        },
-        None,
-    );
-    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("--dpop-nonce needs DPoP"),
-        "{}",
-        run.stderr
-    );
+    let stderr = support::serve::refused(dir.path(), &["--dpop", "off", "--dpop-nonce"], &[]);
+    assert!(stderr.contains("--dpop-nonce needs DPoP"), "{stderr}");
 }
 
 /// Interop: a client written with PyJWT and `cryptography` (ES256 and RS256
@@ -661,23 +640,12 @@ async fn the_nonce_key_reads_the_same_with_or_without_its_prefix() {
     let pair = issue(&b, "nils", Some(&alice)).await;
     assert_eq!(pair.status, StatusCode::OK, "A's nonce at B: {}", pair.body);
 
-    let run = support::run(
-        {
-            let mut cmd = std::process::Command::new(support::jwtkit_bin());
-            cmd.args(["serve", "--listen", "127.0.0.1:0", "--dpop-nonce"])
-                .current_dir(dir.path())
-                .env("JWTKIT_ADMIN_TOKEN", ADMIN_TOKEN)
-                .env("JWTKIT_DPOP_NONCE_KEY", "correct horse battery staple!");
-            cmd
-        },
-        None,
+    let stderr = support::serve::refused(
+        dir.path(),
+        &["--dpop-nonce"],
+        &[("JWTKIT_DPOP_NONCE_KEY", "correct horse battery staple!")],
     );
-    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("JWTKIT_DPOP_NONCE_KEY"),
-        "{}",
-        run.stderr
-    );
+    assert!(stderr.contains("JWTKIT_DPOP_NONCE_KEY"), "{stderr}");
 }
 
 /// A refresh grant with a made-up refresh token is refused before its

@@ -3,12 +3,17 @@
 //! every wait bounded. Unix only: SIGTERM, `sh -c 'ulimit -n …'`.
 #![cfg(unix)]
 
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use support::serve::{refused, ADMIN_TOKEN};
 
 const ADMIN: &str = "serve-hostile-admin-token-0123456789";
 
@@ -447,12 +452,19 @@ fn unfinished_request_heads_are_buffered_up_to_64_kib() {
 #[test]
 fn an_introspection_token_equal_to_the_admin_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let stderr = refused_with_env(dir.path(), &[], &[("JWTKIT_INTROSPECTION_TOKEN", ADMIN)]);
+    let stderr = refused(
+        dir.path(),
+        &[],
+        &[("JWTKIT_INTROSPECTION_TOKEN", ADMIN_TOKEN)],
+    );
     assert!(
         stderr.contains("JWTKIT_INTROSPECTION_TOKEN is the admin token"),
         "{stderr}"
     );
-    assert!(!stderr.contains(ADMIN), "the token is not shown: {stderr}");
+    assert!(
+        !stderr.contains(ADMIN_TOKEN),
+        "the token is not shown: {stderr}"
+    );
 }
 
 /// A refresh store that does not answer at start is an outage, not a
@@ -462,62 +474,12 @@ fn an_introspection_token_equal_to_the_admin_token_is_refused() {
 fn a_refresh_store_down_at_start_is_reported_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1.
-    let stderr = refused(dir.path(), &["--refresh", "redis://127.0.0.1:1"]);
+    let stderr = refused(dir.path(), &["--refresh", "redis://127.0.0.1:1"], &[]);
     assert!(stderr.contains("[unavailable]"), "{stderr}");
     assert!(
         stderr.contains("needs its refresh store at start"),
         "{stderr}"
     );
-}
-
-/// Runs `jwtkit serve` with `args`, expecting it to refuse them before
-/// listening: exit 2 and its stderr.
-fn refused(dir: &Path, args: &[&str]) -> String {
-    refused_with_env(dir, args, &[])
-}
-
-/// [`refused`] with extra environment variables.
-fn refused_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtkit"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .current_dir(dir)
-        .env("JWTKIT_ADMIN_TOKEN", ADMIN)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("jwtkit serve {args:?} was not refused: it kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(stdout.is_empty(), "{args:?} never listened: {stdout}");
-    stderr
 }
 
 /// Item 5: `--refresh-ttl 106751991167300d` was accepted and every issue then
@@ -527,7 +489,7 @@ fn refused_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
 #[test]
 fn durations_beyond_their_maximum_are_refused_at_start_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let stderr = refused(dir.path(), &["--refresh-ttl", "106751991167300d"]);
+    let stderr = refused(dir.path(), &["--refresh-ttl", "106751991167300d"], &[]);
     assert!(
         stderr.contains("--refresh-ttl")
             && stderr.contains("too long")
@@ -592,13 +554,13 @@ fn durations_beyond_their_maximum_are_refused_at_start_with_exit_2() {
             "--max-connections 100000 is over the maximum of 65536",
         ),
     ] {
-        let stderr = refused(dir.path(), args);
+        let stderr = refused(dir.path(), args, &[]);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 
     // The same bounds in the config file, named as the file spells them.
     std::fs::write(dir.path().join("serve.toml"), "refresh-ttl = \"400d\"\n").unwrap();
-    let stderr = refused(dir.path(), &["--config", "serve.toml"]);
+    let stderr = refused(dir.path(), &["--config", "serve.toml"], &[]);
     assert!(
         stderr.contains("config file: refresh-ttl = \"400d\" is over the maximum of 365d"),
         "{stderr}"
@@ -608,7 +570,7 @@ fn durations_beyond_their_maximum_are_refused_at_start_with_exit_2() {
         "shutdown-timeout = \"5h\"\nmax-connections = 10\n",
     )
     .unwrap();
-    let stderr = refused(dir.path(), &["--config", "serve.toml"]);
+    let stderr = refused(dir.path(), &["--config", "serve.toml"], &[]);
     assert!(
         stderr.contains("config file: shutdown-timeout = \"5h\" is over the maximum of 1h"),
         "{stderr}"
@@ -653,7 +615,7 @@ fn the_refresh_url_can_come_from_the_environment() {
 fn a_refused_start_leaves_no_key_store_behind() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--store", "file:keys", "--reuse-grace", "2m"];
-    let stderr = refused(dir.path(), &args);
+    let stderr = refused(dir.path(), &args, &[]);
     assert!(stderr.contains("error [config]"), "{stderr}");
     assert!(stderr.contains("reuse_grace"), "{stderr}");
     assert!(
