@@ -3,15 +3,18 @@
 //! `required`, the verified-token cache, and 50 concurrent identical proofs
 //! on memory, Redis and Redis Cluster.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jwtkit::core::dpop::{DpopErrorKind, DpopProof};
 use jwtkit::core::SigningKey;
 use jwtkit::dpop::{BoundClaims, DpopClient, DpopMode, DpopOptions, NonceKey, NONCE_STEP};
 use jwtkit::keys::KeyStore;
 use jwtkit::refresh::replay::{RedisReplayCache, ReplayCache};
+
+use common::Unreachable;
 use jwtkit::{
     AccessClaims, Algorithm, Confirmation, DpopBinding, DpopRefusal, Error, GrantRefusal,
     ManualClock, MemoryKeyStore, RefreshKey, RefreshStore, TokenService, TokenServiceBuilder,
@@ -782,22 +785,6 @@ fn the_client_helper_strips_the_query_keeps_the_nonce_and_hides_its_key() {
         alice.proof("GET", "/relative", None),
         Err(Error::InvalidRequest { .. })
     ));
-}
-
-/// A replay cache that cannot be reached.
-#[derive(Debug)]
-struct Unreachable;
-
-#[async_trait]
-impl ReplayCache for Unreachable {
-    async fn check_and_store(&self, _jti: &str, _until: i64) -> jwtkit::refresh::Result<bool> {
-        Err(jwtkit::refresh::Error::Unavailable {
-            backend: "test",
-            endpoint: "nowhere".into(),
-            effect: "nothing was recorded",
-            source: "connection refused".into(),
-        })
-    }
 }
 
 #[tokio::test]

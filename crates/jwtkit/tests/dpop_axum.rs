@@ -1,9 +1,10 @@
 //! The axum layer with DPoP (RFC 9449 §7.1, §9): the exact challenges and
 //! headers it answers with, the request URI behind a proxy, the extractors.
 
+mod common;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
@@ -13,9 +14,10 @@ use jwtkit::axum::{BearerAuthLayer, Claims, DpopKey};
 use jwtkit::core::dpop::DpopProof;
 use jwtkit::core::SigningKey;
 use jwtkit::dpop::{DpopClient, DpopMode, DpopOptions, NonceKey, NONCE_STEP};
-use jwtkit::refresh::replay::ReplayCache;
 use jwtkit::{AccessClaims, Algorithm, ManualClock, MemoryKeyStore, TokenPair, TokenService};
 use tower::ServiceExt;
+
+use common::Unreachable;
 
 const T0: i64 = 1_800_000_000;
 const TOKEN_URL: &str = "https://auth.test/token";
@@ -436,22 +438,6 @@ async fn a_nonce_challenge_then_a_retry_with_the_nonce_goes_through() {
     assert_eq!(challenges(&headers), [challenge("invalid_nonce")]);
     assert!(client.observe_headers(&headers));
     assert_eq!(send(&app, request()).await.0, StatusCode::OK);
-}
-
-/// A replay cache that cannot be reached.
-#[derive(Debug)]
-struct Unreachable;
-
-#[async_trait]
-impl ReplayCache for Unreachable {
-    async fn check_and_store(&self, _jti: &str, _until: i64) -> jwtkit::refresh::Result<bool> {
-        Err(jwtkit::refresh::Error::Unavailable {
-            backend: "test",
-            endpoint: "nowhere".into(),
-            effect: "nothing was recorded",
-            source: "connection refused".into(),
-        })
-    }
 }
 
 #[tokio::test]
