@@ -33,7 +33,7 @@ struct Token {
 
 impl Drop for Token {
     fn drop(&mut self) {
-        let dir = find_token_directory(&self.label);
+        let dir = jwtkit_test_support::softhsm_token_directory(&self.label);
         let _ = Command::new(&self.util)
             .args(["--delete-token", "--token", &self.label])
             .stdout(Stdio::null())
@@ -66,24 +66,13 @@ impl Token {
             N.fetch_add(1, Ordering::Relaxed)
         );
         label.truncate(32);
-        let out = Command::new(&util)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                &label,
-                "--pin",
-                PIN,
-                "--so-pin",
-                "1357-so",
-            ])
-            .output()
-            .expect("run softhsm2-util");
-        assert!(
-            out.status.success(),
-            "softhsm2-util --init-token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(out) = jwtkit_test_support::softhsm_init_token(&util, &label, PIN, "1357-so") {
+            panic!(
+                "softhsm2-util --init-token: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
         let pin = dir.path().join("hsm-pin");
         std::fs::write(&pin, format!("{PIN}\n")).unwrap();
@@ -354,27 +343,10 @@ fn if_due_from_two_processes_rotates_once() {
     }
 }
 
-/// SoftHSM's directory of `token` (found by its label in `token.object`).
-fn find_token_directory(label: &str) -> Option<PathBuf> {
-    let conf = std::env::var("SOFTHSM2_CONF").ok()?;
-    let text = std::fs::read_to_string(conf).ok()?;
-    let dir = text.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == "directories.tokendir").then(|| PathBuf::from(v.trim()))
-    })?;
-    std::fs::read_dir(dir).ok()?.find_map(|entry| {
-        let path = entry.ok()?.path();
-        let bytes = std::fs::read(path.join("token.object")).ok()?;
-        bytes
-            .windows(label.len())
-            .any(|w| w == label.as_bytes())
-            .then_some(path)
-    })
-}
-
-/// [`find_token_directory`], which must find it.
+/// [`jwtkit_test_support::softhsm_token_directory`], which must find it.
 fn token_directory(label: &str) -> PathBuf {
-    find_token_directory(label).unwrap_or_else(|| panic!("no SoftHSM directory of token {label}"))
+    jwtkit_test_support::softhsm_token_directory(label)
+        .unwrap_or_else(|| panic!("no SoftHSM directory of token {label}"))
 }
 
 /// The object files of a SoftHSM token directory.

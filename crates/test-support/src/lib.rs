@@ -204,3 +204,74 @@ fn check_pyjwt(python: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Initializes a new SoftHSM token labelled `label` in the first free slot
+/// with `softhsm2-util` (`util`), and returns its output, or the last
+/// failure's.
+///
+/// `softhsm2-util` looks at every token of the directory, before it
+/// initializes the free one (to find it) and after (to say which slot it
+/// moved to), and fails ("Could not get info about the token in slot …")
+/// when it reads a token that another test's process is rewriting or
+/// deleting at that moment (or aborts, loading the tokens). After, the
+/// token is initialized with its PINs (its directory holds the label), and
+/// that is a success; before, nothing was written, and it is tried again,
+/// up to five times.
+pub fn softhsm_init_token(
+    util: impl AsRef<std::ffi::OsStr>,
+    label: &str,
+    pin: &str,
+    so_pin: &str,
+) -> Result<std::process::Output, std::process::Output> {
+    let mut tries = 0;
+    loop {
+        let out = Command::new(util.as_ref())
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                pin,
+                "--so-pin",
+                so_pin,
+            ])
+            .output()
+            .expect("run softhsm2-util");
+        if out.status.success() {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Also: SoftHSM 2.6 aborts while it loads the tokens when two of
+        // them read alike at that moment (its SlotManager asserts).
+        let racing = stderr.contains("Could not get info about the token in slot")
+            || stderr.contains("Assertion `result.second' failed");
+        if racing && softhsm_token_directory(label).is_some() {
+            return Ok(out);
+        }
+        tries += 1;
+        if !racing || tries == 5 {
+            return Err(out);
+        }
+        std::thread::sleep(Duration::from_millis(50 * tries));
+    }
+}
+
+/// The directory of SoftHSM token `label` in the token directory that
+/// `SOFTHSM2_CONF` names: the one whose `token.object` holds the label.
+pub fn softhsm_token_directory(label: &str) -> Option<PathBuf> {
+    let conf = std::env::var("SOFTHSM2_CONF").ok()?;
+    let text = std::fs::read_to_string(conf).ok()?;
+    let dir = text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "directories.tokendir").then(|| PathBuf::from(v.trim()))
+    })?;
+    std::fs::read_dir(dir).ok()?.find_map(|entry| {
+        let path = entry.ok()?.path();
+        let bytes = std::fs::read(path.join("token.object")).ok()?;
+        bytes
+            .windows(label.len())
+            .any(|w| w == label.as_bytes())
+            .then_some(path)
+    })
+}

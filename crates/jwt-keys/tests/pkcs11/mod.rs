@@ -107,25 +107,13 @@ impl TestToken {
 
     /// Initializes a new token labelled `label`.
     pub fn create_labelled(hsm: &SoftHsm, label: String) -> TestToken {
-        let out = Command::new(&hsm.util)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                &label,
-                "--pin",
-                PIN,
-                "--so-pin",
-                SO_PIN,
-            ])
-            .output()
-            .expect("run softhsm2-util");
-        assert!(
-            out.status.success(),
-            "softhsm2-util --init-token: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(out) = jwtkit_test_support::softhsm_init_token(&hsm.util, &label, PIN, SO_PIN) {
+            panic!(
+                "softhsm2-util --init-token: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
         let pin_file = dir.path().join("hsm-pin");
         write_secret(&pin_file, &format!("{PIN}\n"));
