@@ -164,7 +164,9 @@ impl Holder {
 /// A lock object as found.
 #[derive(Debug, Clone)]
 struct Found {
-    handle: ObjectHandle,
+    /// The object's handle, valid only in module epoch `.1`: once the
+    /// module is initialized again a handle may name another object.
+    handle: (ObjectHandle, u64),
     /// `None`: not a lock's JSON (a create cut short by a crash).
     holder: Option<Holder>,
 }
@@ -175,7 +177,8 @@ pub(crate) struct StoreLock {
     token: Arc<Token>,
     label: String,
     pub(crate) holder: Holder,
-    handle: Option<ObjectHandle>,
+    /// The lock object's handle and the module epoch it belongs to.
+    handle: Option<(ObjectHandle, u64)>,
     /// The host's lock file, locked; released (closed) after the object.
     host: Option<std::fs::File>,
 }
@@ -201,25 +204,55 @@ async fn find(token: &Arc<Token>, label: &str) -> Result<Vec<Found>> {
                 let holder = serde_json::from_slice::<Holder>(&bytes)
                     .ok()
                     .filter(|h| h.format == LOCK_FORMAT);
-                out.push(Found { handle, holder });
+                out.push(Found {
+                    handle: (handle, c.conn.epoch),
+                    holder,
+                });
             }
             Ok(out)
         })
         .await
 }
 
-async fn destroy_all(token: &Arc<Token>, handles: Vec<ObjectHandle>) -> Result<()> {
+/// Destroys the objects `handles` found, those of the module's current
+/// epoch only: a handle of an earlier one may name another object now (a
+/// key!). Locks left so are found again by the next writer.
+async fn destroy_all(token: &Arc<Token>, handles: Vec<(ObjectHandle, u64)>) -> Result<()> {
     if handles.is_empty() {
         return Ok(());
     }
     token
         .run("remove a lock", Retry::Idempotent, move |c| {
-            for h in &handles {
-                destroy(c, *h)?;
+            for (h, epoch) in &handles {
+                if *epoch == c.conn.epoch {
+                    destroy(c, *h)?;
+                }
             }
             Ok(())
         })
         .await
+}
+
+/// Destroys this process's lock object `nonce` of store `label`: by its
+/// handle when that is of the module's current epoch, and by a search for
+/// its nonce (a re-initialized module gives the object another handle).
+fn destroy_own(
+    c: &super::token::Ctx<'_>,
+    handle: (ObjectHandle, u64),
+    label: &str,
+    nonce: &str,
+) -> std::result::Result<(), super::token::OpError> {
+    if handle.1 == c.conn.epoch {
+        destroy(c, handle.0)?;
+    }
+    for h in data_objects(c, label, APP_LOCK)? {
+        if let Some(bytes) = value(c, h)? {
+            if serde_json::from_slice::<Holder>(&bytes).is_ok_and(|x| x.nonce == nonce) {
+                destroy(c, h)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A random pause of 10–80 ms.
@@ -336,6 +369,19 @@ async fn host_lock(
     }
 }
 
+/// Waits, up to `wait`, until no writer of this host is writing store
+/// `label` (whose host key is `host_key`), and holds the host's lock file
+/// until the returned guard is dropped: a read made meanwhile sees no
+/// ledger swap of this host half done.
+pub(crate) async fn quiet(
+    token: &Arc<Token>,
+    label: &str,
+    host_key: &str,
+    wait: Duration,
+) -> Result<std::fs::File> {
+    host_lock(token, label, host_key, Instant::now() + wait, wait).await
+}
+
 /// Takes the write lock of store `label`, waiting up to `wait` for another
 /// writer; `lease` is how long others wait before they take it from this
 /// process should it stop answering (on another host).
@@ -389,8 +435,11 @@ pub(crate) async fn acquire(
         let value = serde_json::to_vec(&holder).unwrap_or_default();
         let label_owned = label.to_owned();
         let handle = token
-            .run("take the write lock", Retry::Write, move |c| {
-                create_data(c, &label_owned, APP_LOCK, &value)
+            .run("take the write lock", Retry::Checked, move |c| {
+                Ok((
+                    create_data(c, &label_owned, APP_LOCK, &value)?,
+                    c.conn.epoch,
+                ))
             })
             .await?;
         let mut lock = StoreLock {
@@ -427,17 +476,7 @@ impl StoreLock {
         let result = self
             .token
             .run("release the write lock", Retry::Idempotent, move |c| {
-                destroy(c, handle)?;
-                // A reconnection in between gives the object another handle.
-                for h in data_objects(c, &label, APP_LOCK)? {
-                    if let Some(bytes) = value(c, h)? {
-                        if serde_json::from_slice::<Holder>(&bytes).is_ok_and(|x| x.nonce == nonce)
-                        {
-                            destroy(c, h)?;
-                        }
-                    }
-                }
-                Ok(())
+                destroy_own(c, handle, &label, &nonce)
             })
             .await;
         if let Err(e) = result {
@@ -473,12 +512,13 @@ impl Drop for StoreLock {
             return;
         };
         let token = self.token.clone();
+        let (label, nonce) = (self.label.clone(), self.holder.nonce.clone());
         let runtime = tokio::runtime::Handle::try_current();
         if let Ok(rt) = runtime {
             rt.spawn(async move {
                 let _ = token
                     .run("release the write lock", Retry::Idempotent, move |c| {
-                        destroy(c, handle)
+                        destroy_own(c, handle, &label, &nonce)
                     })
                     .await;
             });

@@ -243,16 +243,28 @@ impl Pkcs11KeyStore {
     /// listing.
     async fn generate(&self, alg: Algorithm) -> Result<String> {
         self.check_mechanisms(alg)?;
-        let id = new_key_id()?;
-        let kid = kid_of(&id);
-        let (public, private) = mechanism::templates(alg, self.rsa_bits, &self.object, &id)
-            .ok_or_else(|| {
-                Error::invalid_config("algorithm", format!("{alg} is not an asymmetric algorithm"))
-            })?;
-        let (rsa_bits, k) = (self.rsa_bits, kid.clone());
-        let key = self
+        if mechanism::templates(alg, self.rsa_bits, &self.object, &[0]).is_none() {
+            return Err(Error::invalid_config(
+                "algorithm",
+                format!("{alg} is not an asymmetric algorithm"),
+            ));
+        }
+        let (rsa_bits, label) = (self.rsa_bits, self.object.clone());
+        let (kid, key) = self
             .token
-            .run("generate a key pair", Retry::Write, move |c| {
+            .run("generate a key pair", Retry::Checked, move |c| {
+                // A new id at each try: a pair that an earlier try left half
+                // made (the module lost the token during it) is named by no
+                // ledger, and the next ledger write removes it.
+                let id = new_key_id().map_err(OpError::Store)?;
+                let k = kid_of(&id);
+                let (public, private) = mechanism::templates(alg, rsa_bits, &label, &id)
+                    .ok_or_else(|| {
+                        OpError::Store(Error::invalid_config(
+                            "algorithm",
+                            format!("{alg} is not an asymmetric algorithm"),
+                        ))
+                    })?;
                 if alg.family() == KeyFamily::Rsa {
                     let info = ck(
                         "C_GetMechanismInfo",
@@ -284,7 +296,7 @@ impl Pkcs11KeyStore {
                     c
                         .attributes(handle, &mechanism::public_attributes(alg)),
                 )?;
-                mechanism::parse_public(alg, &k, &attrs).map_err(|reason| {
+                let key = mechanism::parse_public(alg, &k, &attrs).map_err(|reason| {
                     OpError::Store(token::invalid(
                         "generate a key pair",
                         c.token_ref(),
@@ -295,7 +307,8 @@ impl Pkcs11KeyStore {
                         "the token does not generate this key type as PKCS#11 specifies; choose another algorithm",
                         false,
                     ))
-                })
+                })?;
+                Ok((k, key))
             })
             .await?;
         tracing::debug!(store = %self.location(), %kid, %alg, "key pair generated on the token");
@@ -398,6 +411,32 @@ impl RemoteBackend for Pkcs11KeyStore {
             }
             tokio::time::sleep(LEDGER_REREAD_PAUSE).await;
             snap = read().await?;
+        }
+        // A writer of this host can hold its swap longer than those pauses
+        // (a busy machine, an RSA key being generated), and SoftHSM hides
+        // for good an object it read while it was being written: a store
+        // whose keys are there without a ledger is read once more, from a
+        // module initialized afresh, while no writer of this host writes
+        // (this store's own write lock, when it holds it; else the host's
+        // lock file). A store with no objects at all is simply not
+        // initialized: initializing SoftHSM again is not free (and SoftHSM
+        // 2.6 can abort in it while other processes add or delete tokens).
+        if snap.ledger.is_none()
+            && (snap.keys_without_ledger || previous.as_ref().is_some_and(|p| p.ledger.is_some()))
+        {
+            let quiet = match self.held_nonce() {
+                Some(_) => None,
+                None => {
+                    let host_key = format!("{}\n{}", self.token.host_key(), self.object);
+                    Some(lock::quiet(&self.token, &self.object, &host_key, self.lock_wait).await?)
+                }
+            };
+            let again = match self.token.reload().await {
+                Ok(()) => read().await,
+                Err(e) => Err(e),
+            };
+            drop(quiet);
+            snap = again?;
         }
         if snap.ledger.is_none() && previous.is_some_and(|p| p.ledger.is_some()) {
             // A ledger does not vanish: the token was swapped or reset, or
@@ -526,10 +565,12 @@ impl RemoteBackend for Pkcs11KeyStore {
         let (label, nonce) = (self.object.clone(), self.held_nonce());
         let written = self
             .token
-            .run("write the ledger", Retry::Write, move |c| {
+            .run("write the ledger", Retry::Checked, move |c| {
                 let objects = state::ledger_objects(c, &label)?;
-                if state::current(&objects).0.is_some() {
-                    return Ok(false);
+                if let Some(current) = state::current(&objects).0 {
+                    // Ours when an earlier try of this write (`Retry::Checked`)
+                    // reached the token after all.
+                    return Ok(current == ledger);
                 }
                 if let Some(n) = &nonce {
                     if !lock::held(c, &label, n)? {
@@ -605,12 +646,17 @@ impl RemoteBackend for Pkcs11KeyStore {
         let after = after.clone();
         let location = self.location();
         self.token
-            .run("write the ledger", Retry::Write, move |c| {
+            .run("write the ledger", Retry::Checked, move |c| {
                 // Compare before writing: the generation read under the lock
                 // is still the newest, and the lock is still this process's.
                 let objects = state::ledger_objects(c, &label)?;
-                if state::current(&objects).1 != generation {
-                    return Ok(false);
+                match state::current(&objects) {
+                    // An earlier try of this write (`Retry::Checked`) reached
+                    // the token after all: done (the next write removes what
+                    // its swap left).
+                    (Some(current), g) if g == next && current == after => return Ok(true),
+                    (_, g) if g != generation => return Ok(false),
+                    _ => {}
                 }
                 if let Some(n) = &nonce {
                     if !lock::held(c, &label, n)? {

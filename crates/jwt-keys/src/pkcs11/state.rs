@@ -61,6 +61,9 @@ pub(crate) struct Snapshot {
     pub(crate) generation: u64,
     /// An `init` began and did not finish.
     pub(crate) init_started: bool,
+    /// No ledger was found, yet the token holds key objects of the store:
+    /// the ledger may be hidden (see `Pkcs11KeyStore::load`).
+    pub(crate) keys_without_ledger: bool,
     /// The public keys of the ledger's unretired keys, by kid.
     pub(crate) public: HashMap<String, VerifyingKey>,
 }
@@ -337,10 +340,12 @@ pub(crate) fn read_snapshot(
             }
         }
     }
+    let keys_without_ledger = ledger.is_none() && !key_objects(c, label)?.is_empty();
     Ok(Snapshot {
         ledger,
         generation,
         init_started,
+        keys_without_ledger,
         public,
     })
 }

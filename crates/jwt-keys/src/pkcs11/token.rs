@@ -219,6 +219,13 @@ pub(crate) enum Retry {
     Idempotent,
     /// Writes: only if the first try never reached the token.
     Write,
+    /// Writes that are safe to make again: they read the token before they
+    /// write (compare-before-write), or write under a name new at each try.
+    /// Made again, like a write, if the first try never reached the token,
+    /// and also after the module lost the token during the first try
+    /// (see `attempt`): the module may have written part of it anyway, and
+    /// a second try sees it or does not mind it.
+    Checked,
 }
 
 /// Why the token cannot be used, which decides whether initializing the
@@ -242,6 +249,9 @@ enum Failure {
         epoch: u64,
         error: Error,
         cause: Missing,
+        /// Whether the operation ran (the module lost the token during
+        /// it) rather than failing before it could start.
+        ran: bool,
     },
     Op {
         error: Error,
@@ -662,6 +672,35 @@ impl Token {
         }
     }
 
+    /// Initializes the module again, when this store is the only one of the
+    /// process using it (no other store loses its sessions for it), so that
+    /// the next call reads the token's objects afresh. SoftHSM's file store
+    /// keeps an object it read half-written (another process was writing
+    /// it) as invalid for the life of the module, hidden from every search.
+    pub(crate) async fn reload(self: &Arc<Self>) -> Result<()> {
+        let token = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let module = token.module()?;
+            if module.stores() == 1 && module.reinitialize(module.epoch(), true)? {
+                token
+                    .counters
+                    .module_reinits
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|join| {
+            Err(Pkcs11Error::invalid(
+                "initialize the module again",
+                self.describe(),
+                format!("the call on its blocking thread failed: {join}"),
+                "this is a bug in the PKCS#11 module or its binding",
+            )
+            .into_error_retryable(false))
+        })
+    }
+
     /// A connection check for health probes: `Ok` at once when the token is
     /// connected, else it looks for the token.
     pub(crate) async fn check(self: &Arc<Self>) -> Result<()> {
@@ -682,11 +721,17 @@ impl Token {
         for attempt in 0..5 {
             let result = module.call(|ctx, epoch| self.attempt(ctx, epoch, module.objects(), f));
             match result {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    if reinitialized {
+                        self.looked_again.store(0, Ordering::Relaxed);
+                    }
+                    return Ok(r);
+                }
                 Err(Failure::Missing {
                     epoch,
                     error,
                     cause,
+                    ran,
                 }) => {
                     // Initializing the module again costs every store of the
                     // process its sessions: it is done for a module that is
@@ -700,8 +745,14 @@ impl Token {
                     // only when it is initialized). A store alone with the
                     // module looks again, up to three times: no other store
                     // loses its sessions for it.
-                    let load_again = matches!(cause, Missing::NeverFound | Missing::Unreadable)
-                        && module.stores() == 1
+                    //
+                    // SoftHSM also drops a token it had (see `attempt`), so a
+                    // lone store looks for a token gone the same way; the
+                    // three looks are given back once the token is found.
+                    let load_again = matches!(
+                        cause,
+                        Missing::NeverFound | Missing::Unreadable | Missing::Gone
+                    ) && module.stores() == 1
                         && self.looked_again.fetch_add(1, Ordering::Relaxed) < 3;
                     let now = cause == Missing::NotInitialized || load_again;
                     if !(now || cause == Missing::Gone) || (reinitialized && !load_again) {
@@ -718,6 +769,12 @@ impl Token {
                         // Initialized less than a second ago: not again yet.
                         Ok(false) => return Err(error),
                         Err(e) => return Err(e),
+                    }
+                    // A write the module lost the token during is made again
+                    // only if it is safe to (`Retry::Checked`); the module,
+                    // initialized again, serves the next call.
+                    if ran && retry == Retry::Write {
+                        return Err(error);
                     }
                 }
                 Err(Failure::Op {
@@ -764,11 +821,29 @@ impl Token {
             }
             Err(OpError::Call(op, e)) => {
                 let reconnect = needs_reconnect(&e);
+                // SoftHSM's file store gives up on a whole token when it
+                // reads the token's file while another process rewrites it
+                // (SoftHSMv2 #757, "Token integrity check failed"): from
+                // then on, every call on it in this process fails with a
+                // general error and the token is no longer listed, until
+                // the module is initialized again. `run_blocking` then
+                // initializes it again and makes the operation again if it
+                // may (reads, signatures and `Retry::Checked` writes).
+                let lost =
+                    rv_of(&e) == Some(RvError::GeneralError) && token_info(ctx, conn.slot).is_err();
                 if reconnect {
                     discard(session, epoch, epoch);
                     self.drop_connection(epoch);
                 } else {
                     self.checkin(session, epoch);
+                }
+                if lost {
+                    return Err(Failure::Missing {
+                        epoch,
+                        error: self.call_error(op, e),
+                        cause: Missing::Gone,
+                        ran: true,
+                    });
                 }
                 Err(Failure::Op {
                     error: self.call_error(op, e),
@@ -843,6 +918,7 @@ impl Token {
                     } else {
                         Missing::Gone
                     },
+                    ran: false,
                 }
             } else {
                 Failure::Op {
@@ -904,6 +980,7 @@ impl Token {
                     } else {
                         Missing::NeverFound
                     },
+                    ran: false,
                 });
             }
             1 => found.remove(0),
@@ -991,6 +1068,7 @@ impl Token {
                         epoch: conn.epoch,
                         error: self.call_error(op, e),
                         cause: Missing::Unreadable,
+                        ran: false,
                     })
                 }
                 Err(OpError::Call(op, e)) => return Err(failed(op, e)),
