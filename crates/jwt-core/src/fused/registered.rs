@@ -31,7 +31,8 @@ impl<'de> Captured<'de> {
             Captured::F64(n) => View::F64(*n),
             Captured::Bool(b) => View::Bool(*b),
             Captured::Null => View::Null,
-            Captured::Str(s) => View::Str(s),
+            Captured::Str(Cow::Borrowed(s)) => View::Borrowed(s),
+            Captured::Str(Cow::Owned(s)) => View::Owned(s),
             Captured::StrArray(items) => View::StrArray(items),
         }
     }
@@ -105,8 +106,21 @@ pub(super) enum View<'c, 'de> {
     F64(f64),
     Bool(bool),
     Null,
-    Str(&'c Cow<'de, str>),
+    /// A string borrowed from the payload.
+    Borrowed(&'de str),
+    /// A string unescaped into a buffer.
+    Owned(&'c str),
     StrArray(&'c [Cow<'de, str>]),
+}
+
+impl<'c, 'de> View<'c, 'de> {
+    /// A string of an array.
+    fn of(item: &'c Cow<'de, str>) -> Self {
+        match item {
+            Cow::Borrowed(s) => View::Borrowed(s),
+            Cow::Owned(s) => View::Owned(s),
+        }
+    }
 }
 
 /// Replays a captured value with serde_json's semantics for each method:
@@ -122,7 +136,7 @@ impl<'c, 'de, E: de::Error> Replay<'c, 'de, E> {
         matches!(self.view, View::U64(_) | View::I64(_) | View::F64(_))
     }
     fn is_str(&self) -> bool {
-        matches!(self.view, View::Str(_))
+        matches!(self.view, View::Borrowed(_) | View::Owned(_))
     }
 }
 
@@ -148,8 +162,8 @@ impl<'c, 'de, E: de::Error> Deserializer<'de> for Replay<'c, 'de, E> {
             View::F64(n) => visitor.visit_f64(n),
             View::Bool(b) => visitor.visit_bool(b),
             View::Null => visitor.visit_unit(),
-            View::Str(Cow::Borrowed(s)) => visitor.visit_borrowed_str(s),
-            View::Str(Cow::Owned(s)) => visitor.visit_str(s),
+            View::Borrowed(s) => visitor.visit_borrowed_str(s),
+            View::Owned(s) => visitor.visit_str(s),
             View::StrArray(items) => {
                 let mut seq = ReplaySeq {
                     items: items.iter(),
@@ -183,8 +197,8 @@ impl<'c, 'de, E: de::Error> Deserializer<'de> for Replay<'c, 'de, E> {
     }
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
         match self.view {
-            View::Str(Cow::Borrowed(s)) => visitor.visit_borrowed_bytes(s.as_bytes()),
-            View::Str(Cow::Owned(s)) => visitor.visit_bytes(s.as_bytes()),
+            View::Borrowed(s) => visitor.visit_borrowed_bytes(s.as_bytes()),
+            View::Owned(s) => visitor.visit_bytes(s.as_bytes()),
             View::StrArray(_) => self.deserialize_any(visitor),
             _ => Err(bail()),
         }
@@ -257,8 +271,8 @@ impl<'c, 'de, E: de::Error> Deserializer<'de> for Replay<'c, 'de, E> {
         visitor: V,
     ) -> Result<V::Value, E> {
         match self.view {
-            View::Str(Cow::Borrowed(s)) => visitor.visit_enum(BorrowedStrDeserializer::new(s)),
-            View::Str(Cow::Owned(s)) => visitor.visit_enum(StrDeserializer::new(s)),
+            View::Borrowed(s) => visitor.visit_enum(BorrowedStrDeserializer::new(s)),
+            View::Owned(s) => visitor.visit_enum(StrDeserializer::new(s)),
             _ => Err(bail()),
         }
     }
@@ -281,7 +295,7 @@ impl<'c, 'de, E: de::Error> SeqAccess<'de> for ReplaySeq<'c, 'de, E> {
         match self.items.next() {
             Some(item) => seed
                 .deserialize(Replay {
-                    view: View::Str(item),
+                    view: View::of(item),
                     error: PhantomData,
                 })
                 .map(Some),
