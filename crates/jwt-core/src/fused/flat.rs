@@ -111,17 +111,13 @@ fn eight_digits(digits: u64) -> u64 {
         >> 32
 }
 
-/// ASCII letters, the bytes of the names read in one step.
-static LETTER: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = b'A';
-    while b <= b'Z' {
-        t[b as usize] = true;
-        t[(b + 32) as usize] = true;
-        b += 1;
-    }
-    t
-};
+/// Whether the three bytes are ASCII letters (the names read in one step),
+/// computed rather than looked up: no load on the path of every member.
+#[inline(always)]
+fn letters(a: u8, b: u8, c: u8) -> bool {
+    let letter = |x: u8| (x | 0x20).wrapping_sub(b'a') < 26;
+    letter(a) & letter(b) & letter(c)
+}
 
 /// JSON's insignificant whitespace.
 fn is_ws(b: u8) -> bool {
@@ -345,9 +341,7 @@ impl<'r, 'de> Members<'r, 'de> {
         // by `:` (`"exp":`, every registered claim and most others), read
         // in one step; anything else takes the general scan.
         let (name, slot) = match self.c.bytes.get(at..at + 6) {
-            Some(&[b'"', a, b, c, b'"', b':'])
-                if LETTER[usize::from(a)] & LETTER[usize::from(b)] & LETTER[usize::from(c)] =>
-            {
+            Some(&[b'"', a, b, c, b'"', b':']) if letters(a, b, c) => {
                 self.c.at = at + 6;
                 // ASCII letters between ASCII quotes: character boundaries.
                 let name = self.c.text.get(at + 1..at + 4)?;
