@@ -23,6 +23,19 @@ pub struct Serve {
 /// environment variables, expecting it to refuse them before listening:
 /// exit 2, nothing on stdout; returns its stderr.
 pub fn refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = super::run(serve_command(dir, args, env), None);
+    assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} never listened: {}",
+        out.stdout
+    );
+    out.stderr
+}
+
+/// `jwtkit serve --listen 127.0.0.1:0 ARGS` in `dir`: the tests' admin
+/// token, no refresh key or URL from the caller's environment, then `env`.
+fn serve_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(super::jwtkit_bin());
     cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0"])
@@ -32,14 +45,7 @@ pub fn refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
         .env_remove("JWTKIT_REFRESH_KEY")
         .env_remove("JWTKIT_REFRESH_URL")
         .envs(env.iter().copied());
-    let out = super::run(cmd, None);
-    assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-    assert!(
-        out.stdout.is_empty(),
-        "{args:?} never listened: {}",
-        out.stdout
-    );
-    out.stderr
+    cmd
 }
 
 impl Serve {
@@ -53,15 +59,7 @@ impl Serve {
     pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let log = dir.join(format!("serve-{}.log", super::unique("")));
         let stderr = std::fs::File::create(&log).expect("create the serve log");
-        let mut child = Command::new(super::jwtkit_bin())
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(dir)
-            .env("JWTKIT_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("JWTKIT_REFRESH_KEY")
-            .env_remove("JWTKIT_REFRESH_URL")
-            .envs(env.iter().copied())
+        let mut child = serve_command(dir, args, env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
