@@ -655,13 +655,7 @@ impl Token {
         });
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(Pkcs11Error::invalid(
-                what,
-                self.describe(),
-                format!("the call on its blocking thread failed: {join}"),
-                "this is a bug in the PKCS#11 module or its binding",
-            )
-            .into_error_retryable(false)),
+            Ok(Err(join)) => Err(self.join_failed(what, join)),
             Err(_) => Err(Pkcs11Error::invalid(
                 what,
                 self.describe(),
@@ -690,15 +684,18 @@ impl Token {
             Ok(())
         })
         .await
-        .unwrap_or_else(|join| {
-            Err(Pkcs11Error::invalid(
-                "initialize the module again",
-                self.describe(),
-                format!("the call on its blocking thread failed: {join}"),
-                "this is a bug in the PKCS#11 module or its binding",
-            )
-            .into_error_retryable(false))
-        })
+        .unwrap_or_else(|join| Err(self.join_failed("initialize the module again", join)))
+    }
+
+    /// The error for a blocking task that panicked or was cancelled.
+    fn join_failed(&self, what: &'static str, join: tokio::task::JoinError) -> crate::Error {
+        Pkcs11Error::invalid(
+            what,
+            self.describe(),
+            format!("the call on its blocking thread failed: {join}"),
+            "this is a bug in the PKCS#11 module or its binding",
+        )
+        .into_error_retryable(false)
     }
 
     /// A connection check for health probes: `Ok` at once when the token is
