@@ -292,6 +292,15 @@ impl Validation {
                     })
                 }
             }
+        } else if let Some(v) = &claims.iss {
+            // RFC 7519 §4.1.1: a string, whether or not an issuer is
+            // expected (as `sub` and `jti` are checked below).
+            if !matches!(v, ClaimValue::Str(_)) {
+                return Err(Error::invalid_claim(
+                    "iss",
+                    format!("must be a string, found {}", v.type_name()),
+                ));
+            }
         }
         self.check_audience(claims.aud.as_ref())?;
         match (&claims.sub, &self.subject) {

@@ -190,6 +190,31 @@ fn issuer() {
     );
 }
 
+/// RFC 7519 §4.1.1: `iss` is a string. A verifier with no issuer configured
+/// refused a `sub` or `jti` of the wrong type but accepted any `iss` (found
+/// by the attacker's review), which `parse_claims` documents every verifier
+/// refusing.
+#[test]
+fn an_iss_that_is_not_a_string_is_refused_without_an_issuer_configured() {
+    for iss in [
+        json!(1),
+        json!(null),
+        json!(true),
+        json!(1.5),
+        json!(["a"]),
+        json!({"a": 1}),
+    ] {
+        let token = sign(&json!({"exp": NOW + 9, "iss": iss}));
+        let err = verify_at(NOW, base(), &token).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{iss}: {err}");
+        assert!(err.to_string().contains("`iss`"), "{err}");
+        assert!(err.to_string().contains("must be a string"), "{err}");
+    }
+    // A string `iss` is fine with no issuer configured, as before.
+    let token = sign(&json!({"exp": NOW + 9, "iss": "https://any.example"}));
+    assert!(verify_at(NOW, base(), &token).is_ok());
+}
+
 #[test]
 fn audience() {
     let v = || base().audience("api").audience("admin");
