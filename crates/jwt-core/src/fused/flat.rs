@@ -369,8 +369,7 @@ impl<'r, 'de> MapAccess<'de> for Members<'r, 'de> {
         seed: K,
     ) -> Result<Option<K::Value>, Bail> {
         let Some(name) = self.name() else {
-            self.poisoned.set(true);
-            return Err(bail());
+            return self.fail();
         };
         let Some(name) = name else {
             return Ok(None);
@@ -383,53 +382,27 @@ impl<'r, 'de> MapAccess<'de> for Members<'r, 'de> {
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Bail> {
         let Some((name, slot)) = self.pending.take() else {
-            self.poisoned.set(true);
-            return Err(bail());
+            return self.fail();
         };
         // Strings and integers (nearly every member) are replayed and
         // recorded straight from the scan, so the value stays in registers;
         // the rest goes through `Captured`. Both record exactly what
         // `Captured::into_claim` does.
-        let (result, recorded) = match self.c.peek() {
-            Some(b'"') => {
-                let Some(s) = self.c.plain_str() else {
-                    self.poisoned.set(true);
-                    return Err(bail());
-                };
-                let result = seed.deserialize(Replay::<Bail> {
-                    view: View::Borrowed(s),
-                    error: PhantomData,
-                });
-                let recorded = match slot {
-                    Some(slot) => self
-                        .reg
-                        .set_with::<Bail>(slot, || ClaimValue::Str(Cow::Borrowed(s))),
-                    None => Ok(()),
-                };
-                (result, recorded)
-            }
-            Some(b'0'..=b'9') => {
-                let Some(n) = self.c.u64() else {
-                    self.poisoned.set(true);
-                    return Err(bail());
-                };
-                let result = seed.deserialize(Replay::<Bail> {
-                    view: View::U64(n),
-                    error: PhantomData,
-                });
-                let recorded = match slot {
-                    // What `Captured::into_claim` records for a `u64`.
-                    Some(slot) => self
-                        .reg
-                        .set_with::<Bail>(slot, || ClaimValue::Num(n as f64)),
-                    None => Ok(()),
-                };
-                (result, recorded)
-            }
+        match self.c.peek() {
+            Some(b'"') => match self.c.plain_str() {
+                Some(s) => self.replay(seed, slot, View::Borrowed(s), || {
+                    ClaimValue::Str(Cow::Borrowed(s))
+                }),
+                None => self.fail(),
+            },
+            // What `Captured::into_claim` records for a `u64`.
+            Some(b'0'..=b'9') => match self.c.u64() {
+                Some(n) => self.replay(seed, slot, View::U64(n), || ClaimValue::Num(n as f64)),
+                None => self.fail(),
+            },
             _ => {
                 let Some(captured) = self.c.value() else {
-                    self.poisoned.set(true);
-                    return Err(bail());
+                    return self.fail();
                 };
                 let result = seed.deserialize(Replay::<Bail> {
                     view: captured.view(),
@@ -444,10 +417,38 @@ impl<'r, 'de> MapAccess<'de> for Members<'r, 'de> {
                         Ok(())
                     }
                 };
-                (result, recorded)
+                watch(&self.poisoned, recorded.and(result))
             }
+        }
+    }
+}
+
+impl<'r, 'de> Members<'r, 'de> {
+    /// Replays a scanned string or integer into `seed` and records it when
+    /// it is a registered claim.
+    #[inline(always)]
+    fn replay<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+        slot: Option<Slot>,
+        view: View<'_, 'de>,
+        claim: impl FnOnce() -> ClaimValue<'de>,
+    ) -> Result<S::Value, Bail> {
+        let result = seed.deserialize(Replay::<Bail> {
+            view,
+            error: PhantomData,
+        });
+        let recorded = match slot {
+            Some(slot) => self.reg.set_with::<Bail>(slot, claim),
+            None => Ok(()),
         };
         watch(&self.poisoned, recorded.and(result))
+    }
+
+    /// Gives up on the flat path, and remembers that it did.
+    fn fail<T>(&self) -> Result<T, Bail> {
+        self.poisoned.set(true);
+        Err(bail())
     }
 }
 
