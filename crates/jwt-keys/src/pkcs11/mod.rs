@@ -243,11 +243,11 @@ impl Pkcs11KeyStore {
     /// listing.
     async fn generate(&self, alg: Algorithm) -> Result<String> {
         self.check_mechanisms(alg)?;
+        let not_asymmetric = move || {
+            Error::invalid_config("algorithm", format!("{alg} is not an asymmetric algorithm"))
+        };
         if mechanism::templates(alg, self.rsa_bits, &self.object, &[0]).is_none() {
-            return Err(Error::invalid_config(
-                "algorithm",
-                format!("{alg} is not an asymmetric algorithm"),
-            ));
+            return Err(not_asymmetric());
         }
         let (rsa_bits, label) = (self.rsa_bits, self.object.clone());
         let (kid, key) = self
@@ -259,12 +259,7 @@ impl Pkcs11KeyStore {
                 let id = new_key_id().map_err(OpError::Store)?;
                 let k = kid_of(&id);
                 let (public, private) = mechanism::templates(alg, rsa_bits, &label, &id)
-                    .ok_or_else(|| {
-                        OpError::Store(Error::invalid_config(
-                            "algorithm",
-                            format!("{alg} is not an asymmetric algorithm"),
-                        ))
-                    })?;
+                    .ok_or_else(|| OpError::Store(not_asymmetric()))?;
                 if alg.family() == KeyFamily::Rsa {
                     let info = ck(
                         "C_GetMechanismInfo",
