@@ -526,7 +526,7 @@ impl DpopVerifier {
         let header = &parts.header;
         if header.typ.as_deref() != Some(DPOP_TYP) {
             return Err(DpopError::InvalidType {
-                found: header.typ.clone(),
+                found: header.typ.as_deref().map(str::to_owned),
             });
         }
         let alg = header.alg;
@@ -950,7 +950,7 @@ impl DpopProofBuilder<'_> {
         jwk.key_ops = None;
         let jwk = serde_json::to_value(&jwk).map_err(|source| Error::Serialization { source })?;
         let mut header = Header::new(self.alg);
-        header.typ = Some(DPOP_TYP.to_owned());
+        header.typ = Some(DPOP_TYP.into());
         header.extra.insert("jwk".to_owned(), jwk);
 
         let mut claims = Map::new();

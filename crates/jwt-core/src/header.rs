@@ -1,5 +1,6 @@
 //! The JOSE header (RFC 7515 §4).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -12,25 +13,57 @@ use crate::json;
 
 /// A JWS header.
 ///
+/// `typ` and `cty` are media types, and nearly every token carries one of a
+/// few registered ones (`JWT`, `at+jwt`, …): those are held as `'static`
+/// text, so a verified token's header is copied out of the verifier's memo
+/// without an allocation. Any other value is held as written
+/// (`Cow::Owned`); either way the text is exactly the token's.
+///
 /// The key-carrying parameters `jwk`, `jku`, `x5u`, `x5c` are kept in
 /// [`Header::extra`] for inspection only: they are never used to find or
 /// fetch a key (RFC 8725 §3.10), because whoever wrote the token chose them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize)]
 pub struct Header {
     /// The signing algorithm.
     pub alg: Algorithm,
     /// The media type of the whole token, e.g. `JWT`, `at+jwt`, `refresh+jwt`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub typ: Option<String>,
+    pub typ: Option<Cow<'static, str>>,
     /// The key id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     /// The content type of the payload (only for nested tokens; rarely used).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cty: Option<String>,
+    pub cty: Option<Cow<'static, str>>,
     /// Every other header parameter, verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+// Not derived, so that it is inlined: a verified token's header is copied
+// out of the verifier's memo, and built in place it is not returned through
+// memory and read back wider than it was written (a store-forwarding stall).
+impl Clone for Header {
+    #[inline(always)]
+    fn clone(&self) -> Self {
+        Header {
+            alg: self.alg,
+            typ: clone_media_type(&self.typ),
+            kid: self.kid.clone(),
+            cty: clone_media_type(&self.cty),
+            extra: self.extra.clone(),
+        }
+    }
+}
+
+/// `Cow::clone`, inlined (it is not, and its result went through memory).
+#[inline(always)]
+fn clone_media_type(m: &Option<Cow<'static, str>>) -> Option<Cow<'static, str>> {
+    match m {
+        None => None,
+        Some(Cow::Borrowed(s)) => Some(Cow::Borrowed(s)),
+        Some(Cow::Owned(s)) => Some(Cow::Owned(s.clone())),
+    }
 }
 
 impl Header {
@@ -38,7 +71,7 @@ impl Header {
     pub fn new(alg: Algorithm) -> Self {
         Header {
             alg,
-            typ: Some("JWT".to_owned()),
+            typ: Some(Cow::Borrowed("JWT")),
             kid: None,
             cty: None,
             extra: Map::new(),
@@ -98,9 +131,9 @@ impl Header {
         };
         Ok(Header {
             alg,
-            typ: string_param("typ", typ)?,
+            typ: string_param("typ", typ)?.map(media_type),
             kid: string_param("kid", kid)?,
-            cty: string_param("cty", cty)?,
+            cty: string_param("cty", cty)?.map(media_type),
             extra,
         })
     }
@@ -170,6 +203,29 @@ fn string_param(name: &str, value: Option<Value>) -> Result<Option<String>, Erro
     }
 }
 
+/// The registered media types held without an allocation: those of
+/// RFC 7519 (`JWT`), RFC 9068 (`at+jwt`), RFC 9449 (`dpop+jwt`), RFC 9701,
+/// RFC 8417, OpenID Connect back-channel logout, and jwtkit's refresh
+/// tokens.
+const MEDIA_TYPES: [&str; 7] = [
+    "JWT",
+    "at+jwt",
+    "dpop+jwt",
+    "token-introspection+jwt",
+    "secevent+jwt",
+    "logout+jwt",
+    "refresh+jwt",
+];
+
+/// A `typ` or `cty` value: one of [`MEDIA_TYPES`] as `'static` text (the
+/// same text, byte for byte), any other as it was written.
+pub(crate) fn media_type(text: impl Into<String> + AsRef<str>) -> Cow<'static, str> {
+    match MEDIA_TYPES.iter().find(|m| **m == text.as_ref()) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(text.into()),
+    }
+}
+
 /// Compares media types as RFC 7515 §4.1.9 says: case-insensitively, with an
 /// optional `application/` prefix.
 pub fn typ_matches(found: &str, expected: &str) -> bool {
@@ -181,4 +237,44 @@ pub fn typ_matches(found: &str, expected: &str) -> bool {
         }
     }
     strip(found).eq_ignore_ascii_case(strip(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typ_of(json: &str) -> Option<Cow<'static, str>> {
+        Header::parse(json.as_bytes()).expect("header").typ
+    }
+
+    /// A registered media type is held as `'static` text, any other value
+    /// (a different case included) as written: the text is always the
+    /// token's own.
+    #[test]
+    fn media_types_are_held_as_written() {
+        for m in MEDIA_TYPES {
+            let typ = typ_of(&format!(r#"{{"alg":"HS256","typ":"{m}"}}"#));
+            assert!(
+                matches!(typ, Some(Cow::Borrowed(t)) if t == m),
+                "{m}: {typ:?}"
+            );
+        }
+        for m in [
+            "jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "JWT ",
+            "",
+            "custom+jwt",
+        ] {
+            let typ = typ_of(&format!(r#"{{"alg":"HS256","typ":"{m}"}}"#));
+            assert!(
+                matches!(&typ, Some(Cow::Owned(t)) if t == m),
+                "{m}: {typ:?}"
+            );
+        }
+        let h = Header::parse(br#"{"alg":"HS256","cty":"JWT"}"#).expect("header");
+        assert!(matches!(h.cty, Some(Cow::Borrowed("JWT"))));
+        assert_eq!(h.clone(), h);
+    }
 }

@@ -133,6 +133,7 @@ impl HeaderOf<'_> {
         }
     }
 
+    #[inline(always)]
     fn into_owned(self) -> Header {
         match self {
             HeaderOf::Memo(header) => header.clone(),
@@ -373,7 +374,7 @@ impl Signer {
                     crate::json::json_type(&value)
                 )));
             };
-            self.header.cty = Some(cty);
+            self.header.cty = Some(crate::header::media_type(cty));
         } else {
             self.header.extra.insert(name.to_owned(), value);
         }
@@ -383,7 +384,7 @@ impl Signer {
 
     /// Sets the header `typ` (e.g. `at+jwt`); `None` removes it.
     pub fn with_typ(mut self, typ: Option<&str>) -> Result<Self, Error> {
-        self.header.typ = typ.map(str::to_owned);
+        self.header.typ = typ.map(crate::header::media_type);
         self.encode_header()?;
         Ok(self)
     }

@@ -229,7 +229,7 @@ impl Validation {
                 Some(found) if typ_matches(found, expected) => {}
                 found => {
                     return Err(Error::InvalidType {
-                        found: found.clone(),
+                        found: found.as_deref().map(str::to_owned),
                         expected: expected.clone(),
                     })
                 }

@@ -326,7 +326,7 @@ pub trait KeyStoreExt: KeyStore {
         // The template's `alg` is replaced by the active key's.
         let mut template = Header::new(jwt_core::Algorithm::ES256);
         if let Some(typ) = typ {
-            template.typ = Some(typ.to_owned());
+            template.typ = Some(typ.to_owned().into());
         }
         self.sign_token_with_header(claims, &template).await
     }

@@ -127,11 +127,11 @@ pub(crate) fn escape_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
 /// included), so that no header value can start a line such as `valid: …`.
 /// Other values are printed as JSON, which escapes newlines itself.
 pub(crate) fn header_for_display(header: &Header) -> Header {
-    let field = |v: &Option<String>| v.as_deref().map(|s| escape(s, Keep::Nothing).into_owned());
+    let field = |v: Option<&str>| v.map(|s| escape(s, Keep::Nothing).into_owned());
     let mut shown = header.clone();
-    shown.kid = field(&header.kid);
-    shown.typ = field(&header.typ);
-    shown.cty = field(&header.cty);
+    shown.kid = field(header.kid.as_deref());
+    shown.typ = field(header.typ.as_deref()).map(Cow::Owned);
+    shown.cty = field(header.cty.as_deref()).map(Cow::Owned);
     let mut extra = Map::new();
     for (name, value) in &header.extra {
         let mut key = escape(name, Keep::Nothing).into_owned();

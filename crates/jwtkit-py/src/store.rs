@@ -365,9 +365,9 @@ fn header_arg(headers: Option<&Bound<'_, PyDict>>) -> PyResult<Header> {
                     })?)
                 };
                 if name == "typ" {
-                    header.typ = text;
+                    header.typ = text.map(Into::into);
                 } else {
-                    header.cty = text;
+                    header.cty = text.map(Into::into);
                 }
             }
             _ => {

@@ -112,9 +112,9 @@ pub(crate) fn render_token(header: &Header, claims: &Map<String, Value>, now: i6
     let mut out = String::from("header:\n");
     let _ = writeln!(out, "  alg: {}", header.alg);
     for (name, value) in [
-        ("kid", &header.kid),
-        ("typ", &header.typ),
-        ("cty", &header.cty),
+        ("kid", header.kid.as_deref()),
+        ("typ", header.typ.as_deref()),
+        ("cty", header.cty.as_deref()),
     ] {
         if let Some(value) = value {
             let _ = writeln!(out, "  {name}: {value}");

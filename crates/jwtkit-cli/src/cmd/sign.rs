@@ -357,7 +357,7 @@ fn sign_with_store(
         check_validity(args, &claims, now)?;
         // The active key's `alg` and `kid` replace the template's.
         let mut template = Header::new(active.alg);
-        template.typ = args.typ().map(str::to_owned);
+        template.typ = args.typ().map(|t| t.to_owned().into());
         params.apply(&mut template);
         let token = jwt_keys::KeyStoreExt::sign_token_with_header(&*store, &claims, &template)
             .await
@@ -723,7 +723,7 @@ impl HeaderParams {
     fn apply(&self, header: &mut Header) {
         for (name, value) in &self.0 {
             match (name.as_str(), value) {
-                ("cty", Value::String(cty)) => header.cty = Some(cty.clone()),
+                ("cty", Value::String(cty)) => header.cty = Some(cty.clone().into()),
                 _ => {
                     header.extra.insert(name.clone(), value.clone());
                 }
