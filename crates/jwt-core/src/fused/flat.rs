@@ -434,15 +434,23 @@ impl<'r, 'de> Members<'r, 'de> {
         view: View<'_, 'de>,
         claim: impl FnOnce() -> ClaimValue<'de>,
     ) -> Result<S::Value, Bail> {
-        let result = seed.deserialize(Replay::<Bail> {
-            view,
-            error: PhantomData,
-        });
-        let recorded = match slot {
-            Some(slot) => self.reg.set_with::<Bail>(slot, claim),
-            None => Ok(()),
-        };
-        watch(&self.poisoned, recorded.and(result))
+        // Recorded first, so that the caller's value is returned as the seed
+        // built it: combined with the recording's result, it was copied
+        // through memory and read back wider than it was written (a
+        // store-forwarding stall). Which comes first does not matter: any
+        // error gives up on the flat path.
+        if let Some(slot) = slot {
+            if self.reg.set_with::<Bail>(slot, claim).is_err() {
+                return self.fail();
+            }
+        }
+        watch(
+            &self.poisoned,
+            seed.deserialize(Replay::<Bail> {
+                view,
+                error: PhantomData,
+            }),
+        )
     }
 
     /// Gives up on the flat path, and remembers that it did.
