@@ -665,14 +665,13 @@ impl Verifier {
                 });
             }
         }
-        with_signature(signature_b64, |signature| {
-            key.verify_raw_inner(
-                alg,
-                &token.as_bytes()[..second],
-                signature,
-                v.allow_weak_keys,
-            )
-        })??;
+        // Decoded here rather than through `with_signature`: its result,
+        // a result inside a result, went through memory and stalled.
+        let mut stack = [MaybeUninit::uninit(); SIGNATURE_STACK];
+        let mut heap = Vec::new();
+        let signature =
+            b64::decode_to(signature_b64.as_bytes(), &mut stack, &mut heap, "the signature")?;
+        key.verify_raw_inner(alg, &token.as_bytes()[..second], signature, v.allow_weak_keys)?;
         if let HeaderOf::Parsed(parsed) = &header {
             self.header_memo.remember(&token[..first], parsed);
         }
