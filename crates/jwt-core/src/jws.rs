@@ -573,17 +573,19 @@ impl Verifier {
         let mut stack = [MaybeUninit::uninit(); PAYLOAD_STACK];
         let mut heap = Vec::new();
         let payload = b64::decode_to(payload_b64.as_bytes(), &mut stack, &mut heap, "the payload")?;
-        let claims = self.claims::<T>(payload)?;
-        // The header is copied out of the memo only now that the token is
-        // accepted.
-        Ok(TokenData {
-            header: header.into_owned(),
-            claims,
-        })
+        self.token_data::<T>(payload, header)
     }
 
-    /// Checks the claims of a verified payload and deserializes them.
-    fn claims<T: DeserializeOwned>(&self, payload: &[u8]) -> Result<T, Error> {
+    /// Checks the claims of a verified payload, deserializes them, and
+    /// returns them with the header, which is copied out of the memo only
+    /// now that the token is accepted. The token's data is built where the
+    /// claims are made, so they are moved once: returned on their own and
+    /// moved again into it, they went through memory and stalled.
+    fn token_data<T: DeserializeOwned>(
+        &self,
+        payload: &[u8],
+        header: HeaderOf<'_>,
+    ) -> Result<TokenData<T>, Error> {
         let payload = std::str::from_utf8(payload)
             .map_err(|e| Error::malformed(format!("the payload is not UTF-8 JSON ({e})")))?;
         // A flat object without serde_json (the common case), else one pass
@@ -592,19 +594,29 @@ impl Verifier {
         let mut registered = Registered::default();
         if let Some(claims) = fused::flat::parse::<T>(payload, &mut registered) {
             self.validation.check_claims(&registered)?;
-            return Ok(claims);
+            return Ok(TokenData {
+                header: header.into_owned(),
+                claims,
+            });
         }
         let mut registered = Registered::default();
         if let Some(claims) = fused::parse::<T>(payload, &mut registered) {
             self.validation.check_claims(&registered)?;
-            return Ok(claims);
+            return Ok(TokenData {
+                header: header.into_owned(),
+                claims,
+            });
         }
         self.validation.check_claims(&Registered::parse(payload)?)?;
-        serde_json::from_str::<T>(payload).map_err(|e| {
+        let claims = serde_json::from_str::<T>(payload).map_err(|e| {
             Error::invalid_claim(
                 "payload",
                 format!("does not match the expected claims type: {e}"),
             )
+        })?;
+        Ok(TokenData {
+            header: header.into_owned(),
+            claims,
         })
     }
 
@@ -669,9 +681,18 @@ impl Verifier {
         // a result inside a result, went through memory and stalled.
         let mut stack = [MaybeUninit::uninit(); SIGNATURE_STACK];
         let mut heap = Vec::new();
-        let signature =
-            b64::decode_to(signature_b64.as_bytes(), &mut stack, &mut heap, "the signature")?;
-        key.verify_raw_inner(alg, &token.as_bytes()[..second], signature, v.allow_weak_keys)?;
+        let signature = b64::decode_to(
+            signature_b64.as_bytes(),
+            &mut stack,
+            &mut heap,
+            "the signature",
+        )?;
+        key.verify_raw_inner(
+            alg,
+            &token.as_bytes()[..second],
+            signature,
+            v.allow_weak_keys,
+        )?;
         if let HeaderOf::Parsed(parsed) = &header {
             self.header_memo.remember(&token[..first], parsed);
         }
