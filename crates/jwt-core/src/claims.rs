@@ -84,15 +84,31 @@ pub(crate) fn check_signable(text: &str) -> Result<(), Error> {
 /// The latest NumericDate jwtkit signs: 9999-12-31T23:59:59Z.
 const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
-/// A registered claim's value, as much as validation needs of it.
-#[derive(Debug)]
-pub(crate) enum ClaimValue<'de> {
+/// A registered claim's value as parsed, before [`Registered`] records it.
+pub(crate) enum Claim<'de> {
     /// A JSON number.
     Num(f64),
     /// A JSON string.
     Str(Cow<'de, str>),
     /// An array whose elements are all strings.
     StrArray(Vec<Cow<'de, str>>),
+    /// Anything else; the name of its JSON type.
+    Other(&'static str),
+}
+
+/// A registered claim's value as recorded, as much as validation needs of
+/// it. An array of strings is recorded by its length: validation reads the
+/// items of `aud` only, which [`Registered::aud_items`] holds. So no slot
+/// owns a vector, and a [`Registered`] whose strings all borrow the payload
+/// (the flat path's) is dropped without a call per claim.
+#[derive(Debug)]
+pub(crate) enum ClaimValue<'de> {
+    /// A JSON number.
+    Num(f64),
+    /// A JSON string.
+    Str(Cow<'de, str>),
+    /// An array whose elements are all strings; how many.
+    StrArray(usize),
     /// Anything else; the name of its JSON type.
     Other(&'static str),
 }
@@ -118,6 +134,8 @@ pub(crate) struct Registered<'de> {
     pub(crate) sub: Option<ClaimValue<'de>>,
     pub(crate) aud: Option<ClaimValue<'de>>,
     pub(crate) jti: Option<ClaimValue<'de>>,
+    /// The items of `aud` when it is an array of strings.
+    pub(crate) aud_items: Vec<Cow<'de, str>>,
     /// The names of the members that are not registered claims.
     pub(crate) names: SeenKeys<'de>,
     /// Those of them whose value is `null`: absent as far as "required"
@@ -210,7 +228,7 @@ impl<'de> Registered<'de> {
     pub(crate) fn set<E: serde::de::Error>(
         &mut self,
         slot: Slot,
-        value: ClaimValue<'de>,
+        value: Claim<'de>,
     ) -> Result<(), E> {
         self.set_with(slot, || value)
     }
@@ -224,8 +242,23 @@ impl<'de> Registered<'de> {
     pub(crate) fn set_with<E: serde::de::Error>(
         &mut self,
         slot: Slot,
-        value: impl FnOnce() -> ClaimValue<'de>,
+        value: impl FnOnce() -> Claim<'de>,
     ) -> Result<(), E> {
+        if self.slot(slot).is_some() {
+            return Err(duplicate(slot));
+        }
+        let value = match value() {
+            Claim::Num(n) => ClaimValue::Num(n),
+            Claim::Str(s) => ClaimValue::Str(s),
+            Claim::StrArray(items) => {
+                let len = items.len();
+                if let Slot::Aud = slot {
+                    self.aud_items = items;
+                }
+                ClaimValue::StrArray(len)
+            }
+            Claim::Other(t) => ClaimValue::Other(t),
+        };
         let place = match slot {
             Slot::Exp => &mut self.exp,
             Slot::Nbf => &mut self.nbf,
@@ -235,10 +268,7 @@ impl<'de> Registered<'de> {
             Slot::Aud => &mut self.aud,
             Slot::Jti => &mut self.jti,
         };
-        if place.is_some() {
-            return Err(duplicate(slot));
-        }
-        *place = Some(value());
+        *place = Some(value);
         Ok(())
     }
 
@@ -287,7 +317,7 @@ impl<'de> Registered<'de> {
         }
         match &self.aud {
             None | Some(ClaimValue::Str(_)) => Ok(()),
-            Some(ClaimValue::StrArray(items)) if !items.is_empty() => Ok(()),
+            Some(ClaimValue::StrArray(len)) if *len > 0 => Ok(()),
             Some(ClaimValue::StrArray(_)) => Err(Error::config(
                 "the claim `aud` is an empty array, which names no audience, so every verifier \
                  refuses the token; give one audience or more, or leave `aud` out",
@@ -363,56 +393,56 @@ struct ValueSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed {
-    type Value = ClaimValue<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ClaimValue<'de>, D::Error> {
+    type Value = Claim<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Claim<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ValueSeed {
-    type Value = ClaimValue<'de>;
+    type Value = Claim<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Other("a boolean"))
+    fn visit_bool<E>(self, _: bool) -> Result<Claim<'de>, E> {
+        Ok(Claim::Other("a boolean"))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Num(v as f64))
+    fn visit_i64<E>(self, v: i64) -> Result<Claim<'de>, E> {
+        Ok(Claim::Num(v as f64))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Num(v as f64))
+    fn visit_u64<E>(self, v: u64) -> Result<Claim<'de>, E> {
+        Ok(Claim::Num(v as f64))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Num(v))
+    fn visit_f64<E>(self, v: f64) -> Result<Claim<'de>, E> {
+        Ok(Claim::Num(v))
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Str(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Claim<'de>, E> {
+        Ok(Claim::Str(Cow::Borrowed(v)))
     }
-    fn visit_str<E>(self, v: &str) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Str(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<Claim<'de>, E> {
+        Ok(Claim::Str(Cow::Owned(v.to_owned())))
     }
-    fn visit_unit<E>(self) -> Result<ClaimValue<'de>, E> {
-        Ok(ClaimValue::Other("null"))
+    fn visit_unit<E>(self) -> Result<Claim<'de>, E> {
+        Ok(Claim::Other("null"))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClaimValue<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Claim<'de>, A::Error> {
         let inner = self.check.deeper::<A::Error>()?;
         let mut strings = Vec::new();
         let mut all_strings = true;
         while let Some(v) = seq.next_element_seed(ValueSeed { check: inner })? {
             match v {
-                ClaimValue::Str(s) if all_strings => strings.push(s),
+                Claim::Str(s) if all_strings => strings.push(s),
                 _ => all_strings = false,
             }
         }
         Ok(if all_strings {
-            ClaimValue::StrArray(strings)
+            Claim::StrArray(strings)
         } else {
-            ClaimValue::Other("an array with non-string elements")
+            Claim::Other("an array with non-string elements")
         })
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ClaimValue<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Claim<'de>, A::Error> {
         let _ = self.check.visit_map(map)?;
-        Ok(ClaimValue::Other("an object"))
+        Ok(Claim::Other("an object"))
     }
 }

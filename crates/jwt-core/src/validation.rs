@@ -302,7 +302,7 @@ impl Validation {
                 ));
             }
         }
-        self.check_audience(claims.aud.as_ref())?;
+        self.check_audience(claims.aud.as_ref(), &claims.aud_items)?;
         match (&claims.sub, &self.subject) {
             (Some(ClaimValue::Str(sub)), Some(expected)) if sub != expected => {
                 return Err(Error::InvalidSubject {
@@ -332,7 +332,11 @@ impl Validation {
         Ok(())
     }
 
-    fn check_audience(&self, aud: Option<&ClaimValue<'_>>) -> Result<(), Error> {
+    fn check_audience(
+        &self,
+        aud: Option<&ClaimValue<'_>>,
+        aud_items: &[std::borrow::Cow<'_, str>],
+    ) -> Result<(), Error> {
         let Some(expected) = &self.audiences else {
             return match aud {
                 None => Ok(()),
@@ -353,7 +357,7 @@ impl Validation {
                 })
             }
             Some(ClaimValue::Str(s)) => std::slice::from_ref(s),
-            Some(ClaimValue::StrArray(items)) => items,
+            Some(ClaimValue::StrArray(_)) => aud_items,
             Some(other) => {
                 return Err(Error::InvalidAudience {
                     reason: format!(

@@ -25,7 +25,7 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Vis
 
 use super::registered::{Captured, Replay, View};
 use super::{bail, watch, SERDE_JSON_PRIVATE};
-use crate::claims::{ClaimValue, Registered, Slot};
+use crate::claims::{Claim, Registered, Slot};
 
 /// Deserializes `text` into `T` and records its registered claims into
 /// `registered`, when `text` is a flat object; `None` means "use the
@@ -391,13 +391,13 @@ impl<'r, 'de> MapAccess<'de> for Members<'r, 'de> {
         match self.c.peek() {
             Some(b'"') => match self.c.plain_str() {
                 Some(s) => self.replay(seed, slot, View::Borrowed(s), || {
-                    ClaimValue::Str(Cow::Borrowed(s))
+                    Claim::Str(Cow::Borrowed(s))
                 }),
                 None => self.fail(),
             },
             // What `Captured::into_claim` records for a `u64`.
             Some(b'0'..=b'9') => match self.c.u64() {
-                Some(n) => self.replay(seed, slot, View::U64(n), || ClaimValue::Num(n as f64)),
+                Some(n) => self.replay(seed, slot, View::U64(n), || Claim::Num(n as f64)),
                 None => self.fail(),
             },
             _ => {
@@ -432,7 +432,7 @@ impl<'r, 'de> Members<'r, 'de> {
         seed: S,
         slot: Option<Slot>,
         view: View<'_, 'de>,
-        claim: impl FnOnce() -> ClaimValue<'de>,
+        claim: impl FnOnce() -> Claim<'de>,
     ) -> Result<S::Value, Bail> {
         // Recorded first, so that the caller's value is returned as the seed
         // built it: combined with the recording's result, it was copied

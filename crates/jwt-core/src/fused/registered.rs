@@ -8,7 +8,7 @@ use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
 use super::{bail, SERDE_JSON_PRIVATE};
-use crate::claims::ClaimValue;
+use crate::claims::Claim;
 use crate::json::Key;
 
 /// A registered claim's value as parsed; objects and arrays holding anything
@@ -38,15 +38,15 @@ impl<'de> Captured<'de> {
     }
 
     /// The same value [`crate::claims`]'s strict pass records.
-    pub(super) fn into_claim(self) -> ClaimValue<'de> {
+    pub(super) fn into_claim(self) -> Claim<'de> {
         match self {
-            Captured::U64(n) => ClaimValue::Num(n as f64),
-            Captured::I64(n) => ClaimValue::Num(n as f64),
-            Captured::F64(n) => ClaimValue::Num(n),
-            Captured::Bool(_) => ClaimValue::Other("a boolean"),
-            Captured::Null => ClaimValue::Other("null"),
-            Captured::Str(s) => ClaimValue::Str(s),
-            Captured::StrArray(items) => ClaimValue::StrArray(items),
+            Captured::U64(n) => Claim::Num(n as f64),
+            Captured::I64(n) => Claim::Num(n as f64),
+            Captured::F64(n) => Claim::Num(n),
+            Captured::Bool(_) => Claim::Other("a boolean"),
+            Captured::Null => Claim::Other("null"),
+            Captured::Str(s) => Claim::Str(s),
+            Captured::StrArray(items) => Claim::StrArray(items),
         }
     }
 }
