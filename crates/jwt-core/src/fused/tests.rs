@@ -17,13 +17,15 @@ fn summary(r: &Registered<'_>) -> String {
     let mut nulls: Vec<_> = r.nulls.iter().map(|n| n.to_string()).collect();
     nulls.sort();
     format!(
-        "exp={:?} nbf={:?} iat={:?} iss={:?} sub={:?} aud={:?} jti={:?} names={:?} nulls={nulls:?}",
+        "exp={:?} nbf={:?} iat={:?} iss={:?} sub={:?} aud={:?} aud_items={:?} jti={:?} \
+         names={:?} nulls={nulls:?}",
         r.exp,
         r.nbf,
         r.iat,
         r.iss,
         r.sub,
         r.aud,
+        r.aud_items,
         r.jti,
         r.names.sorted()
     )
